@@ -1,0 +1,143 @@
+"""DCGAN generator (Radford et al. 2016), in the layout of the PyTorch DCGAN tutorial.
+
+Each block is ConvTranspose2d -> BatchNorm2d -> ReLU; the first maps the 1x1 latent to 4x4,
+each next one doubles the size and halves the channels, and the last block is
+ConvTranspose2d -> Tanh producing the image. Composition layer k is the output of block k
+(after its ReLU), k = 1 .. num_blocks - 1.
+
+Checkpoints in the tutorial layout (``main.0.weight`` ...) load through ``from_state_dict``,
+which infers latent size, width and resolution from the tensor shapes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+
+from ..errors import GanpriorError
+from .base import Prior
+
+
+class DCGANPrior(Prior):
+    """DCGAN generator split into blocks.
+
+    Args:
+        latent_dim: nz, length of z.
+        width: ngf; the last hidden block has ``width`` channels, the first ``width * 2**(n-2)``.
+        resolution: output size, a power of two >= 8.
+        channels: image channels.
+    """
+
+    def __init__(self, latent_dim: int = 100, width: int = 64, resolution: int = 64,
+                 channels: int = 3, name: str = "dcgan"):
+        super().__init__()
+        num_blocks = int(math.log2(resolution)) - 1
+        if 2 ** (num_blocks + 1) != resolution or num_blocks < 2:
+            raise GanpriorError(f"DCGAN resolution must be a power of two >= 8, got {resolution}")
+        self.name = name
+        self.resolution = resolution
+        self.channels = channels
+        self.latent_dim = latent_dim
+        self.width = width
+        self.latent_shape = (latent_dim, 1, 1)
+        hidden = [width * 2 ** (num_blocks - 2 - i) for i in range(num_blocks - 1)]
+        blocks = []
+        cin = latent_dim
+        for i, cout in enumerate(hidden):
+            stride, pad = (1, 0) if i == 0 else (2, 1)
+            blocks.append(nn.Sequential(
+                nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=False),
+            ))
+            cin = cout
+        blocks.append(nn.Sequential(nn.ConvTranspose2d(cin, channels, 4, 2, 1, bias=False), nn.Tanh()))
+        self.net = nn.ModuleList(blocks)
+        self._layers = {i + 1: c for i, c in enumerate(hidden)}
+
+    @property
+    def composition_layers(self) -> dict[int, int]:
+        return dict(self._layers)
+
+    @property
+    def blocks(self) -> list[nn.Module]:
+        return list(self.net)
+
+    def head(self, z: torch.Tensor, layer: int) -> torch.Tensor:
+        self.check_layer(layer)
+        x = z.reshape(z.shape[0], *self.latent_shape)
+        for block in self.net[:layer]:
+            x = block(x)
+        return x
+
+    def tail(self, features: torch.Tensor, layer: int) -> torch.Tensor:
+        self.check_layer(layer)
+        x = features
+        for block in self.net[layer:]:
+            x = block(x)
+        return x
+
+    # -- checkpoints -------------------------------------------------------------
+    @staticmethod
+    def is_tutorial_state_dict(state_dict: dict) -> bool:
+        w = state_dict.get("main.0.weight")
+        return isinstance(w, torch.Tensor) and w.ndim == 4 and w.shape[2:] == (4, 4)
+
+    @classmethod
+    def from_state_dict(cls, state_dict: dict, name: str = "dcgan") -> "DCGANPrior":
+        """Build from a tutorial-layout state dict (``main.{i}.*``), inferring the shapes."""
+        if not cls.is_tutorial_state_dict(state_dict):
+            raise GanpriorError("not a DCGAN tutorial-layout generator state dict (no main.0.weight)")
+        convs = sorted(
+            (int(m.group(1)), v) for k, v in state_dict.items()
+            if (m := re.fullmatch(r"main\.(\d+)\.weight", k)) and v.ndim == 4
+        )
+        latent_dim = convs[0][1].shape[0]
+        channels = convs[-1][1].shape[1]
+        width = convs[-1][1].shape[0]
+        resolution = 2 ** (len(convs) + 1)
+        prior = cls(latent_dim, width, resolution, channels, name=name)
+        prior.load_state_dict(cls._map_tutorial_keys(state_dict, len(convs)))
+        return prior.eval()
+
+    @staticmethod
+    def _map_tutorial_keys(state_dict: dict, num_blocks: int) -> dict:
+        # tutorial: main.{3b} conv, main.{3b+1} batchnorm, main.{3b+2} relu for block b
+        out = {}
+        for key, value in state_dict.items():
+            m = re.fullmatch(r"main\.(\d+)\.(.+)", key)
+            if not m:
+                raise GanpriorError(f"unexpected key {key!r} in DCGAN checkpoint")
+            idx, rest = int(m.group(1)), m.group(2)
+            block, pos = divmod(idx, 3)
+            if block >= num_blocks or pos == 2:
+                raise GanpriorError(f"unexpected key {key!r} in DCGAN checkpoint")
+            out[f"net.{block}.{pos}.{rest}"] = value
+        return out
+
+    @classmethod
+    def random(cls, latent_dim: int = 8, width: int = 4, resolution: int = 16, seed: int = 0,
+               name: str = "dcgan-random") -> "DCGANPrior":
+        """A randomly initialised prior (DCGAN init: N(0, 0.02) convs), for tests and demos of logic."""
+        gen = torch.Generator().manual_seed(seed)
+        prior = cls(latent_dim, width, resolution, name=name)
+        with torch.no_grad():
+            for m in prior.modules():
+                if isinstance(m, nn.ConvTranspose2d):
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.02)
+                elif isinstance(m, nn.BatchNorm2d):
+                    m.weight.copy_(1 + torch.randn(m.weight.shape, generator=gen) * 0.02)
+                    m.bias.zero_()
+            # calibrate BatchNorm running statistics so eval-mode activations are well scaled
+            prior.train()
+            for m in prior.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.momentum = None  # cumulative average
+            prior.generate(torch.randn((256, latent_dim, 1, 1), generator=gen))
+            for m in prior.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.momentum = 0.1
+        return prior.eval()
