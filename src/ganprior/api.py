@@ -1,0 +1,228 @@
+"""The Python API: ``ganprior.restore(images, task=..., prior=..., method=..., **options) -> Result``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .errors import GanpriorError
+from .inversion import Result, invert
+from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
+from .metrics import psnr, ssim
+from .physics.tasks import Degradation, build_degradation, builtin_mask, custom_degradation, parse_task
+from .priors import Prior, load_prior
+
+ImageLike = str | os.PathLike | torch.Tensor
+
+
+@dataclass
+class Inputs:
+    """Validated inputs of a run, at the sizes the degradation needs.
+
+    names: one label per image (file stem or ``image{i}``).
+    observed: ``(B, c, s, s)`` observations (degraded images) in [0, 1] (noise may exceed it).
+    ground_truth: ``(B, 3, R, R)`` clean images when simulated, else None.
+    masks: ``(B, 1, s, s)`` known-pixel masks for inpainting, else None.
+    """
+    names: list[str]
+    sources: list[str]
+    observed: torch.Tensor
+    ground_truth: torch.Tensor | None
+    masks: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _as_items(images: ImageLike | Sequence[ImageLike]) -> list[tuple[str, str, ImageLike]]:
+    """-> list of (name, source, path-or-(C,H,W) tensor)."""
+    if isinstance(images, torch.Tensor):
+        t = images[None] if images.ndim == 3 else images
+        if t.ndim != 4:
+            raise GanpriorError(f"image tensors must be (C, H, W) or (B, C, H, W), got {tuple(images.shape)}")
+        return [(f"image{i}", f"tensor[{i}]", t[i]) for i in range(t.shape[0])]
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
+    items = []
+    paths = [im for im in images if not isinstance(im, torch.Tensor)]
+    files = iter(expand_inputs(paths)) if paths else iter(())
+    for i, im in enumerate(images):
+        if isinstance(im, torch.Tensor):
+            items.extend((f"image{i}", f"tensor[{i}]", t[2]) for t in _as_items(im))
+        elif Path(im).is_dir():
+            for f in expand_inputs([im]):
+                next(files)
+                items.append((f.stem, str(f), f))
+        else:
+            f = next(files)
+            items.append((f.stem, str(f), f))
+    # unique names for output files
+    seen: dict[str, int] = {}
+    out = []
+    for name, src, obj in items:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append((name if n == 0 else f"{name}_{n}", src, obj))
+    return out
+
+
+def _load(obj: ImageLike, channels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().float().cpu()
+        if not torch.isfinite(t).all():
+            raise GanpriorError("input tensor holds NaN or infinite values")
+        if t.shape[0] not in (1, 3):
+            raise GanpriorError(f"input tensor must have 1 or 3 channels, got {t.shape[0]}")
+        if channels == 3 and t.shape[0] == 1:
+            t = t.expand(3, -1, -1)
+        elif channels == 1 and t.shape[0] == 3:
+            t = to_gray(t[None])[0]
+        return t.clamp(0, 1), None
+    return read_image(obj, channels)
+
+
+def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], resolution: int, *,
+                simulate: bool = False, fit: str = "crop", factor: int | None = None,
+                mask: str | os.PathLike | torch.Tensor | None = None, mask_white_is_missing: bool = True,
+                noise_sigma: float | None = None, seed: int = 0) -> Inputs:
+    """Read and validate every input before any optimisation starts (a bad file fails fast)."""
+    tasks = parse_task(task)
+    size = resolution // int(factor) if ("super-resolve" in tasks and factor) else resolution
+    channels = 1 if "colorize" in tasks else 3
+    items = _as_items(images)
+    loaded = [_load(obj, 3 if simulate else channels) for _, _, obj in items]
+    target = resolution if simulate else size
+    pics = torch.stack([fit_image(t, target, fit) for t, _ in loaded])
+    masks = None
+    if "inpaint" in tasks:
+        if isinstance(mask, torch.Tensor):
+            m = mask.float()
+            m = m[None] if m.ndim == 2 else m
+            m = m[None] if m.ndim == 3 else m
+            if m.ndim != 4 or m.shape[1] != 1:
+                raise GanpriorError(f"mask tensor must be (H, W), (1, H, W) or (B, 1, H, W), got {tuple(mask.shape)}")
+            m = torch.stack([fit_image(mi, size, fit, mode="nearest") for mi in m]).round()
+            masks = m.expand(len(items), -1, -1, -1).clone() if m.shape[0] == 1 else m
+            if masks.shape[0] != len(items):
+                raise GanpriorError(f"got {masks.shape[0]} masks for {len(items)} images")
+        elif mask is not None and (str(mask).split(":")[0] in ("center", "centre", "box", "random")
+                                   and not Path(str(mask)).exists()):
+            masks = builtin_mask(str(mask), size, seed)[None].expand(len(items), -1, -1, -1).clone()
+        elif mask is not None:
+            masks = read_mask(mask, size, fit, mask_white_is_missing)[None].expand(len(items), -1, -1, -1).clone()
+        elif any(a is not None for _, a in loaded):
+            masks = torch.stack([
+                (fit_image(a, size, fit, mode="nearest") >= 0.5).float() if a is not None else torch.ones(1, size, size)
+                for _, a in loaded])
+        elif simulate:
+            masks = builtin_mask("center", size, seed)[None].expand(len(items), -1, -1, -1).clone()
+        else:
+            raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE] or random[:FRACTION], "
+                                "or an input with transparent pixels")
+    if simulate:
+        deg = build_degradation(tasks, resolution, factor=factor, mask=masks, noise_sigma=noise_sigma)
+        observed = deg.simulate(pics, seed)
+        truth = pics
+    else:
+        observed = pics * masks if masks is not None else pics
+        truth = None
+    return Inputs(names=[n for n, _, _ in items], sources=[s for _, s, _ in items], observed=observed,
+                  ground_truth=truth, masks=masks)
+
+
+def _degradation(tasks, prior: Prior, inputs: Inputs, idx: slice, *, factor, noise_sigma, physics,
+                 paste_known) -> Degradation:
+    if physics is not None:
+        return custom_degradation(physics, prior.resolution, prior.device)
+    masks = inputs.masks[idx] if inputs.masks is not None else None
+    return build_degradation(tasks, prior.resolution, factor=factor, mask=masks, noise_sigma=noise_sigma,
+                             paste_known=paste_known, device=prior.device)
+
+
+def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str], *, factor: int | None = None,
+                  noise_sigma: float | None = None, physics=None, paste_known: bool = True,
+                  **invert_options) -> Result:
+    """Invert ``inputs[idx]`` in one batch; fills ``metrics`` when ground truth is known."""
+    tasks = parse_task(task)
+    deg = _degradation(tasks, prior, inputs, idx, factor=factor, noise_sigma=noise_sigma, physics=physics,
+                       paste_known=paste_known)
+    y = inputs.observed[idx]
+    if y.shape[1:] != (deg.observed_channels, deg.observed_size, deg.observed_size):
+        raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects "
+                            f"{(deg.observed_channels, deg.observed_size, deg.observed_size)}")
+    result = invert(y, deg, prior, **invert_options)
+    if inputs.ground_truth is not None:
+        gt = inputs.ground_truth[idx]
+        result.ground_truth = gt
+        p, s = psnr(result.images, gt), ssim(result.images, gt)
+        result.metrics = [{"psnr": float(a), "ssim": float(b)} for a, b in zip(p, s)]
+    else:
+        result.metrics = [{"psnr": None, "ssim": None} for _ in range(y.shape[0])]
+    return result
+
+
+def concat_results(results: list[Result]) -> Result:
+    if len(results) == 1:
+        return results[0]
+    cat = lambda xs: torch.cat(xs) if xs[0] is not None else None  # noqa: E731
+    params = {k: torch.cat([r.params[k] for r in results]) for k in results[0].params}
+    return Result(images=cat([r.images for r in results]), raw=cat([r.raw for r in results]),
+                  observed=cat([r.observed for r in results]), params=params,
+                  history=torch.cat([r.history for r in results], dim=1), seconds=sum(r.seconds for r in results),
+                  steps=results[0].steps, ground_truth=cat([r.ground_truth for r in results]),
+                  metrics=[m for r in results for m in r.metrics])
+
+
+def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", prior: str | Prior | None = None,
+            method: str = "multi", *, simulate: bool = False, mask=None, factor: int | None = None,
+            noise_sigma: float | None = None, physics=None, fit: str = "crop", paste_known: bool = True,
+            mask_white_is_missing: bool = True, batch_size: int | None = None, seed: int = 0,
+            device: str = "cpu", **options) -> Result:
+    """Restore images with a GAN prior.
+
+    Args:
+        images: file paths / folders, or tensors ``(C, H, W)`` / ``(B, C, H, W)`` in [0, 1]. Without
+            ``simulate`` they are the degraded observations (gray for colorize, low-res for
+            super-resolve); with it they are clean images, degraded first so metrics can be computed.
+        task: ``reconstruct``, ``colorize``, ``super-resolve``, ``inpaint``, ``denoise`` or a ``+`` chain.
+        prior: registry name, checkpoint path or a ``Prior`` (default ``dcgan-digiface64``).
+        method: ``multi`` (mGANprior) or ``single``.
+        physics: a deepinv Physics to use instead of the task's (images are then clean if
+            ``simulate``, else observations of that physics).
+        options: ``steps``, ``lr``, ``optimizer``, ``num_codes``, ``layer``, ``latent_init``,
+            ``importance_init``, ``normalize``, ``loss``, ``callback``.
+
+    Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated.
+    """
+    model = load_prior(prior, device)
+    if physics is not None:
+        inputs = _custom_inputs(images, physics, model, simulate, fit, seed)
+        tasks: list[str] = []
+    else:
+        tasks = parse_task(task)
+        inputs = load_inputs(images, tasks, model.resolution, simulate=simulate, fit=fit, factor=factor, mask=mask,
+                             mask_white_is_missing=mask_white_is_missing, noise_sigma=noise_sigma, seed=seed)
+    bs = batch_size or len(inputs)
+    results = [restore_batch(inputs, slice(i, i + bs), model, tasks, factor=factor, noise_sigma=noise_sigma,
+                             physics=physics, paste_known=paste_known, method=method, seed=seed, **options)
+               for i in range(0, len(inputs), bs)]
+    return concat_results(results)
+
+
+def _custom_inputs(images, physics, prior: Prior, simulate: bool, fit: str, seed: int) -> Inputs:
+    deg = custom_degradation(physics, prior.resolution, prior.device)
+    items = _as_items(images)
+    size = prior.resolution if simulate else deg.observed_size
+    channels = 3 if simulate else deg.observed_channels
+    pics = torch.stack([fit_image(_load(obj, channels)[0], size, fit) for _, _, obj in items])
+    if simulate:
+        with torch.no_grad():
+            observed = deg.simulate(pics.to(prior.device), seed).cpu()
+        truth = pics
+    else:
+        observed, truth = pics, None
+    return Inputs([n for n, _, _ in items], [s for _, s, _ in items], observed, truth, None)

@@ -1,0 +1,111 @@
+"""The optimisation loop shared by every inversion method, and its Result.
+
+A method is a *parameterisation* of the prior: an ``nn.Module`` whose parameters are what gets
+optimised (codes, importances, later generator weights) and whose ``forward()`` renders the batch
+of images in the prior's native range. The loop is the same for all of them::
+
+    minimise  sum_b loss(A(to_unit(param())), y)_b
+
+All images and all codes go through the generator in one forward per step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import GanpriorError
+from ..priors.base import Prior
+
+# callback(step, total_steps, per_image_loss (B,), current images in [0, 1] (B, C, H, W))
+ProgressCallback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+
+
+class Parameterization(nn.Module):
+    """Base of the inversion methods. ``forward()`` -> ``(B, C, H, W)`` native-range images."""
+
+    def __init__(self, prior: Prior, batch_size: int):
+        super().__init__()
+        object.__setattr__(self, "prior", prior)  # not a submodule: its weights are not ours
+        self.batch_size = batch_size
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The final parameters, detached (codes, importances, ...)."""
+        return {k: v.detach().clone() for k, v in self.named_parameters()}
+
+
+@dataclass
+class Result:
+    """What a solver returns.
+
+    Attributes:
+        images: ``(B, 3, R, R)`` in [0, 1], restored and post-processed.
+        raw: ``(B, 3, R, R)`` in [0, 1], the prior's own output before post-processing.
+        observed: the observations ``y`` that were inverted.
+        params: final parameters (``codes``, ``importance``, ...).
+        history: ``(steps, B)`` per-image loss at every step.
+        seconds: wall time of the optimisation.
+        steps: optimisation steps run.
+        ground_truth: clean images when known (``--simulate``), else None.
+        metrics: per-image dicts (psnr, ssim, ...) when ground truth is known.
+    """
+    images: torch.Tensor
+    raw: torch.Tensor
+    observed: torch.Tensor
+    params: dict[str, torch.Tensor]
+    history: torch.Tensor
+    seconds: float
+    steps: int
+    ground_truth: torch.Tensor | None = None
+    metrics: list[dict] = field(default_factory=list)
+    frames: list[torch.Tensor] = field(default_factory=list)
+
+
+def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(groups)
+    if name == "sgd":
+        return torch.optim.SGD(groups)
+    raise GanpriorError(f"unknown optimizer {name!r}; choose adam or sgd")
+
+
+def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor],
+             loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr: float,
+             optimizer: str = "adam", callback: ProgressCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the loop. Returns (final images in [0, 1], per-step per-image loss history)."""
+    if steps < 1:
+        raise GanpriorError(f"steps must be >= 1, got {steps}")
+    if not lr > 0:
+        raise GanpriorError(f"learning rate must be > 0, got {lr}")
+    opt = make_optimizer(optimizer, param.param_groups(lr))
+    prior = param.prior
+    history = torch.empty(steps, y.shape[0])
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        x = prior.to_unit(param())
+        per_image = loss_fn(forward_model(x), y)
+        if not torch.isfinite(per_image).all():
+            bad = int((~torch.isfinite(per_image)).nonzero()[0])
+            raise GanpriorError(f"loss became NaN/inf at step {step + 1} for image {bad + 1} of the batch; "
+                                "lower --lr or check the input")
+        per_image.sum().backward()
+        opt.step()
+        history[step] = per_image.detach().cpu()
+        if callback is not None:
+            callback(step + 1, steps, history[step], x.detach())
+    with torch.no_grad():
+        x = prior.to_unit(param()).clamp(0, 1)
+    return x, history
+
+
+def timed(fn: Callable[[], tuple]) -> tuple[tuple, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
