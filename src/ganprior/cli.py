@@ -1,0 +1,223 @@
+"""The ``ganprior`` command.
+
+    ganprior TASK INPUT... --out DIR [options]    restore images (TASK may be a chain: colorize+inpaint)
+    ganprior priors                               list the named priors
+    ganprior demo [--out DIR]                     restore the bundled demo inputs, write a summary sheet
+
+Errors print one line (``ganprior: error: ...``) and exit with status 2; results already written stay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .errors import GanpriorError
+
+EXIT_ERROR = 2
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ganprior", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Restore images with a pretrained GAN as the prior. TASK is one of reconstruct, colorize, "
+                    "super-resolve, inpaint, denoise, or a chain joined by '+'. Also: 'ganprior priors', "
+                    "'ganprior demo'.")
+    p.add_argument("task", help="task or chain, e.g. colorize+inpaint+super-resolve")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--prior", default=None, help="prior name (see 'ganprior priors') or checkpoint path "
+                                                 "[default: dcgan-digiface64]")
+    p.add_argument("--method", default="multi", choices=["single", "multi"], help="inversion method")
+    p.add_argument("--codes", type=int, default=None, help="number of codes N for multi [default: per task, 20]")
+    p.add_argument("--layer", type=int, default=None, help="composition layer for multi [default: per task]")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps [default: 300]")
+    p.add_argument("--lr", type=float, default=None, help="learning rate [default: 0.03 multi, 0.1 single]")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"],
+                   help="sgd with --lr 1.0 is the reference code's setting")
+    p.add_argument("--latent-init", default="normal", choices=["normal", "zero"])
+    p.add_argument("--importance-init", default="inverse", choices=["inverse", "one"],
+                   help="multi: channel importance starts at 1/N (inverse) or 1")
+    p.add_argument("--normalize", action="store_true", help="multi: divide the composed feature by N (reference)")
+    p.add_argument("--l1", type=float, default=0.0, help="weight of an L1 pixel term (MSE weight is 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--simulate", action="store_true",
+                   help="inputs are clean: degrade them first and report PSNR/SSIM against them")
+    p.add_argument("--mask", default=None,
+                   help="inpaint: mask file (white = missing), center[:SIDE] or random[:MISSING_FRACTION]")
+    p.add_argument("--mask-white-known", action="store_true", help="the mask file's white pixels are the known ones")
+    p.add_argument("--factor", type=int, default=None, help="super-resolve factor, 2..16")
+    p.add_argument("--noise-sigma", type=float, default=None, help="denoise: noise std for --simulate [0.1]")
+    p.add_argument("--fit", default="crop", choices=["crop", "pad", "stretch"],
+                   help="how inputs are brought to the prior's size: centre-crop, pad or stretch, then resize")
+    p.add_argument("--no-paste", action="store_true", help="do not paste known pixels / luminance back")
+    p.add_argument("--batch", type=int, default=4, help="images inverted together")
+    p.add_argument("--gif", action="store_true", help="also write an animation of the optimisation")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .api import load_inputs, restore_batch
+    from .io import make_sheet, save_gif, save_image, stack_rows, write_json
+    from .losses import PixelLoss
+    from .physics.tasks import parse_task
+    from .priors import load_prior
+
+    if args.batch < 1:
+        raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
+    tasks = parse_task(args.task)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GanpriorError(f"--out {out} exists and is not a folder")
+    prior = load_prior(args.prior, args.device)
+    inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
+                         factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
+                         noise_sigma=args.noise_sigma, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    task_name = "+".join(tasks) or "reconstruct"
+    records: list[dict] = []
+    sheets = []
+    n_batches = (len(inputs) + args.batch - 1) // args.batch
+    for b, start in enumerate(range(0, len(inputs), args.batch)):
+        idx = slice(start, start + args.batch)
+        frames: list = []
+        bar = None if args.quiet else tqdm(total=1, desc=f"batch {b + 1}/{n_batches}", unit="step",
+                                            dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+
+        def progress(step, total, loss, x, bar=bar, frames=frames):
+            if bar is not None:
+                bar.total = total
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.mean()):.4f}")
+            if args.gif and (step == 1 or step % max(1, total // 40) == 0 or step == total):
+                frames.append(x.cpu())
+
+        try:
+            result = restore_batch(
+                inputs, idx, prior, tasks, factor=args.factor, noise_sigma=args.noise_sigma,
+                paste_known=not args.no_paste, method=args.method, steps=args.steps, lr=args.lr,
+                optimizer=args.optimizer, loss=PixelLoss(1.0, args.l1), seed=args.seed, callback=progress,
+                num_codes=args.codes, layer=args.layer, latent_init=args.latent_init,
+                importance_init=args.importance_init, normalize=args.normalize or None)
+        finally:
+            if bar is not None:
+                bar.close()
+        for i, name in enumerate(inputs.names[idx]):
+            save_image(result.images[i], out / f"{name}.png")
+            save_image(result.observed[i].clamp(0, 1), out / f"{name}_input.png")
+            tiles = [result.observed[i]]
+            labels = ["input"]
+            if result.ground_truth is not None:
+                tiles.append(result.ground_truth[i])
+                labels.append("ground truth")
+            tiles.append(result.images[i])
+            m = result.metrics[i]
+            labels.append(f"{args.method} {m['psnr']:.2f}dB" if m["psnr"] is not None else f"{args.method}")
+            sheet = make_sheet(tiles, labels)
+            sheets.append(sheet)
+            save_image(sheet, out / f"{name}_sheet.png")
+            if args.gif and frames:
+                save_gif([f[i] for f in frames], out / f"{name}.gif")
+            records.append({"input": inputs.sources[start + i], "task": task_name, "method": args.method,
+                            "psnr": m["psnr"], "ssim": m["ssim"],
+                            "seconds": result.seconds / len(result.metrics), "steps": result.steps})
+        write_json(records, out / "metrics.json")  # after every batch: finished work is never lost
+    save_image(stack_rows(sheets), out / "summary.png")
+    if not args.quiet:
+        print(f"{'input':28s} {'psnr':>7s} {'ssim':>6s} {'sec':>6s}")
+        for r in records:
+            print(f"{Path(r['input']).name[:28]:28s} {_fmt(r['psnr']):>7s} {_fmt(r['ssim']):>6s} {r['seconds']:6.1f}")
+        known = [r["psnr"] for r in records if r["psnr"] is not None]
+        if known:
+            print(f"mean PSNR {sum(known) / len(known):.2f} dB over {len(known)} images")
+        print(f"wrote {len(records)} results, summary.png and metrics.json to {out}")
+    return 0
+
+
+def priors_cmd(argv: list[str]) -> int:
+    from .priors.zoo import PRIORS, cache_dir
+    argparse.ArgumentParser(prog="ganprior priors", description="List the named priors.").parse_args(argv)
+    for name, entry in sorted(PRIORS.items()):
+        print(f"{name:20s} {entry.license:8s} {entry.description}")
+    print(f"(weights cache: {cache_dir()}; any checkpoint path also works as --prior)")
+    return 0
+
+
+def demo_cmd(argv: list[str]) -> int:
+    from .demo import demo_dir, demo_jobs
+    p = argparse.ArgumentParser(prog="ganprior demo", description="Restore the bundled demo inputs with the "
+                                "default prior and write results, metrics and summary sheets.")
+    p.add_argument("--out", default="results/demo")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    from .io import read_image, save_image, stack_rows
+    summaries = []
+    all_records = []
+    for job_name, job_args in demo_jobs(demo_dir()):
+        out = Path(a.out) / job_name
+        argv_job = [*job_args, "--out", str(out)] + (["--steps", str(a.steps)] if a.steps else [])
+        if a.quiet:
+            argv_job.append("--quiet")
+        else:
+            print(f"== {job_name}: ganprior {' '.join(argv_job)}", file=sys.stderr)
+        run(_run_parser().parse_args(argv_job))
+        summaries.append(read_image(out / "summary.png")[0])
+        all_records.extend(json.loads((out / "metrics.json").read_text()))
+    save_image(stack_rows(summaries), Path(a.out) / "summary.png")
+    from .io import write_json
+    write_json(all_records, Path(a.out) / "metrics.json")
+    if not a.quiet:
+        print(f"demo summary sheet: {Path(a.out) / 'summary.png'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    warnings.filterwarnings("ignore", category=UserWarning)
+    try:
+        if not argv or argv[0] in ("-h", "--help"):
+            _run_parser().print_help()
+            return 0 if argv else EXIT_ERROR
+        if argv[0] == "--version":
+            print(f"ganprior {__version__}")
+            return 0
+        if argv[0] == "priors":
+            return priors_cmd(argv[1:])
+        if argv[0] == "demo":
+            return demo_cmd(argv[1:])
+        return run(_run_parser().parse_args(argv))
+    except GanpriorError as e:
+        print(f"ganprior: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("ganprior: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("ganprior: error: out of memory; lower --batch or --codes", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - a user never sees a traceback
+        if os.environ.get("GANPRIOR_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0] if str(e) else ""
+        print(f"ganprior: internal error: {type(e).__name__}: {msg} (set GANPRIOR_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
