@@ -128,12 +128,26 @@ class Degradation:
             return x_hat
         known = self.mask.to(x_hat) if self.mask is not None else torch.ones_like(x_hat[:, :1])
         if "colorize" in self.tasks:
-            # keep the input's luminance, take chroma from the prior
-            luma_shift = (y - to_gray(x_hat, self.gray_weights)) * known
-            return (x_hat + luma_shift).clamp(0, 1)
+            recolored = keep_luminance(x_hat, y, self.gray_weights)
+            return known * recolored + (1 - known) * x_hat
         if "inpaint" in self.tasks:
             return known * y + (1 - known) * x_hat
         return x_hat
+
+
+def keep_luminance(x_hat: torch.Tensor, luma: torch.Tensor, weights=REC601) -> torch.Tensor:
+    """Colour image with luminance ``luma`` (B, 1, H, W) and the chroma of ``x_hat`` (B, 3, H, W).
+
+    out = luma + t * (x_hat - gray(x_hat)); the chroma term has zero luminance, and t in [0, 1] is the
+    largest per-pixel scale that keeps every channel in [0, 1], so the luminance is kept exactly.
+    """
+    luma = luma.clamp(0, 1)
+    chroma = x_hat - to_gray(x_hat, weights)
+    eps = 1e-8
+    up = torch.where(chroma > eps, (1 - luma) / chroma.clamp_min(eps), torch.full_like(chroma, float("inf")))
+    down = torch.where(chroma < -eps, luma / (-chroma).clamp_min(eps), torch.full_like(chroma, float("inf")))
+    t = torch.minimum(up, down).amin(dim=1, keepdim=True).clamp(max=1.0)
+    return (luma + t * chroma).clamp(0, 1)
 
 
 def build_degradation(task: str | list[str], resolution: int, *, factor: int | None = None,
@@ -155,7 +169,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
             raise GanpriorError(f"super-resolution factor must be in 2..16 and divide the prior's "
                                 f"resolution {resolution}, got {factor}")
         ops.append(dinv.physics.Downsampling(img_size=(3, resolution, resolution), factor=factor,
-                                             filter="bicubic", padding="reflect", device=device))
+                                             filter="bicubic", padding="replicate", device=device))
         size //= factor
     if "colorize" in tasks:
         ops.append(dinv.physics.Decolorize(channels=3, srf=list(REC601), device=device))

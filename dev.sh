@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine with Python 3.11 and access to the package registry.
+#   ./dev.sh demo   set up .venv, then restore the bundled demo inputs (results/demo/summary.png)
+#   ./dev.sh test   set up .venv, then run the test suite
+#   ./dev.sh bench  set up .venv, then run benchmarks/inversion.py (needs ../shared; ~45 min on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.ganprior-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  touch "$stamp"
+fi
+cmd=${1:-demo}
+shift || true
+case "$cmd" in
+  demo)  exec .venv/bin/ganprior demo --out results/demo "$@" ;;
+  test)  exec .venv/bin/python -m pytest "$@" ;;
+  bench) exec .venv/bin/python benchmarks/inversion.py "$@" ;;
+  *) echo "usage: ./dev.sh demo|test|bench [args]" >&2; exit 2 ;;
+esac

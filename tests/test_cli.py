@@ -1,0 +1,165 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganprior import cli
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, pattern):
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("ganprior: error:"), err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]
+
+
+FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("task,extra", [
+    ("reconstruct", []), ("colorize", []), ("super-resolve", ["--factor", "2"]),
+    ("inpaint", ["--mask", "center:0.5"]), ("denoise", ["--noise-sigma", "0.05"]),
+    ("colorize+inpaint+super-resolve", ["--factor", "2", "--mask", "random:0.5"])])
+def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs, task, extra):
+    out = tmp_path / "out"
+    code, _, err = run([task, *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--simulate", "--batch", "2",
+                        *FAST, *extra], capsys)
+    assert code == 0, err
+    records = json.loads((out / "metrics.json").read_text())
+    assert [r["input"] for r in records] == [str(p) for p in face_pngs]
+    for r in records:
+        assert set(r) == {"input", "task", "method", "psnr", "ssim", "seconds", "steps"}
+        assert r["task"] == "+".join(__import__("ganprior").parse_task(task))
+        assert r["method"] == "multi" and r["steps"] == 3
+        assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
+    for p in face_pngs:
+        assert Image.open(out / f"{p.stem}.png").size == (16, 16)
+        assert (out / f"{p.stem}_sheet.png").exists()
+    assert (out / "summary.png").exists()
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+
+def test_real_inputs_without_ground_truth(tmp_path, capsys, tiny_checkpoint):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(gray)
+    low = tmp_path / "low.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(low)
+    code, _, err = run(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST], capsys)
+    assert code == 0, err
+    rec = json.loads((tmp_path / "c" / "metrics.json").read_text())[0]
+    assert rec["psnr"] is None and rec["ssim"] is None
+    assert Image.open(tmp_path / "c" / "gray_input.png").mode == "L"
+    code, _, err = run(["super-resolve", low, "--factor", "2", "--out", tmp_path / "s", "--prior", tiny_checkpoint,
+                        "--gif", *FAST], capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "s" / "low.png").size == (16, 16)
+    assert Image.open(tmp_path / "s" / "low.gif").n_frames >= 2
+
+
+def test_inpaint_uses_alpha_as_mask(tmp_path, capsys, tiny_checkpoint):
+    a = np.full((16, 16, 4), 200, np.uint8)
+    a[..., 3] = 255
+    a[4:8, 4:8, 3] = 0
+    p = tmp_path / "hole.png"
+    Image.fromarray(a, "RGBA").save(p)
+    code, _, err = run(["inpaint", p, "--out", tmp_path / "o", "--prior", tiny_checkpoint, *FAST], capsys)
+    assert code == 0, err
+    out = np.asarray(Image.open(tmp_path / "o" / "hole.png"))
+    assert (out[0, 0] == 200).all()  # known pixels pasted back exactly
+
+
+def test_progress_and_summary_printed(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    code, out, err = run(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint,
+                          "--simulate", "--steps", "2", "--layer", "1"], capsys)
+    assert code == 0
+    assert "batch 1/1" in err and "mean PSNR" in out
+
+
+def test_priors_lists_default(capsys):
+    code, out, _ = run(["priors"], capsys)
+    assert code == 0 and "dcgan-digiface64" in out and "MIT" in out
+
+
+class TestBadInput:
+    def base(self, tmp_path, ckpt):
+        return ["--out", tmp_path / "out", "--prior", ckpt, *FAST]
+
+    def test_non_image(self, tmp_path, capsys, tiny_checkpoint):
+        f = tmp_path / "notes.png"
+        f.write_text("not an image")
+        assert_one_line_error(*run(["reconstruct", f, *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+                              "cannot read image")
+
+    def test_truncated(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+        data = face_pngs[0].read_bytes()
+        f = tmp_path / "trunc.png"
+        f.write_bytes(data[: len(data) // 2])
+        assert_one_line_error(*run(["reconstruct", face_pngs[1], f, *self.base(tmp_path, tiny_checkpoint)],
+                                   capsys)[::2], "cannot read image")
+        assert not (tmp_path / "out").exists()  # validated before any work
+
+    def test_empty_folder(self, tmp_path, capsys, tiny_checkpoint):
+        (tmp_path / "empty").mkdir()
+        assert_one_line_error(*run(["reconstruct", tmp_path / "empty", *self.base(tmp_path, tiny_checkpoint)],
+                                   capsys)[::2], "holds no image files")
+
+    def test_wrong_masks(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+        black = tmp_path / "black.png"
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(black)
+        assert_one_line_error(*run(["inpaint", face_pngs[0], "--mask", black, "--simulate",
+                                    *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "marks no missing pixel")
+        assert_one_line_error(*run(["inpaint", face_pngs[0], "--mask", tmp_path / "nomask.png", "--simulate",
+                                    *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "not found")
+        assert_one_line_error(*run(["inpaint", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+                              "inpaint needs a mask")
+
+    def test_unknown_prior(self, tmp_path, capsys, face_pngs):
+        assert_one_line_error(*run(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", "biggan-9000"],
+                                   capsys)[::2], "unknown prior")
+
+    def test_missing_weights_offline(self, tmp_path, capsys, face_pngs, monkeypatch):
+        monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "emptycache"))
+        monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
+        monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+        assert_one_line_error(*run(["reconstruct", face_pngs[0], "--out", tmp_path / "o"], capsys)[::2],
+                              "GANPRIOR_OFFLINE")
+
+    def test_nan_loss(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+        code, _, err = run(["reconstruct", face_pngs[0], "--simulate", "--out", tmp_path / "o", "--prior",
+                            tiny_checkpoint, "--method", "single", "--optimizer", "sgd", "--lr", "inf",
+                            "--steps", "5", "--quiet"], capsys)
+        assert_one_line_error(code, err, "NaN/inf")
+
+    def test_bad_task_and_factor(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+        assert_one_line_error(*run(["deblur", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+                              "unknown task")
+        assert_one_line_error(*run(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
+                                    *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "factor")
+
+    def test_finished_batches_are_kept_when_a_later_one_fails(self, tmp_path, capsys, tiny_checkpoint, face_pngs,
+                                                             monkeypatch):
+        import ganprior.api
+        from ganprior.errors import GanpriorError
+        real = ganprior.api.restore_batch
+        calls = []
+
+        def flaky(inputs, idx, *a, **k):
+            calls.append(idx)
+            if len(calls) == 2:
+                raise GanpriorError("loss became NaN/inf at step 2 for image 1 of the batch")
+            return real(inputs, idx, *a, **k)
+
+        monkeypatch.setattr(ganprior.api, "restore_batch", flaky)
+        code, _, err = run(["reconstruct", *face_pngs, "--simulate", "--batch", "1",
+                            *self.base(tmp_path, tiny_checkpoint)], capsys)
+        assert_one_line_error(code, err, "NaN/inf")
+        records = json.loads((tmp_path / "out" / "metrics.json").read_text())
+        assert len(records) == 1 and (tmp_path / "out" / f"{face_pngs[0].stem}.png").exists()

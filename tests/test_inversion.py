@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from ganprior.errors import GanpriorError
+from ganprior.inversion import METHODS, invert
+from ganprior.inversion.multi_code import MultiCode
+from ganprior.physics.tasks import build_degradation, center_box_mask
+
+
+def targets(prior, n=2, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        return prior.to_unit(prior.generate(torch.randn(n, 8, 1, 1, generator=g))).clamp(0, 1)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_loss_decreases(tiny_prior, method):
+    y = targets(tiny_prior)
+    r = invert(y, build_degradation("reconstruct", 16), tiny_prior, method=method, steps=40, layer=1, num_codes=4)
+    assert r.history.shape == (40, 2)
+    assert (r.history[-1] < 0.5 * r.history[0]).all()
+    assert r.images.shape == (2, 3, 16, 16) and r.images.min() >= 0 and r.images.max() <= 1
+
+
+def test_multi_code_beats_single_code(tiny_prior):
+    samples = targets(tiny_prior, n=4)
+    y = 0.5 * (samples[:2] + samples[2:])  # mixtures of two samples: off the prior's range
+    deg = build_degradation("reconstruct", 16)
+    single = invert(y, deg, tiny_prior, method="single", steps=60)
+    multi = invert(y, deg, tiny_prior, method="multi", steps=60, num_codes=8, layer=2)
+    assert multi.history[-1].mean() < 0.6 * single.history[-1].mean()
+
+
+def test_repeatable_with_seed(tiny_prior):
+    y = targets(tiny_prior)
+    deg = build_degradation("reconstruct", 16)
+    a = invert(y, deg, tiny_prior, steps=10, seed=3, num_codes=3, layer=1)
+    b = invert(y, deg, tiny_prior, steps=10, seed=3, num_codes=3, layer=1)
+    c = invert(y, deg, tiny_prior, steps=10, seed=4, num_codes=3, layer=1)
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_batch_independent(tiny_prior):
+    """An image's result does not depend on the batch it is inverted in."""
+    y = targets(tiny_prior, n=3)
+    deg = build_degradation("reconstruct", 16)
+    together = invert(y, deg, tiny_prior, steps=15, num_codes=3, layer=2)
+    alone = invert(y[1:2], deg, tiny_prior, steps=15, num_codes=3, layer=2)
+    torch.testing.assert_close(together.images[1:2], alone.images, atol=1e-4, rtol=0)
+
+
+def test_batched_composition_equals_per_code_loop(tiny_prior):
+    m = MultiCode(tiny_prior, 2, num_codes=3, layer=1)
+    with torch.no_grad():
+        m.importance.uniform_(0, 1)
+        manual = sum(tiny_prior.head(m.codes[:, k], 1) * m.importance[:, k, :, None, None] for k in range(3))
+        torch.testing.assert_close(m.compose(), manual)
+
+
+def test_reference_options(tiny_prior):
+    m = MultiCode(tiny_prior, 1, num_codes=4, layer=1, importance_init="inverse", normalize=True, latent_init="zero")
+    assert torch.all(m.importance == 0.25) and torch.all(m.codes == 0)
+    with torch.no_grad():
+        torch.testing.assert_close(m.compose(), tiny_prior.head(torch.zeros(1, 8, 1, 1), 1) / 4)
+    y = targets(tiny_prior, 1)
+    r = invert(y, build_degradation("reconstruct", 16), tiny_prior, method="single", optimizer="sgd", lr=1.0, steps=20)
+    assert r.history[-1, 0] < r.history[0, 0]
+
+
+def test_params_returned(tiny_prior):
+    r = invert(targets(tiny_prior), build_degradation("reconstruct", 16), tiny_prior, steps=2, num_codes=5, layer=2)
+    assert r.params["codes"].shape == (2, 5, 8, 1, 1)
+    assert r.params["importance"].shape == (2, 5, 4)
+
+
+def test_inpainting_fills_hole_from_prior(tiny_prior):
+    y = targets(tiny_prior, 1)
+    deg = build_degradation("inpaint", 16, mask=center_box_mask(16, 0.25))
+    r = invert(deg.A(y), deg, tiny_prior, method="single", steps=80)
+    hole = (1 - deg.mask).bool().expand_as(y)
+    assert r.images[hole].std() > 0  # the hole is filled, not left black
+    torch.testing.assert_close(r.images * deg.mask, y * deg.mask, atol=1e-6, rtol=0)  # known pixels pasted back
+
+
+def test_nan_loss_is_a_clear_error(tiny_prior):
+    y = targets(tiny_prior)
+    nan_loss = lambda pred, target: (pred - target).flatten(1).mean(1) * float("nan")  # noqa: E731
+    with pytest.raises(GanpriorError, match="NaN/inf at step 1"):
+        invert(y, build_degradation("reconstruct", 16), tiny_prior, steps=5, loss=nan_loss)
+
+
+@pytest.mark.parametrize("kw,msg", [({"method": "dgp9"}, "unknown method"), ({"steps": 0}, "steps must be"),
+                                    ({"lr": -1.0}, "learning rate"), ({"optimizer": "lbfgs"}, "unknown optimizer"),
+                                    ({"layer": 7}, "not a composition layer"), ({"num_codes": 0}, "codes must be")])
+def test_bad_options(tiny_prior, kw, msg):
+    with pytest.raises(GanpriorError, match=msg):
+        invert(targets(tiny_prior), build_degradation("reconstruct", 16), tiny_prior, **{"steps": 2, **kw})
