@@ -163,3 +163,13 @@ class TestBadInput:
         assert_one_line_error(code, err, "NaN/inf")
         records = json.loads((tmp_path / "out" / "metrics.json").read_text())
         assert len(records) == 1 and (tmp_path / "out" / f"{face_pngs[0].stem}.png").exists()
+
+
+def test_invalid_factor_fails_before_creating_output(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    for factor in ("0", "-4", "3"):
+        code, _, err = run(["super-resolve", face_pngs[0], "--factor", factor, "--out", tmp_path / "o",
+                            "--prior", tiny_checkpoint, "--quiet"], capsys)
+        assert_one_line_error(code, err, "factor")
+    code, _, err = run(["super-resolve", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint], capsys)
+    assert_one_line_error(code, err, "needs a factor")
+    assert not (tmp_path / "o").exists()

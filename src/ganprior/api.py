@@ -13,7 +13,8 @@ from .errors import GanpriorError
 from .inversion import Result, invert
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .metrics import psnr, ssim
-from .physics.tasks import Degradation, build_degradation, builtin_mask, custom_degradation, parse_task
+from .physics.tasks import (Degradation, build_degradation, builtin_mask, check_factor, custom_degradation,
+                            parse_task)
 from .priors import Prior, load_prior
 
 ImageLike = str | os.PathLike | torch.Tensor
@@ -91,7 +92,7 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
                 noise_sigma: float | None = None, seed: int = 0) -> Inputs:
     """Read and validate every input before any optimisation starts (a bad file fails fast)."""
     tasks = parse_task(task)
-    size = resolution // int(factor) if ("super-resolve" in tasks and factor) else resolution
+    size = resolution // check_factor(factor, resolution) if "super-resolve" in tasks else resolution
     channels = 1 if "colorize" in tasks else 3
     items = _as_items(images)
     loaded = [_load(obj, 3 if simulate else channels) for _, _, obj in items]
@@ -123,8 +124,9 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
         else:
             raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE] or random[:FRACTION], "
                                 "or an input with transparent pixels")
+    # validates factor, mask size and noise level before any optimisation starts
+    deg = build_degradation(tasks, resolution, factor=factor, mask=masks, noise_sigma=noise_sigma)
     if simulate:
-        deg = build_degradation(tasks, resolution, factor=factor, mask=masks, noise_sigma=noise_sigma)
         observed = deg.simulate(pics, seed)
         truth = pics
     else:

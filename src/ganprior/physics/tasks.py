@@ -135,6 +135,17 @@ class Degradation:
         return x_hat
 
 
+def check_factor(factor, resolution: int) -> int:
+    """A valid super-resolution factor (2..16, dividing ``resolution``) or a clear error."""
+    if factor is None:
+        raise GanpriorError("super-resolve needs a factor (--factor 2..16)")
+    factor = int(factor)
+    if not 2 <= factor <= 16 or resolution % factor:
+        raise GanpriorError(f"super-resolution factor must be in 2..16 and divide the prior's "
+                            f"resolution {resolution}, got {factor}")
+    return factor
+
+
 def keep_luminance(x_hat: torch.Tensor, luma: torch.Tensor, weights=REC601) -> torch.Tensor:
     """Colour image with luminance ``luma`` (B, 1, H, W) and the chroma of ``x_hat`` (B, 3, H, W).
 
@@ -162,12 +173,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
     ops: list[dinv.physics.Physics] = []
     size, channels = resolution, 3
     if "super-resolve" in tasks:
-        if factor is None:
-            raise GanpriorError("super-resolve needs a factor (--factor 2..16)")
-        factor = int(factor)
-        if not 2 <= factor <= 16 or resolution % factor:
-            raise GanpriorError(f"super-resolution factor must be in 2..16 and divide the prior's "
-                                f"resolution {resolution}, got {factor}")
+        factor = check_factor(factor, resolution)
         ops.append(dinv.physics.Downsampling(img_size=(3, resolution, resolution), factor=factor,
                                              filter="bicubic", padding="replicate", device=device))
         size //= factor

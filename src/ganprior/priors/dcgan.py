@@ -136,8 +136,14 @@ class DCGANPrior(Prior):
             for m in prior.modules():
                 if isinstance(m, nn.BatchNorm2d):
                     m.momentum = None  # cumulative average
-            prior.generate(torch.randn((256, latent_dim, 1, 1), generator=gen))
+            z = torch.randn((256, latent_dim, 1, 1), generator=gen)
+            prior.generate(z)
             for m in prior.modules():
                 if isinstance(m, nn.BatchNorm2d):
                     m.momentum = 0.1
+            prior.eval()
+            # scale the output conv so images use the tanh range (pre-activation std 0.8)
+            last = prior.net[-1][0]
+            pre = last(prior.head(z, len(prior.net) - 1))
+            last.weight.mul_(0.8 / pre.std())
         return prior.eval()
