@@ -128,7 +128,7 @@ class TestBadInput:
     def test_missing_weights_offline(self, tmp_path, capsys, face_pngs, monkeypatch):
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "emptycache"))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
-        monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+        monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
         assert_one_line_error(*run(["reconstruct", face_pngs[0], "--out", tmp_path / "o"], capsys)[::2],
                               "GANPRIOR_OFFLINE")
 

