@@ -21,7 +21,7 @@ def assert_one_line_error(code, err, pattern):
     assert pattern in lines[0], lines[0]
 
 
-FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet"]
+FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual", "0"]
 
 
 @pytest.mark.parametrize("task,extra", [
@@ -36,7 +36,8 @@ def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs
     records = json.loads((out / "metrics.json").read_text())
     assert [r["input"] for r in records] == [str(p) for p in face_pngs]
     for r in records:
-        assert set(r) == {"input", "task", "method", "psnr", "ssim", "seconds", "steps"}
+        assert set(r) == {"input", "task", "method", "psnr", "ssim", "lpips", "niqe", "auc", "seconds", "steps"}
+        assert 0 <= r["lpips"] < 1 and 0 <= r["auc"] <= 100 and r["niqe"] is None  # 16 px: no NIQE block
         assert r["task"] == "+".join(__import__("ganprior").parse_task(task))
         assert r["method"] == "multi" and r["steps"] == 3
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
@@ -55,7 +56,7 @@ def test_real_inputs_without_ground_truth(tmp_path, capsys, tiny_checkpoint):
     code, _, err = run(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST], capsys)
     assert code == 0, err
     rec = json.loads((tmp_path / "c" / "metrics.json").read_text())[0]
-    assert rec["psnr"] is None and rec["ssim"] is None
+    assert all(rec[k] is None for k in ("psnr", "ssim", "lpips", "auc", "niqe"))
     assert Image.open(tmp_path / "c" / "gray_input.png").mode == "L"
     code, _, err = run(["super-resolve", low, "--factor", "2", "--out", tmp_path / "s", "--prior", tiny_checkpoint,
                         "--gif", *FAST], capsys)

@@ -12,7 +12,8 @@ import torch
 from .errors import GanpriorError
 from .inversion import Result, invert
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
-from .metrics import psnr, ssim
+from .losses import resolve_loss
+from .metrics import evaluate_images
 from .physics.tasks import (Degradation, build_degradation, builtin_mask, check_factor, custom_degradation,
                             parse_task)
 from .priors import Prior, load_prior
@@ -147,8 +148,10 @@ def _degradation(tasks, prior: Prior, inputs: Inputs, idx: slice, *, factor, noi
 
 def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str], *, factor: int | None = None,
                   noise_sigma: float | None = None, physics=None, paste_known: bool = True,
-                  **invert_options) -> Result:
-    """Invert ``inputs[idx]`` in one batch; fills ``metrics`` when ground truth is known."""
+                  niqe_params=None, **invert_options) -> Result:
+    """Invert ``inputs[idx]`` in one batch and score it (reference metrics when ground truth is known).
+
+    ``invert_options`` go to ``invert`` (``loss`` defaults to pixel MSE there)."""
     tasks = parse_task(task)
     deg = _degradation(tasks, prior, inputs, idx, factor=factor, noise_sigma=noise_sigma, physics=physics,
                        paste_known=paste_known)
@@ -157,13 +160,8 @@ def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str
         raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects "
                             f"{(deg.observed_channels, deg.observed_size, deg.observed_size)}")
     result = invert(y, deg, prior, **invert_options)
-    if inputs.ground_truth is not None:
-        gt = inputs.ground_truth[idx]
-        result.ground_truth = gt
-        p, s = psnr(result.images, gt), ssim(result.images, gt)
-        result.metrics = [{"psnr": float(a), "ssim": float(b)} for a, b in zip(p, s)]
-    else:
-        result.metrics = [{"psnr": None, "ssim": None} for _ in range(y.shape[0])]
+    result.ground_truth = inputs.ground_truth[idx] if inputs.ground_truth is not None else None
+    result.metrics = evaluate_images(result.images, result.ground_truth, niqe_params=niqe_params, notes=result.notes)
     return result
 
 
@@ -176,14 +174,15 @@ def concat_results(results: list[Result]) -> Result:
                   observed=cat([r.observed for r in results]), params=params,
                   history=torch.cat([r.history for r in results], dim=1), seconds=sum(r.seconds for r in results),
                   steps=results[0].steps, ground_truth=cat([r.ground_truth for r in results]),
-                  metrics=[m for r in results for m in r.metrics])
+                  metrics=[m for r in results for m in r.metrics], notes=[n for r in results for n in r.notes])
 
 
 def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", prior: str | Prior | None = None,
             method: str = "multi", *, simulate: bool = False, mask=None, factor: int | None = None,
             noise_sigma: float | None = None, physics=None, fit: str = "crop", paste_known: bool = True,
             mask_white_is_missing: bool = True, batch_size: int | None = None, seed: int = 0,
-            device: str = "cpu", **options) -> Result:
+            device: str = "cpu", perceptual: float | str | None = "auto", perceptual_resize: int | None = None,
+            mse_weight: float = 1.0, l1_weight: float = 0.0, niqe_params=None, **options) -> Result:
     """Restore images with a GAN prior.
 
     Args:
@@ -195,8 +194,10 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         method: ``multi`` (mGANprior) or ``single``.
         physics: a deepinv Physics to use instead of the task's (images are then clean if
             ``simulate``, else observations of that physics).
+        perceptual: weight of the VGG16 perceptual term, or ``'auto'`` (default): on at its default
+            weight when the VGG16 weights can be had, else pixel loss only (the reason is in ``notes``).
         options: ``steps``, ``lr``, ``optimizer``, ``num_codes``, ``layer``, ``latent_init``,
-            ``importance_init``, ``normalize``, ``loss``, ``callback``.
+            ``importance_init``, ``normalize``, ``loss`` (overrides the pixel/perceptual terms), ``callback``.
 
     Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated.
     """
@@ -208,11 +209,19 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         tasks = parse_task(task)
         inputs = load_inputs(images, tasks, model.resolution, simulate=simulate, fit=fit, factor=factor, mask=mask,
                              mask_white_is_missing=mask_white_is_missing, noise_sigma=noise_sigma, seed=seed)
+    notes: list[str] = []
+    if options.get("loss") is None:
+        options["loss"], note = resolve_loss(perceptual, mse_weight=mse_weight, l1_weight=l1_weight,
+                                             perceptual_resize=perceptual_resize)
+        notes += [note] if note else []
     bs = batch_size or len(inputs)
     results = [restore_batch(inputs, slice(i, i + bs), model, tasks, factor=factor, noise_sigma=noise_sigma,
-                             physics=physics, paste_known=paste_known, method=method, seed=seed, **options)
+                             physics=physics, paste_known=paste_known, method=method, seed=seed,
+                             niqe_params=niqe_params, **options)
                for i in range(0, len(inputs), bs)]
-    return concat_results(results)
+    result = concat_results(results)
+    result.notes = list(dict.fromkeys(notes + result.notes))
+    return result
 
 
 def _custom_inputs(images, physics, prior: Prior, simulate: bool, fit: str, seed: int) -> Inputs:

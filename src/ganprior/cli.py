@@ -3,6 +3,7 @@
     ganprior TASK INPUT... --out DIR [options]    restore images (TASK may be a chain: colorize+inpaint)
     ganprior priors                               list the named priors
     ganprior demo [--out DIR]                     restore the bundled demo inputs, write a summary sheet
+    ganprior evaluate RESULTS_DIR GT_DIR [--json F] score results against same-named ground truth
 
 Errors print one line (``ganprior: error: ...``) and exit with status 2; results already written stay.
 """
@@ -27,7 +28,7 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="ganprior", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Restore images with a pretrained GAN as the prior. TASK is one of reconstruct, colorize, "
                     "super-resolve, inpaint, denoise, or a chain joined by '+'. Also: 'ganprior priors', "
-                    "'ganprior demo'.")
+                    "'ganprior demo', 'ganprior evaluate'.")
     p.add_argument("task", help="task or chain, e.g. colorize+inpaint+super-resolve")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
@@ -45,6 +46,13 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="multi: channel importance starts at 1/N (inverse) or 1")
     p.add_argument("--normalize", action="store_true", help="multi: divide the composed feature by N (reference)")
     p.add_argument("--l1", type=float, default=0.0, help="weight of an L1 pixel term (MSE weight is 1)")
+    p.add_argument("--perceptual", default="auto",
+                   help="weight of the VGG16 conv4_3 perceptual term; 'auto' = 1e-3 when its weights can be had, "
+                        "0 = pixel loss only")
+    p.add_argument("--perceptual-resize", type=int, default=None,
+                   help="compare perceptual features at this size (the reference code uses 256)")
+    p.add_argument("--niqe-params", default=None,
+                   help="NIQE pristine-model .npz (default: $GANPRIOR_NIQE_PARAMS or fetched from the registry)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--simulate", action="store_true",
                    help="inputs are clean: degrade them first and report PSNR/SSIM against them")
@@ -64,7 +72,9 @@ def _run_parser() -> argparse.ArgumentParser:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+    if v is None:
+        return "-"
+    return (f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}") if isinstance(v, float) else str(v)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .api import load_inputs, restore_batch
     from .io import make_sheet, save_gif, save_image, stack_rows, write_json
-    from .losses import PixelLoss
+    from .losses import resolve_loss
     from .physics.tasks import parse_task
     from .priors import load_prior
 
@@ -87,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
                          factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
                          noise_sigma=args.noise_sigma, seed=args.seed)
+    loss, note = resolve_loss(args.perceptual, l1_weight=args.l1, perceptual_resize=args.perceptual_resize)
+    notes = [note] if note else []
     out.mkdir(parents=True, exist_ok=True)
     task_name = "+".join(tasks) or "reconstruct"
     records: list[dict] = []
@@ -110,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             result = restore_batch(
                 inputs, idx, prior, tasks, factor=args.factor, noise_sigma=args.noise_sigma,
                 paste_known=not args.no_paste, method=args.method, steps=args.steps, lr=args.lr,
-                optimizer=args.optimizer, loss=PixelLoss(1.0, args.l1), seed=args.seed, callback=progress,
+                optimizer=args.optimizer, loss=loss, seed=args.seed, callback=progress, niqe_params=args.niqe_params,
                 num_codes=args.codes, layer=args.layer, latent_init=args.latent_init,
                 importance_init=args.importance_init, normalize=args.normalize or None)
         finally:
@@ -132,20 +144,34 @@ def run(args: argparse.Namespace) -> int:
             save_image(sheet, out / f"{name}_sheet.png")
             if args.gif and frames:
                 save_gif([f[i] for f in frames], out / f"{name}.gif")
-            records.append({"input": inputs.sources[start + i], "task": task_name, "method": args.method,
-                            "psnr": m["psnr"], "ssim": m["ssim"],
+            records.append({"input": inputs.sources[start + i], "task": task_name, "method": args.method, **m,
                             "seconds": result.seconds / len(result.metrics), "steps": result.steps})
+        notes += [n for n in result.notes if n not in notes]
         write_json(records, out / "metrics.json")  # after every batch: finished work is never lost
     save_image(stack_rows(sheets), out / "summary.png")
     if not args.quiet:
-        print(f"{'input':28s} {'psnr':>7s} {'ssim':>6s} {'sec':>6s}")
-        for r in records:
-            print(f"{Path(r['input']).name[:28]:28s} {_fmt(r['psnr']):>7s} {_fmt(r['ssim']):>6s} {r['seconds']:6.1f}")
+        print_table(records, "input")
         known = [r["psnr"] for r in records if r["psnr"] is not None]
         if known:
             print(f"mean PSNR {sum(known) / len(known):.2f} dB over {len(known)} images")
+        for n in notes:
+            print(f"note: {n}")
         print(f"wrote {len(records)} results, summary.png and metrics.json to {out}")
     return 0
+
+
+def print_table(records: list[dict], key: str) -> None:
+    """Per-image metrics, and their mean over the images that have each one."""
+    from .metrics import METRIC_KEYS
+    cols = [k for k in METRIC_KEYS if any(r.get(k) is not None for r in records)] or ["psnr"]
+    print(f"{key:28s} " + " ".join(f"{c:>7s}" for c in cols))
+    for r in records:
+        print(f"{Path(r[key]).name[:28]:28s} " + " ".join(f"{_fmt(r.get(c)):>7s}" for c in cols))
+    means = []
+    for c in cols:
+        vals = [r[c] for r in records if r.get(c) is not None]
+        means.append(_fmt(sum(vals) / len(vals)) if vals else "-")
+    print(f"{'mean':28s} " + " ".join(f"{m:>7s}" for m in means))
 
 
 def priors_cmd(argv: list[str]) -> int:
@@ -187,6 +213,28 @@ def demo_cmd(argv: list[str]) -> int:
     return 0
 
 
+def evaluate_cmd(argv: list[str]) -> int:
+    from .evaluate import evaluate_folders
+    from .io import write_json
+    p = argparse.ArgumentParser(prog="ganprior evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="PSNR, SSIM, LPIPS (AlexNet), NIQE and colorization AuC of the images "
+                                            "in RESULTS_DIR against same-named images in GROUND_TRUTH_DIR.")
+    p.add_argument("results_dir")
+    p.add_argument("ground_truth_dir")
+    p.add_argument("--json", default=None, help="also write the per-image records to this file")
+    p.add_argument("--fit", default="crop", choices=["crop", "pad", "stretch"],
+                   help="how ground truth of another size is brought to the result's size")
+    p.add_argument("--niqe-params", default=None, help="NIQE pristine-model .npz")
+    a = p.parse_args(argv)
+    records, notes = evaluate_folders(a.results_dir, a.ground_truth_dir, fit=a.fit, niqe_params=a.niqe_params)
+    print_table(records, "image")
+    for n in notes:
+        print(f"note: {n}")
+    if a.json:
+        write_json(records, a.json)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -201,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return priors_cmd(argv[1:])
         if argv[0] == "demo":
             return demo_cmd(argv[1:])
+        if argv[0] == "evaluate":
+            return evaluate_cmd(argv[1:])
         return run(_run_parser().parse_args(argv))
     except GanpriorError as e:
         print(f"ganprior: error: {e}", file=sys.stderr)

@@ -39,3 +39,35 @@ class SumLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sum(w * t(pred, target) for w, t in zip(self.weights, self.terms))
+
+
+DEFAULT_PERCEPTUAL_WEIGHT = 1e-3  # mean-L1 conv4_3 distances are ~1e3x larger than pixel MSE
+
+
+def build_loss(mse_weight: float = 1.0, l1_weight: float = 0.0, perceptual_weight: float = 0.0,
+               perceptual_resize: int | None = None, vgg_weights=None) -> nn.Module:
+    """The inversion loss: pixel terms plus an optional VGG16 perceptual term (mGANprior Eq. 5)."""
+    pixel = PixelLoss(mse_weight, l1_weight)
+    if not perceptual_weight:
+        return pixel
+    from .perceptual import PerceptualLoss
+    return SumLoss([(1.0, pixel), (perceptual_weight, PerceptualLoss(perceptual_resize, vgg_weights))])
+
+
+def resolve_loss(perceptual: float | str | None = "auto", **kwargs) -> tuple[nn.Module, str | None]:
+    """``build_loss`` with ``perceptual='auto'``: the perceptual term at its default weight when the
+    VGG16 weights can be had, else pixel only. Returns (loss, note explaining a fallback or None)."""
+    from .errors import GanpriorError
+    if perceptual in (None, "auto"):
+        try:
+            return build_loss(perceptual_weight=DEFAULT_PERCEPTUAL_WEIGHT, **kwargs), None
+        except GanpriorError as e:
+            return build_loss(perceptual_weight=0.0, **{k: v for k, v in kwargs.items() if k in
+                                                         ("mse_weight", "l1_weight")}), f"perceptual loss off: {e}"
+    try:
+        weight = float(perceptual)
+    except (TypeError, ValueError):
+        raise GanpriorError(f"perceptual weight must be a number or 'auto', got {perceptual!r}") from None
+    if weight < 0:
+        raise GanpriorError(f"perceptual weight must be >= 0, got {weight}")
+    return build_loss(perceptual_weight=weight, **kwargs), None

@@ -54,7 +54,8 @@ class Result:
         seconds: wall time of the optimisation.
         steps: optimisation steps run.
         ground_truth: clean images when known (``--simulate``), else None.
-        metrics: per-image dicts (psnr, ssim, ...) when ground truth is known.
+        metrics: per-image dicts (psnr, ssim, lpips, niqe, auc; None where not computable).
+        notes: why a metric or loss term was unavailable.
     """
     images: torch.Tensor
     raw: torch.Tensor
@@ -65,7 +66,7 @@ class Result:
     steps: int
     ground_truth: torch.Tensor | None = None
     metrics: list[dict] = field(default_factory=list)
-    frames: list[torch.Tensor] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
