@@ -41,28 +41,21 @@ class Inputs:
 
 
 def _as_items(images: ImageLike | Sequence[ImageLike]) -> list[tuple[str, str, ImageLike]]:
-    """-> list of (name, source, path-or-(C,H,W) tensor)."""
-    if isinstance(images, torch.Tensor):
-        t = images[None] if images.ndim == 3 else images
-        if t.ndim != 4:
-            raise GanpriorError(f"image tensors must be (C, H, W) or (B, C, H, W), got {tuple(images.shape)}")
-        return [(f"image{i}", f"tensor[{i}]", t[i]) for i in range(t.shape[0])]
-    if isinstance(images, (str, os.PathLike)):
+    """-> list of (unique name, source, path or (C, H, W) tensor); folders are expanded."""
+    if isinstance(images, (str, os.PathLike, torch.Tensor)):
         images = [images]
-    items = []
-    paths = [im for im in images if not isinstance(im, torch.Tensor)]
-    files = iter(expand_inputs(paths)) if paths else iter(())
+    items: list[tuple[str, str, ImageLike]] = []
     for i, im in enumerate(images):
         if isinstance(im, torch.Tensor):
-            items.extend((f"image{i}", f"tensor[{i}]", t[2]) for t in _as_items(im))
-        elif Path(im).is_dir():
-            for f in expand_inputs([im]):
-                next(files)
-                items.append((f.stem, str(f), f))
+            t = im[None] if im.ndim == 3 else im
+            if t.ndim != 4:
+                raise GanpriorError(f"image tensors must be (C, H, W) or (B, C, H, W), got {tuple(im.shape)}")
+            items.extend((f"image{i}_{j}" if t.shape[0] > 1 else f"image{i}", f"tensor[{i}]", t[j])
+                         for j in range(t.shape[0]))
         else:
-            f = next(files)
-            items.append((f.stem, str(f), f))
-    # unique names for output files
+            items.extend((f.stem, str(f), f) for f in expand_inputs([im]))
+    if not items:
+        raise GanpriorError("no input given")
     seen: dict[str, int] = {}
     out = []
     for name, src, obj in items:
