@@ -152,3 +152,18 @@ def test_evaluate_command(tmp_path, capsys):
         assert r["niqe"] is None  # 64 px is below NIQE's 96 px block
     assert "mean" in out and "orphan" in out
     assert cli.main(["evaluate", str(gt), str(tmp_path / "nothing")]) == 2
+
+
+def test_evaluate_reports_niqe_for_large_images(tmp_path, capsys):
+    params = shared_path("fixtures", "metrics", "niqe", "niqe_pris_params.npz")
+    baboon = shared_path("fixtures", "metrics", "niqe", "baboon.png")
+    res, gt = tmp_path / "res", tmp_path / "gt"
+    res.mkdir(), gt.mkdir()
+    (res / "baboon.png").write_bytes(baboon.read_bytes())
+    (gt / "baboon.png").write_bytes(baboon.read_bytes())
+    code = cli.main(["evaluate", str(res), str(gt), "--niqe-params", str(params), "--json", str(tmp_path / "m.json")])
+    assert code == 0, capsys.readouterr().err
+    (rec,) = json.loads((tmp_path / "m.json").read_text())
+    assert rec["niqe"] == pytest.approx(5.7296, abs=1e-3)
+    assert rec["lpips"] == pytest.approx(0.0, abs=1e-6) and rec["auc"] == pytest.approx(100.0)
+    assert rec["psnr"] is None  # identical images: infinite PSNR has no JSON number

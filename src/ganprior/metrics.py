@@ -5,6 +5,8 @@ PSNR and SSIM are deepinv's (checked equal to scikit-image's Gaussian-window SSI
 
 from __future__ import annotations
 
+import math
+
 import deepinv as dinv
 import torch
 
@@ -103,9 +105,10 @@ def evaluate_images(images: torch.Tensor, ref: torch.Tensor | None = None, *, ni
     """Per-image ``psnr, ssim, lpips, niqe, auc`` for ``(B, 3, H, W)`` images in [0, 1].
 
     Reference metrics are None without ``ref``; LPIPS is None when its weights cannot be had, NIQE when
-    its parameters cannot be had or the image is smaller than 96x96. Reasons are appended to ``notes``.
+    its parameters cannot be had or the image is smaller than 96x96, PSNR when the images are identical
+    (infinite). Reasons are appended to ``notes``.
     """
-    from .niqe import BLOCK_SIZE as NIQE_BLOCK, load_niqe_params, niqe_or_none
+    from .niqe import BLOCK_SIZE as NIQE_BLOCK, NiqeParams, load_niqe_params, niqe_or_none
     b = images.shape[0]
     cols: dict[str, list] = {k: [None] * b for k in METRIC_KEYS}
     if ref is not None:
@@ -118,9 +121,12 @@ def evaluate_images(images: torch.Tensor, ref: torch.Tensor | None = None, *, ni
         elif notes is not None:
             notes.append(f"LPIPS unavailable: {why}")
     if min(images.shape[-2:]) >= NIQE_BLOCK:  # smaller images have no NIQE block: skip the parameter fetch
-        params, why = _optional(lambda: load_niqe_params(niqe_params))
+        params, why = _optional(lambda: niqe_params if isinstance(niqe_params, NiqeParams)
+                                else load_niqe_params(niqe_params))
         if params is not None:
             cols["niqe"] = [niqe_or_none(img, params) for img in images]
         elif notes is not None:
             notes.append(f"NIQE unavailable: {why}")
-    return [{k: (None if cols[k][i] is None else float(cols[k][i])) for k in METRIC_KEYS} for i in range(b)]
+    # JSON has no infinity: PSNR of identical images (and any other non-finite value) becomes None
+    return [{k: (float(cols[k][i]) if cols[k][i] is not None and math.isfinite(cols[k][i]) else None)
+             for k in METRIC_KEYS} for i in range(b)]
