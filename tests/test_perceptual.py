@@ -166,4 +166,4 @@ def test_evaluate_reports_niqe_for_large_images(tmp_path, capsys):
     (rec,) = json.loads((tmp_path / "m.json").read_text())
     assert rec["niqe"] == pytest.approx(5.7296, abs=1e-3)
     assert rec["lpips"] == pytest.approx(0.0, abs=1e-6) and rec["auc"] == pytest.approx(100.0)
-    assert rec["psnr"] is None  # identical images: infinite PSNR has no JSON number
+    assert rec["psnr"] >= 80  # identical images (deepinv caps PSNR at 80 dB)
