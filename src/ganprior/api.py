@@ -14,8 +14,8 @@ from .inversion import Result, invert
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .losses import resolve_loss
 from .metrics import evaluate_images
-from .physics.tasks import (Degradation, build_degradation, builtin_mask, check_factor, custom_degradation,
-                            parse_task)
+from .physics.tasks import (BUILTIN_MASKS, Degradation, build_degradation, builtin_mask, check_factor,
+                            custom_degradation, parse_task)
 from .priors import Prior, load_prior
 
 ImageLike = str | os.PathLike | torch.Tensor
@@ -80,6 +80,34 @@ def _load(obj: ImageLike, channels: int) -> tuple[torch.Tensor, torch.Tensor | N
     return read_image(obj, channels)
 
 
+def _inpaint_masks(mask, alphas: list[torch.Tensor | None], size: int, *, fit: str, simulate: bool, seed: int,
+                   white_is_missing: bool) -> torch.Tensor:
+    """Known-pixel masks ``(B, 1, size, size)`` for B images, from (in order): a mask tensor, a built-in
+    spec, a mask file, the inputs' transparency, or (simulated inputs only) the default centre box."""
+    n = len(alphas)
+    if isinstance(mask, torch.Tensor):
+        m = mask.float()
+        while m.ndim < 4:
+            m = m[None]
+        if m.ndim != 4 or m.shape[1] != 1 or m.shape[0] not in (1, n):
+            raise GanpriorError(f"mask tensor must be (H, W), (1, H, W) or (B, 1, H, W) with B = {n} images, "
+                                f"got {tuple(mask.shape)}")
+        m = torch.stack([fit_image(mi, size, fit, mode="nearest") for mi in m]).round()
+    elif mask is not None and str(mask).split(":")[0] in BUILTIN_MASKS and not Path(str(mask)).exists():
+        m = builtin_mask(str(mask), size, seed)[None]
+    elif mask is not None:
+        m = read_mask(mask, size, fit, white_is_missing)[None]
+    elif any(a is not None for a in alphas):
+        m = torch.stack([(fit_image(a, size, fit, mode="nearest") >= 0.5).float() if a is not None
+                         else torch.ones(1, size, size) for a in alphas])
+    elif simulate:
+        m = builtin_mask("center", size, seed)[None]
+    else:
+        raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE] or random[:FRACTION], "
+                            "or an input with transparent pixels")
+    return m.expand(n, -1, -1, -1).clone()
+
+
 def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], resolution: int, *,
                 simulate: bool = False, fit: str = "crop", factor: int | None = None,
                 mask: str | os.PathLike | torch.Tensor | None = None, mask_white_is_missing: bool = True,
@@ -92,32 +120,8 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
     loaded = [_load(obj, 3 if simulate else channels) for _, _, obj in items]
     target = resolution if simulate else size
     pics = torch.stack([fit_image(t, target, fit) for t, _ in loaded])
-    masks = None
-    if "inpaint" in tasks:
-        if isinstance(mask, torch.Tensor):
-            m = mask.float()
-            m = m[None] if m.ndim == 2 else m
-            m = m[None] if m.ndim == 3 else m
-            if m.ndim != 4 or m.shape[1] != 1:
-                raise GanpriorError(f"mask tensor must be (H, W), (1, H, W) or (B, 1, H, W), got {tuple(mask.shape)}")
-            m = torch.stack([fit_image(mi, size, fit, mode="nearest") for mi in m]).round()
-            masks = m.expand(len(items), -1, -1, -1).clone() if m.shape[0] == 1 else m
-            if masks.shape[0] != len(items):
-                raise GanpriorError(f"got {masks.shape[0]} masks for {len(items)} images")
-        elif mask is not None and (str(mask).split(":")[0] in ("center", "centre", "box", "random")
-                                   and not Path(str(mask)).exists()):
-            masks = builtin_mask(str(mask), size, seed)[None].expand(len(items), -1, -1, -1).clone()
-        elif mask is not None:
-            masks = read_mask(mask, size, fit, mask_white_is_missing)[None].expand(len(items), -1, -1, -1).clone()
-        elif any(a is not None for _, a in loaded):
-            masks = torch.stack([
-                (fit_image(a, size, fit, mode="nearest") >= 0.5).float() if a is not None else torch.ones(1, size, size)
-                for _, a in loaded])
-        elif simulate:
-            masks = builtin_mask("center", size, seed)[None].expand(len(items), -1, -1, -1).clone()
-        else:
-            raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE] or random[:FRACTION], "
-                                "or an input with transparent pixels")
+    masks = _inpaint_masks(mask, [a for _, a in loaded], size, fit=fit, simulate=simulate, seed=seed,
+                           white_is_missing=mask_white_is_missing) if "inpaint" in tasks else None
     # validates factor, mask size and noise level before any optimisation starts
     deg = build_degradation(tasks, resolution, factor=factor, mask=masks, noise_sigma=noise_sigma)
     if simulate:

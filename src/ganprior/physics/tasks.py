@@ -63,6 +63,9 @@ def random_pixel_mask(size: int, missing: float = 0.8, seed: int = 0) -> torch.T
     return (torch.rand(1, size, size, generator=g) >= missing).float()
 
 
+BUILTIN_MASKS = ("center", "centre", "box", "random")
+
+
 def builtin_mask(spec: str, size: int, seed: int = 0) -> torch.Tensor:
     """``center[:SIDE]`` or ``random[:MISSING_FRACTION]`` -> mask at ``size``."""
     kind, _, arg = spec.partition(":")
