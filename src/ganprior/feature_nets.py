@@ -138,7 +138,8 @@ def resolve_trunk_weights(arch: str, path: str | os.PathLike | None = None) -> d
     errors = []
     if not os.environ.get("GANPRIOR_OFFLINE"):
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # torch.hub announces its attempt
+            quiet = io.StringIO()  # torch.hub announces its attempt on stdout
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 sd = weights.get_state_dict(progress=False)
             return {k: v for k, v in sd.items() if k.startswith("features.")}
         except Exception as e:  # noqa: BLE001 - offline: fall through to the registry
