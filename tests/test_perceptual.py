@@ -167,3 +167,16 @@ def test_evaluate_reports_niqe_for_large_images(tmp_path, capsys):
     assert rec["niqe"] == pytest.approx(5.7296, abs=1e-3)
     assert rec["lpips"] == pytest.approx(0.0, abs=1e-6) and rec["auc"] == pytest.approx(100.0)
     assert rec["psnr"] >= 80  # identical images (deepinv caps PSNR at 80 dB)
+
+
+def test_perceptual_target_cache_follows_the_target():
+    loss = PerceptualLoss()
+    g = torch.Generator().manual_seed(3)
+    pred, t1 = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    first = loss(pred, t1)
+    torch.testing.assert_close(loss(pred, t1), first)
+    t1.mul_(0.5)  # in-place change: the cache must notice
+    fresh = PerceptualLoss()(pred, t1)
+    torch.testing.assert_close(loss(pred, t1), fresh)
+    t2 = torch.rand(1, 3, 32, 32, generator=g)
+    torch.testing.assert_close(loss(pred, t2), PerceptualLoss()(pred, t2))

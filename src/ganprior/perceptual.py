@@ -47,9 +47,19 @@ class PerceptualLoss(nn.Module):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return (x - self.mean) / self.std
 
+    def _target_features(self, target: torch.Tensor) -> torch.Tensor:
+        # the observation is the same tensor at every optimisation step: compute its features once
+        key = (id(target), target._version, target.shape, target.device)
+        if getattr(self, "_cache_key", None) != key:
+            with torch.no_grad():
+                self._cache_features = self.features(self._prepare(target))
+            self._cache_key = key
+            self._cache_ref = target  # keeps id(target) from being reused while cached
+        return self._cache_features
+
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        both = self.features(self._prepare(torch.cat([pred, target])))
-        a, b = both.chunk(2)
+        a = self.features(self._prepare(pred))
+        b = self._target_features(target) if not target.requires_grad else self.features(self._prepare(target))
         return (a - b).abs().flatten(1).mean(dim=1)
 
 
