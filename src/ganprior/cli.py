@@ -78,7 +78,6 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
     from .api import load_inputs, restore_batch
@@ -110,11 +109,11 @@ def run(args: argparse.Namespace) -> int:
         bar = None if args.quiet else tqdm(total=1, desc=f"batch {b + 1}/{n_batches}", unit="step",
                                             dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
 
-        def progress(step, total, loss, x, bar=bar, frames=frames):
+        def progress(step, total, step_loss, x, bar=bar, frames=frames):
             if bar is not None:
                 bar.total = total
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.mean()):.4f}")
+                bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}")
             if args.gif and (step == 1 or step % max(1, total // 40) == 0 or step == total):
                 frames.append(x.cpu())
 
