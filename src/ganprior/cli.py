@@ -4,6 +4,7 @@
     ganprior priors                               list the named priors
     ganprior demo [--out DIR]                     restore the bundled demo inputs, write a summary sheet
     ganprior evaluate RESULTS_DIR GT_DIR [--json F] score results against same-named ground truth
+    ganprior subspaces --prior P --layer L --num-subspaces R   discover and cache PmSFC channel subspaces
 
 Errors print one line (``ganprior: error: ...``) and exit with status 2; results already written stay.
 """
@@ -34,8 +35,13 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--prior", default=None, help="prior name (see 'ganprior priors') or checkpoint path "
                                                  "[default: dcgan-digiface64]")
-    p.add_argument("--method", default="multi", choices=["single", "multi"], help="inversion method")
-    p.add_argument("--codes", type=int, default=None, help="number of codes N for multi [default: per task, 20]")
+    p.add_argument("--method", default="multi", choices=["single", "multi", "subspace"],
+                   help="inversion method: single code, multi-code (mGANprior), subspace (PmSFC)")
+    p.add_argument("--codes", type=int, default=None,
+                   help="codes: N for multi [default: per task, 20]; K per subspace for subspace [5]")
+    p.add_argument("--subspaces", type=int, default=None,
+                   help="subspace: number of channel subspaces R [6]; discovered once and cached "
+                        "(see 'ganprior subspaces')")
     p.add_argument("--layer", type=int, default=None, help="composition layer for multi [default: per task]")
     p.add_argument("--steps", type=int, default=None, help="optimisation steps [default: 300]")
     p.add_argument("--lr", type=float, default=None, help="learning rate [default: 0.03 multi, 0.1 single]")
@@ -122,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 inputs, idx, prior, tasks, factor=args.factor, noise_sigma=args.noise_sigma,
                 paste_known=not args.no_paste, method=args.method, steps=args.steps, lr=args.lr,
                 optimizer=args.optimizer, loss=loss, seed=args.seed, callback=progress, niqe_params=args.niqe_params,
-                num_codes=args.codes, layer=args.layer, latent_init=args.latent_init,
+                num_codes=args.codes, layer=args.layer, latent_init=args.latent_init, num_subspaces=args.subspaces,
                 importance_init=args.importance_init, normalize=args.normalize or None)
         finally:
             if bar is not None:
@@ -212,6 +218,50 @@ def demo_cmd(argv: list[str]) -> int:
     return 0
 
 
+def subspaces_cmd(argv: list[str]) -> int:
+    from tqdm import tqdm
+
+    from .priors import load_prior
+    from .subspaces import discover_subspaces
+    p = argparse.ArgumentParser(prog="ganprior subspaces", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Discover channel subspaces of a prior layer (PmSFC): learn a "
+                                            "self-expressive matrix, cluster its affinity, cache the result.")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--layer", type=int, default=2)
+    p.add_argument("--num-subspaces", type=int, default=6, help="R")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=8, help="latents per step")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lambda", dest="image_weight", type=float, default=10.0, help="image reconstruction weight")
+    p.add_argument("--mu", dest="sparsity_weight", type=float, default=1.0, help="L1 weight on S")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.steps < 1 or a.batch < 1 or not a.lr > 0:
+        raise GanpriorError("--steps and --batch must be >= 1 and --lr > 0")
+    prior = load_prior(a.prior, a.device)
+    bar = None if a.quiet else tqdm(total=a.steps, desc="self-expression", unit="step", file=sys.stderr,
+                                     mininterval=0.5)
+
+    def progress(step, total, loss):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.1f}")
+
+    try:
+        sub = discover_subspaces(prior, a.layer, a.num_subspaces, seed=a.seed, steps=a.steps, batch_size=a.batch,
+                                 lr=a.lr, image_weight=a.image_weight, sparsity_weight=a.sparsity_weight,
+                                 callback=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    sizes = ", ".join(str(int(n)) for n in __import__("numpy").bincount(sub.groups, minlength=sub.num_subspaces))
+    print(f"layer {sub.layer}: {sub.num_subspaces} subspaces of {sizes} channels")
+    print(f"cached: {sub.path} (affinity picture: {sub.path.with_suffix('.png')})")
+    return 0
+
+
 def evaluate_cmd(argv: list[str]) -> int:
     from .evaluate import evaluate_folders
     from .io import write_json
@@ -250,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             return demo_cmd(argv[1:])
         if argv[0] == "evaluate":
             return evaluate_cmd(argv[1:])
+        if argv[0] == "subspaces":
+            return subspaces_cmd(argv[1:])
         return run(_run_parser().parse_args(argv))
     except GanpriorError as e:
         print(f"ganprior: error: {e}", file=sys.stderr)

@@ -14,6 +14,8 @@ from __future__ import annotations
 METHOD_DEFAULTS = {
     "single": {"lr": 0.1, "steps": 300},
     "multi": {"lr": 0.03, "steps": 300, "num_codes": 20, "layer": 2},
+    # PmSFC: R=6 subspaces x K=5 codes at layer 2 (the paper's R and K; its layer 3 of PGGAN is 8x8 too)
+    "subspace": {"lr": 0.03, "steps": 300, "num_codes": 5, "num_subspaces": 6, "layer": 2},
 }
 
 # task (first of the canonical chain that has an entry) -> overrides of METHOD_DEFAULTS["multi"]
@@ -29,10 +31,12 @@ TASK_PRESETS = {
 def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -> dict:
     """Settings for ``method`` on a task chain; ``layer`` is clipped to the prior's layers."""
     out = dict(METHOD_DEFAULTS[method])
-    if method == "multi":
+    if method in ("multi", "subspace"):
         for task in ("denoise", "inpaint", "super-resolve", "colorize", "reconstruct"):
             if task in tasks or (task == "reconstruct" and not tasks):
-                out.update(TASK_PRESETS[task])
+                preset = TASK_PRESETS[task]
+                # a subspace's K codes are not mGANprior's N: only the layer carries over
+                out.update(preset if method == "multi" else {"layer": preset["layer"]})
                 break
         if num_layers is not None:
             out["layer"] = min(out["layer"], num_layers)

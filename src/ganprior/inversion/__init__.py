@@ -14,8 +14,9 @@ from ..priors.base import Prior
 from .base import Parameterization, ProgressCallback, Result, optimize
 from .multi_code import MultiCode
 from .single_code import SingleCode
+from .subspace import SubspaceCode
 
-METHODS: dict[str, type[Parameterization]] = {"single": SingleCode, "multi": MultiCode}
+METHODS: dict[str, type[Parameterization]] = {"single": SingleCode, "multi": MultiCode, "subspace": SubspaceCode}
 
 
 def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: str = "multi",
@@ -54,4 +55,4 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
                   history=history, seconds=seconds, steps=steps)
 
 
-__all__ = ["METHODS", "Parameterization", "Result", "invert", "optimize", "MultiCode", "SingleCode"]
+__all__ = ["METHODS", "Parameterization", "Result", "invert", "optimize", "MultiCode", "SingleCode", "SubspaceCode"]
