@@ -100,3 +100,15 @@ def test_cli_subspaces_and_method(tmp_path, capsys, cache, tiny_checkpoint, face
     assert code == 0, capsys.readouterr().err
     code = cli.main(["subspaces", "--prior", str(tiny_checkpoint), "--layer", "2", "--num-subspaces", "9"])
     assert code == 2 and "number of subspaces" in capsys.readouterr().err
+
+
+def test_self_expression_is_shared_across_subspace_counts(tiny_prior, cache, monkeypatch):
+    discover_subspaces(tiny_prior, 1, 2, steps=20)
+    import ganprior.subspaces as mod
+
+    def fail(*a, **k):
+        raise AssertionError("S was trained again")
+
+    monkeypatch.setattr(mod, "learn_self_expression", fail)
+    three = discover_subspaces(tiny_prior, 1, 3, steps=20)
+    assert sorted(set(three.groups.tolist())) == [0, 1, 2]

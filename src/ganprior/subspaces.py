@@ -145,25 +145,38 @@ def discover_subspaces(prior: Prior, layer: int, num_subspaces: int = 6, *, seed
     channels = prior.composition_layers[layer]
     if not 2 <= num_subspaces <= channels:  # checked before minutes of training, not after
         raise GanpriorError(f"number of subspaces must be in 2..{channels} (the layer's channels), got {num_subspaces}")
-    settings = {"layer": layer, "R": num_subspaces, "seed": seed, "steps": steps, "batch": batch_size, "lr": lr,
+    settings = {"layer": layer, "seed": seed, "steps": steps, "batch": batch_size, "lr": lr,
                 "lambda": image_weight, "mu": sparsity_weight}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     folder = cache_dir() / "subspaces" / f"{prior.name}-{prior_fingerprint(prior)}"
-    path = folder / f"layer{layer}-R{num_subspaces}-seed{seed}-{key}.npz"
+    # S does not depend on R: it is cached once, and each R only adds a clustering
+    s_path = folder / f"layer{layer}-seed{seed}-{key}-S.npz"
+    path = folder / f"layer{layer}-seed{seed}-{key}-R{num_subspaces}.npz"
     if cache and path.exists():
         with np.load(path) as d:
             return Subspaces(layer, num_subspaces, d["groups"], d["self_expression"], d["history"], path)
-    s, history = learn_self_expression(prior, layer, steps=steps, batch_size=batch_size, lr=lr,
-                                       image_weight=image_weight, sparsity_weight=sparsity_weight, seed=seed,
-                                       callback=callback)
-    sub = Subspaces(layer, num_subspaces, np.zeros(s.shape[0], np.int64), s.numpy(), history)
+    if cache and s_path.exists():
+        with np.load(s_path) as d:
+            s, history = d["self_expression"], d["history"]
+    else:
+        s_tensor, history = learn_self_expression(prior, layer, steps=steps, batch_size=batch_size, lr=lr,
+                                                  image_weight=image_weight, sparsity_weight=sparsity_weight,
+                                                  seed=seed, callback=callback)
+        s = s_tensor.numpy()
+        if cache:
+            _save_npz(s_path, self_expression=s, history=history, settings=json.dumps(settings))
+    sub = Subspaces(layer, num_subspaces, np.zeros(s.shape[0], np.int64), s, history)
     sub.groups = cluster_channels(sub.affinity, num_subspaces, seed)
     if cache:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part.npz")
-        np.savez(tmp, groups=sub.groups, self_expression=sub.self_expression, history=history,
-                 settings=json.dumps(settings))
-        tmp.replace(path)
+        _save_npz(path, groups=sub.groups, self_expression=s, history=history,
+                  settings=json.dumps({**settings, "R": num_subspaces}))
         save_affinity_picture(sub, path.with_suffix(".png"))
         sub.path = path
     return sub
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
