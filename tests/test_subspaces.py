@@ -112,3 +112,32 @@ def test_self_expression_is_shared_across_subspace_counts(tiny_prior, cache, mon
     monkeypatch.setattr(mod, "learn_self_expression", fail)
     three = discover_subspaces(tiny_prior, 1, 3, steps=20)
     assert sorted(set(three.groups.tolist())) == [0, 1, 2]
+
+
+def test_feature_interpolation_endpoints_and_smoothness(tiny_prior):
+    from ganprior.editing import feature_interpolation, max_jump
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        x = tiny_prior.to_unit(tiny_prior.generate(torch.randn(2, 8, 1, 1, generator=g))).clamp(0, 1)
+    r = invert(x, build_degradation("reconstruct", 16), tiny_prior, method="multi", steps=5, layer=1, num_codes=3)
+    frames = feature_interpolation(r.parameterization, frames=5)
+    assert frames.shape == (5, 3, 16, 16)
+    torch.testing.assert_close(frames[0], r.raw[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(frames[-1], r.raw[1], atol=1e-5, rtol=0)
+    fine = max_jump(feature_interpolation(r.parameterization, frames=9))
+    assert 0 < fine < max_jump(frames)  # more frames, smaller steps
+    single = invert(x, build_degradation("reconstruct", 16), tiny_prior, method="single", steps=2)
+    with pytest.raises(GanpriorError, match="composing method"):
+        feature_interpolation(single.parameterization)
+
+
+def test_cli_interpolate(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    import json
+    code = cli.main(["interpolate", str(face_pngs[0]), str(face_pngs[1]), "--out", str(tmp_path / "i"), "--prior",
+                     str(tiny_checkpoint), "--steps", "3", "--layer", "1", "--codes", "2", "--frames", "4",
+                     "--perceptual", "0"])
+    assert code == 0, capsys.readouterr().err
+    stats = json.loads((tmp_path / "i" / "smoothness.json").read_text())
+    assert stats["frames"] == 4 and stats["max_jump_rmse"] > 0 and stats["max_jump_lpips"] >= 0
+    assert len(list((tmp_path / "i").glob("frame_*.png"))) == 4
+    assert (tmp_path / "i" / "interpolation.gif").exists() and (tmp_path / "i" / "strip.png").exists()

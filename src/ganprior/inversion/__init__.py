@@ -51,8 +51,10 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
                             callback=callback)
     seconds = time.perf_counter() - t0
     images = degradation.postprocess(raw, y).clamp(0, 1)
+    for p in param.parameters():
+        p.requires_grad_(False)
     return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(),
-                  history=history, seconds=seconds, steps=steps)
+                  history=history, seconds=seconds, steps=steps, parameterization=param)
 
 
 __all__ = ["METHODS", "Parameterization", "Result", "invert", "optimize", "MultiCode", "SingleCode", "SubspaceCode"]

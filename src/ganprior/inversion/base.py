@@ -56,6 +56,8 @@ class Result:
         ground_truth: clean images when known (``--simulate``), else None.
         metrics: per-image dicts (psnr, ssim, lpips, niqe, auc; None where not computable).
         notes: why a metric or loss term was unavailable.
+        parameterization: the optimised method object (``compose()``, ``forward()``), for editing;
+            None after results of several batches are concatenated.
     """
     images: torch.Tensor
     raw: torch.Tensor
@@ -67,6 +69,7 @@ class Result:
     ground_truth: torch.Tensor | None = None
     metrics: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    parameterization: Parameterization | None = None
 
 
 def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
