@@ -33,7 +33,7 @@ from ganprior.inversion.multi_code import MultiCode
 from ganprior.io import fit_image, read_image
 from ganprior.losses import DEFAULT_PERCEPTUAL_WEIGHT, PixelLoss, build_loss
 from ganprior.metrics import evaluate_images, psnr, ssim
-from ganprior.physics.tasks import build_degradation, center_box_mask, random_pixel_mask
+from ganprior.physics.tasks import build_degradation
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

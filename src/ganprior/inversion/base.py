@@ -11,7 +11,6 @@ All images and all codes go through the generator in one forward per step.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -107,9 +106,3 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
     with torch.no_grad():
         x = prior.to_unit(param()).clamp(0, 1)
     return x, history
-
-
-def timed(fn: Callable[[], tuple]) -> tuple[tuple, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
