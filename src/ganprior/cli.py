@@ -220,6 +220,7 @@ def demo_cmd(argv: list[str]) -> int:
 
 
 def subspaces_cmd(argv: list[str]) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from .priors import load_prior
@@ -257,7 +258,7 @@ def subspaces_cmd(argv: list[str]) -> int:
     finally:
         if bar is not None:
             bar.close()
-    sizes = ", ".join(str(int(n)) for n in __import__("numpy").bincount(sub.groups, minlength=sub.num_subspaces))
+    sizes = ", ".join(str(int(n)) for n in np.bincount(sub.groups, minlength=sub.num_subspaces))
     print(f"layer {sub.layer}: {sub.num_subspaces} subspaces of {sizes} channels")
     print(f"cached: {sub.path} (affinity picture: {sub.path.with_suffix('.png')})")
     return 0
