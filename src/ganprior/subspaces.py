@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import GanpriorError
+from .io import atomic_write
 from .priors.base import Prior
 from .registry_files import cache_dir
 
@@ -129,10 +130,8 @@ def save_affinity_picture(sub: Subspaces, path: Path) -> Path:
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
@@ -176,7 +175,4 @@ def discover_subspaces(prior: Prior, layer: int, num_subspaces: int = 6, *, seed
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
