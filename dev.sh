@@ -2,7 +2,8 @@
 # One entry point for a fresh machine with Python 3.11 and access to the package registry.
 #   ./dev.sh demo   set up .venv, then restore the bundled demo inputs (results/demo/summary.png)
 #   ./dev.sh test   set up .venv, then run the test suite
-#   ./dev.sh bench  set up .venv, then run benchmarks/inversion.py (needs ../shared; ~45 min on 2 cores)
+#   ./dev.sh bench  set up .venv, then run every benchmark and rebuild BENCHMARKS.md (needs ../shared;
+#                   about 2.5 h on 2 cores); with arguments, only benchmarks/inversion.py ARGS
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3.11}
@@ -20,6 +21,12 @@ shift || true
 case "$cmd" in
   demo)  exec .venv/bin/ganprior demo --out results/demo "$@" ;;
   test)  exec .venv/bin/python -m pytest "$@" ;;
-  bench) exec .venv/bin/python benchmarks/inversion.py "$@" ;;
+  bench)
+    if [ $# -eq 0 ]; then
+      .venv/bin/python benchmarks/subspace.py --part all
+      .venv/bin/python benchmarks/prior_quality.py
+      exec .venv/bin/python benchmarks/inversion.py --part all
+    fi
+    exec .venv/bin/python benchmarks/inversion.py "$@" ;;
   *) echo "usage: ./dev.sh demo|test|bench [args]" >&2; exit 2 ;;
 esac

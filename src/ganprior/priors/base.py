@@ -30,7 +30,12 @@ class Prior(nn.Module):
     channels: int = 3
     latent_shape: tuple[int, ...]
     num_classes: int | None = None
-    discriminator: nn.Module | None = None
+
+    def __init__(self):
+        super().__init__()
+        # an instance attribute (not a class default): nn.Module registers a module assigned
+        # later, and a class-level None would shadow it
+        self.discriminator: nn.Module | None = None
 
     # -- to implement -------------------------------------------------------------
     @property

@@ -7,6 +7,13 @@ ConvTranspose2d -> Tanh producing the image. Composition layer k is the output o
 
 Checkpoints in the tutorial layout (``main.0.weight`` ...) load through ``from_state_dict``,
 which infers latent size, width and resolution from the tensor shapes.
+
+``DCGANDiscriminator`` is the matching critic (strided 4x4 convs, LeakyReLU, optional spectral
+norm, optional projection head for class-conditional training). Its ``features(x)`` returns the
+activation of every block, which is what DGP's discriminator-feature loss compares.
+
+A class-conditional generator (``num_classes``) concatenates a learned class embedding to z. As a
+prior it generates the class in ``class_index`` (settable), so inversion sees an ordinary latent.
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ class DCGANPrior(Prior):
     """
 
     def __init__(self, latent_dim: int = 100, width: int = 64, resolution: int = 64,
-                 channels: int = 3, name: str = "dcgan"):
+                 channels: int = 3, name: str = "dcgan", num_classes: int | None = None,
+                 embed_dim: int = 0):
         super().__init__()
         num_blocks = int(math.log2(resolution)) - 1
         if 2 ** (num_blocks + 1) != resolution or num_blocks < 2:
@@ -44,8 +52,15 @@ class DCGANPrior(Prior):
         self.width = width
         self.latent_shape = (latent_dim, 1, 1)
         hidden = [width * 2 ** (num_blocks - 2 - i) for i in range(num_blocks - 1)]
+        self.num_classes = num_classes
+        self.class_index = 0
+        if num_classes:
+            embed_dim = embed_dim or latent_dim
+            self.class_embed = nn.Embedding(num_classes, embed_dim)
+        else:
+            embed_dim = 0
         blocks = []
-        cin = latent_dim
+        cin = latent_dim + embed_dim
         for i, cout in enumerate(hidden):
             stride, pad = (1, 0) if i == 0 else (2, 1)
             blocks.append(nn.Sequential(
@@ -66,9 +81,25 @@ class DCGANPrior(Prior):
     def blocks(self) -> list[nn.Module]:
         return list(self.net)
 
-    def head(self, z: torch.Tensor, layer: int) -> torch.Tensor:
-        self.check_layer(layer)
+    @property
+    def config(self) -> dict:
+        """Constructor arguments, stored beside exported weights."""
+        return {"latent_dim": self.latent_dim, "width": self.width, "resolution": self.resolution,
+                "channels": self.channels, "num_classes": self.num_classes or 0,
+                "embed_dim": self.class_embed.embedding_dim if self.num_classes else 0}
+
+    def _input(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         x = z.reshape(z.shape[0], *self.latent_shape)
+        if not self.num_classes:
+            return x
+        if labels is None:
+            labels = torch.full((z.shape[0],), int(self.class_index), dtype=torch.long, device=z.device)
+        emb = self.class_embed(labels)[:, :, None, None]
+        return torch.cat([x, emb], dim=1)
+
+    def head(self, z: torch.Tensor, layer: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_layer(layer)
+        x = self._input(z, labels)
         for block in self.net[:layer]:
             x = block(x)
         return x
@@ -79,6 +110,12 @@ class DCGANPrior(Prior):
         for block in self.net[layer:]:
             x = block(x)
         return x
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.tail(self.head(z, 1, labels), 1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generate(z, labels)
 
     # -- checkpoints -------------------------------------------------------------
     @staticmethod
@@ -147,3 +184,74 @@ class DCGANPrior(Prior):
             pre = last(prior.head(z, len(prior.net) - 1))
             last.weight.mul_(0.8 / pre.std())
         return prior.eval()
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN critic: 4x4 stride-2 convs from ``resolution`` down to 4x4, then a 4x4 conv to a logit.
+
+    Args:
+        width: channels of the first block (ndf); each next block doubles it.
+        resolution: input size, a power of two >= 8.
+        spectral: wrap every conv in spectral normalisation (Miyato et al. 2018) for training.
+        num_classes: add a projection head (Miyato & Koyama 2018) for class-conditional training.
+
+    Input images are in the native ``[-1, 1]`` range.
+    """
+
+    def __init__(self, width: int = 64, resolution: int = 64, channels: int = 3,
+                 spectral: bool = True, num_classes: int | None = None):
+        super().__init__()
+        num_blocks = int(math.log2(resolution)) - 2
+        if 2 ** (num_blocks + 2) != resolution or num_blocks < 1:
+            raise GanpriorError(f"discriminator resolution must be a power of two >= 8, got {resolution}")
+        self.width, self.resolution, self.channels = width, resolution, channels
+        self.num_classes = num_classes or 0
+        self.spectral = spectral
+        wrap = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
+        blocks, cin = [], channels
+        for i in range(num_blocks):
+            cout = width * 2 ** i
+            blocks.append(nn.Sequential(wrap(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2)))
+            cin = cout
+        self.blocks = nn.ModuleList(blocks)
+        self.head = wrap(nn.Conv2d(cin, 1, 4, 1, 0))
+        if self.num_classes:
+            self.class_embed = wrap(nn.Embedding(self.num_classes, cin))
+
+    @property
+    def config(self) -> dict:
+        return {"width": self.width, "resolution": self.resolution, "channels": self.channels,
+                "num_classes": self.num_classes}
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations after every block, ``[(B, ndf * 2**i, res / 2**(i+1), ...)]``, shallow first."""
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B,)``: higher means real."""
+        h = self.features(x)[-1]
+        logit = self.head(h).flatten(1).sum(1)
+        if self.num_classes and labels is not None:
+            logit = logit + (self.class_embed(labels) * h.sum(dim=(2, 3))).sum(1)
+        return logit
+
+    def plain(self) -> "DCGANDiscriminator":
+        """A copy with spectral norm folded into plain weights (for export and feature losses)."""
+        out = DCGANDiscriminator(self.width, self.resolution, self.channels, spectral=False,
+                                 num_classes=self.num_classes)
+        src = {}
+        was_training = self.training
+        self.eval()  # reading a weight in train mode would run (and advance) a power iteration
+        with torch.no_grad():
+            for name, module in self.named_modules():
+                if isinstance(module, (nn.Conv2d, nn.Embedding)):
+                    for pname in ("weight", "bias"):
+                        if getattr(module, pname, None) is not None:
+                            src[f"{name}.{pname}"] = getattr(module, pname).detach().clone()
+        self.train(was_training)
+        out.load_state_dict(src)
+        return out.eval()

