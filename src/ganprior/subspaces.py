@@ -23,7 +23,7 @@ import torch
 
 from .errors import GanpriorError
 from .io import atomic_write
-from .priors.base import Prior
+from .priors.base import Prior, feature_map, replace_feature_map
 from .registry_files import cache_dir
 
 
@@ -75,16 +75,17 @@ def learn_self_expression(prior: Prior, layer: int, *, steps: int = 3000, batch_
     opt = torch.optim.Adam([s], lr=lr)
     history = np.empty(steps)
     for step in range(steps):
-        z = torch.randn((batch_size, *prior.latent_shape), generator=g).to(prior.device)
+        z = prior.sample_latent(batch_size, g)
         with torch.no_grad():
             feats = prior.head(z, layer)
             target = prior.tail(feats, layer)
+        fmap = feature_map(feats)
         s_masked = s * off_diag  # diag(S) = 0
         # channels are columns: (B, C, H, W) -> (B, H, W, C) @ S -> back
-        recon = torch.einsum("bchw,cd->bdhw", feats, s_masked)
+        recon = torch.einsum("bchw,cd->bdhw", fmap, s_masked)
         # expectations over z of squared norms (paper Eq. 3-5): sums per sample, averaged over the batch
-        feat_loss = (feats - recon).pow(2).sum() / batch_size
-        image_loss = (target - prior.tail(recon, layer)).pow(2).sum() / batch_size
+        feat_loss = (fmap - recon).pow(2).sum() / batch_size
+        image_loss = (target - prior.tail(replace_feature_map(feats, recon), layer)).pow(2).sum() / batch_size
         loss = feat_loss + image_weight * image_loss + sparsity_weight * s_masked.abs().sum()
         if not torch.isfinite(loss):
             raise GanpriorError(f"subspace discovery diverged at step {step + 1}; lower the learning rate")

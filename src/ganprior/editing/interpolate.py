@@ -11,6 +11,7 @@ import torch
 
 from ..errors import GanpriorError
 from ..inversion.base import Parameterization
+from ..priors.base import feature_map, map_features
 
 
 def feature_interpolation(param: Parameterization, first: int = 0, second: int = 1, frames: int = 9) -> torch.Tensor:
@@ -25,10 +26,14 @@ def feature_interpolation(param: Parameterization, first: int = 0, second: int =
     prior = param.prior
     with torch.no_grad():
         feats = param.compose()
-        a, b = feats[first], feats[second]
-        t = torch.linspace(0, 1, frames, device=feats.device).view(-1, 1, 1, 1)
-        blend = (1 - t) * a[None] + t * b[None]
-        return prior.to_unit(prior.tail(blend, param.layer)).clamp(0, 1).cpu()
+        t = torch.linspace(0, 1, frames, device=feature_map(feats).device)
+
+        def blend(x: torch.Tensor) -> torch.Tensor:
+            a, b = x[first][None], x[second][None]
+            w = t.view(-1, *([1] * (x.dim() - 1)))
+            return (1 - w) * a + w * b
+
+        return prior.to_unit(prior.tail(map_features(blend, feats), param.layer)).clamp(0, 1).cpu()
 
 
 def max_jump(frames: torch.Tensor, metric: str = "pixel") -> float:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import GanpriorError
-from ..priors.base import Prior
+from ..priors.base import Prior, map_features
 from .base import Parameterization
 from .single_code import initial_codes
 
@@ -44,9 +44,10 @@ class MultiCode(Parameterization):
     def compose(self) -> torch.Tensor:
         b, n = self.codes.shape[:2]
         feats = self.prior.head(self.codes.flatten(0, 1), self.layer)
-        feats = feats.unflatten(0, (b, n))
-        composed = self.prior.compose_features(feats, self.importance)
-        return composed / n if self.normalize else composed
+        feats = map_features(lambda t: t.unflatten(0, (b, n)), feats)
+        # the reference's division of the sum by N, folded into the importance
+        importance = self.importance / n if self.normalize else self.importance
+        return self.prior.compose_features(feats, importance)
 
     def forward(self) -> torch.Tensor:
         return self.prior.tail(self.compose(), self.layer)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import GanpriorError
-from ..priors.base import Prior
+from ..priors.base import Prior, map_features, select_subspace_channels
 from .base import Parameterization
 from .single_code import initial_codes
 
@@ -52,16 +52,17 @@ class SubspaceCode(Parameterization):
         self.weights = nn.Parameter(torch.full((batch_size, num_codes, channels), float(weight_init),
                                                device=prior.device))
 
-    def compose(self) -> torch.Tensor:
+    def compose(self):
         b, r, k = self.codes.shape[:3]
-        feats = self.prior.head(self.codes.flatten(0, 2), self.layer).unflatten(0, (b, r, k))  # (B,R,K,C,H,W)
+        feats = self.prior.head(self.codes.flatten(0, 2), self.layer)
+        feats = map_features(lambda t: t.unflatten(0, (b, r, k)), feats)  # (B, R, K, C, H, W)
         # each channel takes the features of its own subspace's codes (re-order, Eq. 7)
-        feats = (feats * self.channel_masks[None, :, None, :, None, None]).sum(dim=1)  # (B,K,C,H,W)
+        feats = select_subspace_channels(feats, self.channel_masks)  # (B, K, C, H, W)
         w = torch.tanh(self.weights)
-        den = w.sum(dim=1)  # (B, C)
+        den = w.sum(dim=1, keepdim=True)  # (B, 1, C)
         # keep the paper's normalisation away from division by zero, preserving its sign
         den = torch.where(den >= 0, den.clamp_min(1e-3), den.clamp_max(-1e-3))
-        return (feats * w[..., None, None]).sum(dim=1) / den[..., None, None]
+        return self.prior.compose_features(feats, w / den)
 
     def forward(self) -> torch.Tensor:
         return self.prior.tail(self.compose(), self.layer)

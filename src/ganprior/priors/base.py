@@ -10,16 +10,60 @@ Every inversion method talks to a generator only through this interface:
 * ``blocks``: the generator's blocks in order, shallow to deep, for progressive fine-tuning;
 * ``discriminator``: optional, with ``features(x) -> list[Tensor]``.
 
+Features at a composition layer are either a tensor ``(B, C, H, W)`` or, for generators whose tail
+needs more than one feature map (StyleGAN2's skip-RGB image and remaining styles, BigGAN's
+conditioning vectors), a tuple whose first element is the channel feature map and whose other
+elements are side inputs with a leading batch dimension. Composition methods weight the feature map
+per channel and average the side inputs; the helpers below handle both forms.
+
 Images leave a prior in its native range (``[-1, 1]`` for tanh generators); ``to_unit`` and
 ``from_unit`` convert to and from the public ``[0, 1]`` range.
 """
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
 import torch
 from torch import nn
 
 from ..errors import GanpriorError
+
+Features = Union[torch.Tensor, tuple]
+
+
+def feature_map(features: Features) -> torch.Tensor:
+    """The channel feature map ``(..., C, H, W)`` of a features value."""
+    return features if isinstance(features, torch.Tensor) else features[0]
+
+
+def replace_feature_map(features: Features, new_map: torch.Tensor) -> Features:
+    """``features`` with its channel feature map replaced (side inputs kept)."""
+    return new_map if isinstance(features, torch.Tensor) else (new_map, *features[1:])
+
+
+def map_features(fn: Callable[..., torch.Tensor], *features: Features) -> Features:
+    """Apply ``fn`` element-wise to one or more features values of the same structure."""
+    if isinstance(features[0], torch.Tensor):
+        return fn(*features)
+    return tuple(fn(*parts) for parts in zip(*features))
+
+
+def select_subspace_channels(features: Features, channel_masks: torch.Tensor) -> Features:
+    """PmSFC re-ordering (Eq. 7): features ``(B, R, K, ...)`` -> ``(B, K, ...)``.
+
+    Each channel of the map takes the value from its own subspace (``channel_masks`` ``(R, C)``,
+    one-hot per channel); side inputs are averaged over the R subspaces.
+    """
+    selected = (feature_map(features) * channel_masks[None, :, None, :, None, None]).sum(dim=1)
+    return _with_averaged_sides(features, selected)
+
+
+def _with_averaged_sides(features: Features, new_map: torch.Tensor) -> Features:
+    """``new_map`` plus the side inputs of ``features`` averaged over dim 1 (codes or subspaces)."""
+    if isinstance(features, torch.Tensor):
+        return new_map
+    return (new_map, *(t.mean(dim=1) for t in features[1:]))
 
 
 class Prior(nn.Module):
@@ -77,13 +121,15 @@ class Prior(nn.Module):
         """``n`` codes from the latent distribution N(0, I)."""
         return torch.randn((n, *self.latent_shape), generator=generator).to(self.device)
 
-    def compose_features(self, features: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    def compose_features(self, features: Features, importance: torch.Tensor) -> Features:
         """Weighted sum of per-code features (mGANprior Eq. 2).
 
-        features: ``(B, N, C, H, W)``; importance: ``(B, N, C)`` (paper alpha_n).
-        Returns ``(B, C, H, W)``. Priors whose features are structures override this.
+        features: map ``(B, N, C, H, W)`` (or a tuple led by it); importance: ``(B, N, C)``
+        (paper alpha_n). Returns the map ``(B, C, H, W)``; side inputs are averaged over the N codes.
+        Priors that need another rule for their side inputs override this.
         """
-        return (features * importance[..., None, None]).sum(dim=1)
+        composed = (feature_map(features) * importance[..., None, None]).sum(dim=1)
+        return _with_averaged_sides(features, composed)
 
     @staticmethod
     def to_unit(x: torch.Tensor) -> torch.Tensor:
