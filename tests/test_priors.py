@@ -80,7 +80,7 @@ class TestCheckpoints:
     def test_not_a_checkpoint(self, tmp_path):
         bad = tmp_path / "bad.pth"
         bad.write_bytes(b"not a torch file")
-        with pytest.raises(GanpriorError, match="cannot read checkpoint"):
+        with pytest.raises(GanpriorError, match="cannot read prior checkpoint"):
             load_prior(str(bad))
 
     def test_missing_checkpoint_and_unknown_name(self, tmp_path):

@@ -61,6 +61,12 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--niqe-params", default=None,
                    help="NIQE pristine-model .npz (default: $GANPRIOR_NIQE_PARAMS or fetched from the registry)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latent-space", default=None, choices=["z", "w", "w+"],
+                   help="code space to optimise (StyleGAN2 priors have z, w and w+; others z)")
+    p.add_argument("--class", dest="class_index", type=int, default=None,
+                   help="class of a class-conditional prior (BigGAN: ImageNet index)")
+    p.add_argument("--truncation", type=float, default=None,
+                   help="truncation of priors that have one (StyleGAN2 psi, BigGAN-deep truncation)")
     p.add_argument("--simulate", action="store_true",
                    help="inputs are clean: degrade them first and report PSNR/SSIM against them")
     p.add_argument("--mask", default=None,
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from .losses import resolve_loss
     from .physics.tasks import parse_task
     from .priors import load_prior
+    from .priors.zoo import configure_prior
 
     if args.batch < 1:
         raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
@@ -99,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GanpriorError(f"--out {out} exists and is not a folder")
-    prior = load_prior(args.prior, args.device)
+    prior = configure_prior(load_prior(args.prior, args.device), latent_space=args.latent_space,
+                            class_index=args.class_index, truncation=args.truncation)
     inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
                          factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
                          noise_sigma=args.noise_sigma, seed=args.seed)
@@ -263,6 +271,44 @@ def subspaces_cmd(argv: list[str]) -> int:
     sizes = ", ".join(str(int(n)) for n in np.bincount(sub.groups, minlength=sub.num_subspaces))
     print(f"layer {sub.layer}: {sub.num_subspaces} subspaces of {sizes} channels")
     print(f"cached: {sub.path} (affinity picture: {sub.path.with_suffix('.png')})")
+    return 0
+
+
+def inspect_cmd(argv: list[str]) -> int:
+    from .priors.zoo import PRIORS, load_prior, sniff_checkpoint
+    p = argparse.ArgumentParser(prog="ganprior inspect",
+                                description="Show what a checkpoint (or named prior) holds, without running any "
+                                            "code from it: family, resolution, latent spaces, composition layers, "
+                                            "discriminator.")
+    p.add_argument("checkpoint", help="checkpoint file, BigGAN folder, or a named prior")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    a = p.parse_args(argv)
+    fmt = "named prior" if a.checkpoint in PRIORS else sniff_checkpoint(a.checkpoint)
+    prior = load_prior(a.checkpoint)
+    d = prior.discriminator
+    info = {
+        "checkpoint": a.checkpoint, "format": fmt, "family": prior.family, "name": prior.name,
+        "resolution": prior.resolution, "channels": prior.channels,
+        "latent_spaces": list(prior.latent_spaces), "latent_shape": list(prior.latent_shape),
+        "num_classes": prior.num_classes or 0,
+        "composition_layers": {str(k): v for k, v in sorted(prior.composition_layers.items())},
+        "blocks": len(prior.blocks),
+        "generator_parameters": sum(p.numel() for n, p in prior.named_parameters() if not n.startswith("discriminator.")),
+        "discriminator": None if d is None else {
+            "type": type(d).__name__, "parameters": sum(p.numel() for p in d.parameters())},
+    }
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    layers = ", ".join(f"{k}: {v}ch" for k, v in info["composition_layers"].items())
+    print(f"{a.checkpoint}\n  format:             {fmt}\n  family:             {prior.family}\n"
+          f"  resolution:         {prior.resolution}x{prior.resolution}, {prior.channels} channels\n"
+          f"  latent spaces:      {', '.join(prior.latent_spaces)} (code shape {tuple(prior.latent_shape)})\n"
+          f"  classes:            {info['num_classes'] or 'unconditional'}\n"
+          f"  composition layers: {layers}\n"
+          f"  generator:          {info['generator_parameters']:,} parameters, {info['blocks']} blocks\n"
+          f"  discriminator:      "
+          + ("none" if d is None else f"{type(d).__name__}, {info['discriminator']['parameters']:,} parameters"))
     return 0
 
 
@@ -455,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
             return interpolate_cmd(argv[1:])
         if argv[0] == "train":
             return train_cmd(argv[1:])
+        if argv[0] == "inspect":
+            return inspect_cmd(argv[1:])
         return run(_run_parser().parse_args(argv))
     except GanpriorError as e:
         print(f"ganprior: error: {e}", file=sys.stderr)

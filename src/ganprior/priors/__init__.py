@@ -1,6 +1,7 @@
 from .base import Prior
-from .dcgan import DCGANPrior
-from .zoo import DEFAULT_PRIOR, PRIORS, PriorEntry, infer_model_type, load_prior, register_prior
+from .dcgan import DCGANDiscriminator, DCGANPrior
+from .zoo import (DEFAULT_PRIOR, PRIORS, PriorEntry, configure_prior, infer_model_type, load_prior, register_prior,
+                  sniff_checkpoint)
 
-__all__ = ["Prior", "DCGANPrior", "DEFAULT_PRIOR", "PRIORS", "PriorEntry", "infer_model_type",
-           "load_prior", "register_prior"]
+__all__ = ["Prior", "DCGANPrior", "DCGANDiscriminator", "DEFAULT_PRIOR", "PRIORS", "PriorEntry", "configure_prior",
+           "infer_model_type", "load_prior", "register_prior", "sniff_checkpoint"]

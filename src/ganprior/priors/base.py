@@ -70,6 +70,8 @@ class Prior(nn.Module):
     """Base class of all priors. Subclasses implement ``head``, ``tail`` and ``blocks``."""
 
     name: str = "prior"
+    family: str = "custom"              # generator family, e.g. dcgan, pggan, stylegan2, biggan
+    latent_spaces: tuple[str, ...] = ("z",)
     resolution: int
     channels: int = 3
     latent_shape: tuple[int, ...]

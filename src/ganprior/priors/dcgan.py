@@ -42,6 +42,7 @@ class DCGANPrior(Prior):
                  channels: int = 3, name: str = "dcgan", num_classes: int | None = None,
                  embed_dim: int = 0):
         super().__init__()
+        self.family = "dcgan"
         num_blocks = int(math.log2(resolution)) - 1
         if 2 ** (num_blocks + 1) != resolution or num_blocks < 2:
             raise GanpriorError(f"DCGAN resolution must be a power of two >= 8, got {resolution}")

@@ -16,21 +16,8 @@ import torch
 from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
 from .base import Prior
+from ..safe_pickle import load_checkpoint
 from .dcgan import DCGANDiscriminator, DCGANPrior
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """``torch.load(weights_only=True)`` with user-facing errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise GanpriorError(f"prior checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise GanpriorError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
-    if not isinstance(obj, dict):
-        raise GanpriorError(f"checkpoint {path} does not hold a state dict")
-    return obj
 
 
 def _unwrap_state_dict(obj: dict) -> dict:
@@ -38,16 +25,6 @@ def _unwrap_state_dict(obj: dict) -> dict:
         if key in obj and isinstance(obj[key], dict):
             return obj[key]
     return obj
-
-
-def infer_model_type(state_dict: dict) -> str:
-    """Guess the generator family from a state dict's keys (like diffusers does)."""
-    if DCGANPrior.is_tutorial_state_dict(state_dict):
-        return "dcgan"
-    if any(k.startswith("net.") for k in state_dict) and "net.0.0.weight" in state_dict:
-        return "dcgan-ganprior"
-    raise GanpriorError("unrecognised checkpoint layout: no known generator keys "
-                        f"(first keys: {', '.join(list(state_dict)[:4])})")
 
 
 def load_safetensors_prior(path: str | os.PathLike, name: str | None = None) -> Prior:
@@ -88,13 +65,77 @@ def load_safetensors_prior(path: str | os.PathLike, name: str | None = None) -> 
     return prior.eval()
 
 
+def infer_model_type(state_dict: dict) -> str:
+    """Guess the generator family from a loaded checkpoint's keys and shapes (as diffusers does)."""
+    from .biggan import is_biggan_state_dict
+    from .biggan_deep import is_biggan_deep_state_dict
+    from .pggan import is_pggan_state_dict
+    from .stylegan2 import is_stylegan2_rosinality
+
+    if DCGANPrior.is_tutorial_state_dict(state_dict):
+        return "dcgan"
+    if "net.0.0.weight" in state_dict and all(k.startswith("net.") for k in state_dict):
+        return "dcgan-ganprior"
+    if is_pggan_state_dict(state_dict):
+        return "pggan"
+    if is_stylegan2_rosinality(state_dict):
+        return "stylegan2-rosinality"
+    if is_biggan_state_dict(state_dict):
+        return "biggan"
+    if is_biggan_deep_state_dict(state_dict):
+        return "biggan-deep"
+    raise GanpriorError("unrecognised checkpoint layout: no known generator keys "
+                        f"(first keys: {', '.join(map(str, list(state_dict)[:4]))})")
+
+
+def sniff_checkpoint(path: str | os.PathLike) -> str:
+    """The family of the checkpoint file or folder at ``path``, read without executing anything."""
+    import argparse
+
+    from .biggan_deep import is_biggan_deep_folder
+    from .stylegan2 import is_stylegan2_nvlabs_pickle
+
+    path = Path(path)
+    if not path.exists():
+        raise GanpriorError(f"prior checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return "ganprior"
+    if is_biggan_deep_folder(path):
+        return "biggan-deep"
+    if path.is_dir():
+        if any(path.glob("G_ema*.pth")) or any(path.glob("G*.pth")):
+            return "biggan"
+        raise GanpriorError(f"{path} is a folder without a known checkpoint (G_ema.pth, or config.json + "
+                            "pytorch_model.bin)")
+    if is_stylegan2_nvlabs_pickle(path):
+        return "stylegan2-nvlabs"
+    obj = load_checkpoint(path, allowed_classes=[argparse.Namespace])
+    try:
+        return infer_model_type(_unwrap_state_dict(obj))
+    except GanpriorError:
+        return infer_model_type(obj)
+
+
 def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> Prior:
-    if Path(path).suffix == ".safetensors":
-        return load_safetensors_prior(path, name)
-    state_dict = _unwrap_state_dict(load_checkpoint(path))
-    kind = infer_model_type(state_dict)
+    """A prior from any supported checkpoint file (or BigGAN folder); the format is sniffed."""
+    family = sniff_checkpoint(path)
     name = name or Path(path).stem
-    if kind == "dcgan":
+    if family == "ganprior":
+        return load_safetensors_prior(path, name)
+    if family == "pggan":
+        from .pggan import load_pggan
+        return load_pggan(path, name)
+    if family in ("stylegan2-rosinality", "stylegan2-nvlabs"):
+        from .stylegan2 import load_stylegan2
+        return load_stylegan2(path, name)
+    if family == "biggan":
+        from .biggan import load_biggan
+        return load_biggan(path, name)
+    if family == "biggan-deep":
+        from .biggan_deep import load_biggan_deep
+        return load_biggan_deep(path, name)
+    state_dict = _unwrap_state_dict(load_checkpoint(path))
+    if family == "dcgan":
         return DCGANPrior.from_state_dict(state_dict, name=name)
     # our own DCGAN layout: net.{block}.{0 conv, 1 bn}
     tutorial = {}
@@ -102,6 +143,31 @@ def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> P
         _, block, pos, rest = k.split(".", 3)
         tutorial[f"main.{int(block) * 3 + int(pos)}.{rest}"] = v
     return DCGANPrior.from_state_dict(tutorial, name=name)
+
+
+def configure_prior(prior: Prior, *, latent_space: str | None = None, class_index: int | None = None,
+                    truncation: float | None = None) -> Prior:
+    """Apply user choices that only some families support; a choice a prior cannot take is an error."""
+    if latent_space is not None:
+        if latent_space not in getattr(prior, "latent_spaces", ("z",)):
+            raise GanpriorError(f"prior {prior.name!r} has latent spaces {', '.join(prior.latent_spaces)}, "
+                                f"not {latent_space!r}")
+        if hasattr(prior, "use_latent_space"):
+            prior.use_latent_space(latent_space)
+    if class_index is not None:
+        if not prior.num_classes:
+            raise GanpriorError(f"prior {prior.name!r} is not class-conditional; drop --class")
+        if not 0 <= class_index < prior.num_classes:
+            raise GanpriorError(f"--class must be in 0..{prior.num_classes - 1}, got {class_index}")
+        prior.class_index = class_index
+    if truncation is not None:
+        if hasattr(prior, "truncation_psi"):
+            prior.truncation_psi = float(truncation)
+        elif hasattr(prior, "truncation"):
+            prior.truncation = float(truncation)
+        else:
+            raise GanpriorError(f"prior {prior.name!r} has no truncation setting")
+    return prior
 
 
 # -- the registry -----------------------------------------------------------------
