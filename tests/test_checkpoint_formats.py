@@ -90,7 +90,7 @@ def test_configure_prior_refuses_what_a_family_lacks():
     with pytest.raises(GanpriorError, match="no truncation"):
         configure_prior(prior, truncation=0.5)
     big = load_prior(shared_path("fixtures", "biggan-dgp"))
-    with pytest.raises(GanpriorError, match=r"--class must be in 0\.\.9"):
+    with pytest.raises(GanpriorError, match=r"out of range .*0\.\.9"):
         configure_prior(big, class_index=10)
     assert configure_prior(big, class_index=4).class_index == 4
 

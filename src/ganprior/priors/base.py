@@ -103,6 +103,22 @@ class Prior(nn.Module):
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------
+    @property
+    def class_index(self) -> int:
+        """The class generated when no labels are given (class-conditional priors; else 0)."""
+        return getattr(self, "_class_index", 0)
+
+    @class_index.setter
+    def class_index(self, value: int) -> None:
+        value = int(value)
+        n = self.num_classes or 0
+        if n and not 0 <= value < n:
+            raise GanpriorError(f"class index {value} is out of range for {self.name!r} "
+                                f"({n} classes: 0..{n - 1})")
+        if not n and value != 0:
+            raise GanpriorError(f"prior {self.name!r} is not class-conditional")
+        self._class_index = value
+
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Full generator: ``(B, *latent_shape)`` -> native-range image."""
         layer = min(self.composition_layers)

@@ -419,19 +419,6 @@ class BigGANPrior(Prior):
         embedding table, which DGP updates only with ``--update_embed``, is not included)."""
         return [self.stem, *self.stages, self.output]
 
-    @property
-    def class_index(self) -> int:
-        """The class generated when no labels or embedding are given."""
-        return self._class_index
-
-    @class_index.setter
-    def class_index(self, value: int) -> None:
-        value = int(value)
-        if not 0 <= value < self.num_classes:
-            raise GanpriorError(f"class index {value} is out of range for {self.name!r} "
-                                f"({self.num_classes} classes: 0..{self.num_classes - 1})")
-        self._class_index = value
-
     def class_embedding(self, labels: torch.Tensor) -> torch.Tensor:
         """Shared class embedding ``(B, shared_dim)``.
 

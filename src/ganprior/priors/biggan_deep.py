@@ -253,18 +253,6 @@ class BigGANDeepPrior(Prior):
         self._truncation = value
 
     @property
-    def class_index(self) -> int:
-        return self._class_index
-
-    @class_index.setter
-    def class_index(self, value: int) -> None:
-        value = int(value)
-        if not 0 <= value < self.num_classes:
-            raise GanpriorError(f"class index {value} is out of range for {self.name!r} "
-                                f"({self.num_classes} classes: 0..{self.num_classes - 1})")
-        self._class_index = value
-
-    @property
     def composition_layers(self) -> dict[int, int]:
         return {k + 1: cout for k, (_, _, cout, _) in enumerate(self.arch.blocks)}
 

@@ -157,9 +157,7 @@ def configure_prior(prior: Prior, *, latent_space: str | None = None, class_inde
     if class_index is not None:
         if not prior.num_classes:
             raise GanpriorError(f"prior {prior.name!r} is not class-conditional; drop --class")
-        if not 0 <= class_index < prior.num_classes:
-            raise GanpriorError(f"--class must be in 0..{prior.num_classes - 1}, got {class_index}")
-        prior.class_index = class_index
+        prior.class_index = class_index  # the setter checks the range
     if truncation is not None:
         if hasattr(prior, "truncation_psi"):
             prior.truncation_psi = float(truncation)
