@@ -10,10 +10,12 @@ benchmarks/results/subspace.md, which `benchmarks/inversion.py --part report` fo
           with as many parameters as the subspace method (N=12) and subspace with random channel
           groups of the same sizes (a control: does the discovered clustering matter?)
 * rk:     R in {2, 4, 6, 8} x K in {1, 3, 5} on the first 8 of the 21 faces, 200 steps
+* lr:     learning rate of both methods on every fourth of the 21 faces (the subset the multi-code
+          defaults were tuned on), 300 steps: is the subspace method only losing for want of tuning?
 * smooth: interpolation between 4 pairs of the 21 faces (9 frames), largest consecutive-frame jump
           in RMSE and LPIPS, multi vs subspace
 
-    python benchmarks/subspace.py --part all        # about 45 min on 2 CPU cores
+    python benchmarks/subspace.py --part all        # about 60 min on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ def load_set(name: str) -> torch.Tensor:
     return torch.stack([fit_image(read_image(f)[0], 64) for f in files])
 
 
-def invert(prior, images, method, steps, **kw):
+def invert(prior, images, method, steps, lr=None, **kw):
     deg = build_degradation("reconstruct", 64)
-    r = ganprior.invert(images, deg, prior, method=method, steps=steps, layer=LAYER, **kw)
+    r = ganprior.invert(images, deg, prior, method=method, steps=steps, lr=lr, layer=LAYER, **kw)
     per_image = sum(p.numel() for p in r.parameterization.parameters()) // images.shape[0]
     return r, {"psnr": float(psnr(r.images, images).mean()), "ssim": float(ssim(r.images, images).mean()),
                "psnr_each": psnr(r.images, images).tolist(), "params_per_image": int(per_image),
@@ -109,6 +111,22 @@ def part_rk(prior) -> dict:
     return out
 
 
+def part_lr(prior) -> dict:
+    images = load_set("faces21")[::4]
+    sub = discover_subspaces(prior, LAYER, 6)
+    rows = []
+    for lr in (0.01, 0.03, 0.1):
+        for label, method, kw in (("multi N=20", "multi", {"num_codes": 20}),
+                                  ("subspace R=6 K=5", "subspace", {"num_subspaces": 6, "num_codes": 5,
+                                                                     "subspaces": sub})):
+            _, m = invert(prior, images, method, 300, lr=lr, **kw)
+            rows.append({"method": label, "lr": lr, **m})
+            print(f"{label} lr {lr}: {m['psnr']:.2f} dB", flush=True)
+    out = {"steps": 300, "images": int(images.shape[0]), "rows": rows}
+    save("lr", out)
+    return out
+
+
 def part_smooth(prior) -> dict:
     images = load_set("faces21")
     pairs = [(0, 1), (2, 3), (4, 5), (6, 7)]
@@ -144,12 +162,12 @@ def load(part: str):
 
 
 def report() -> None:
-    versus, rk, smooth = load("versus"), load("rk"), load("smooth")
+    versus, rk, smooth, lrs = load("versus"), load("rk"), load("smooth"), load("lr")
     lines = ["## PmSFC: subspace composition vs multi-code", "",
              f"Prior `{PRIOR}`, layer {LAYER} (8x8, 256 channels), pixel MSE, Adam lr 0.03 for both methods, "
              "same seeds. Subspaces from `ganprior subspaces` defaults (3000 Adam steps, lambda 10, mu 1, "
              "seed 0). Parameters are counted per image (codes + importance / weight vectors). "
-             "Reproduce: `.venv/bin/python benchmarks/subspace.py --part all` (about 45 min on 2 cores).", ""]
+             "Reproduce: `.venv/bin/python benchmarks/subspace.py --part all` (about 60 min on 2 cores).", ""]
     if versus:
         lines += [f"### Equal steps ({versus['steps']})", "",
                   "| set | method | params / image | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|---|"]
@@ -169,6 +187,14 @@ def report() -> None:
             lines.append(f"| R={r} | " + " | ".join(f"{c['psnr']:.2f} ({c['params_per_image']})" for c in cells) + " |")
         lines += ["", "Multi-code on the same images and steps: " +
                   ", ".join(f"N={m['N']}: {m['psnr']:.2f} dB ({m['params_per_image']})" for m in rk["multi"]) + ".", ""]
+    if lrs:
+        lr_values = sorted({r["lr"] for r in lrs["rows"]})
+        lines += [f"### Learning rate ({lrs['steps']} steps, every fourth of the 21 faces: {lrs['images']} images)", "",
+                  "| method | " + " | ".join(f"lr {v:g}" for v in lr_values) + " |", "|---" * (len(lr_values) + 1) + "|"]
+        for method in dict.fromkeys(r["method"] for r in lrs["rows"]):
+            cells = [next(r for r in lrs["rows"] if r["method"] == method and r["lr"] == v) for v in lr_values]
+            lines.append(f"| {method} | " + " | ".join(f"{c['psnr']:.2f}" for c in cells) + " |")
+        lines += [""]
     if smooth:
         lines += [f"### Interpolation smoothness ({smooth['frames']} frames, {len(smooth['pairs'])} face pairs)", "",
                   "Largest distance between consecutive frames of a feature-space blend (lower = smoother). "
@@ -187,7 +213,7 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="all", choices=["all", "versus", "rk", "smooth", "report"])
+    ap.add_argument("--part", default="all", choices=["all", "versus", "rk", "lr", "smooth", "report"])
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -198,6 +224,8 @@ def main() -> None:
             part_versus(prior)
         if a.part in ("all", "rk"):
             part_rk(prior)
+        if a.part in ("all", "lr"):
+            part_lr(prior)
         if a.part in ("all", "smooth"):
             part_smooth(prior)
     report()

@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from .errors import GanpriorError
-from .inversion import Result, invert
+from .inversion import SOLVERS, Result, invert
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .losses import resolve_loss
 from .metrics import evaluate_images
@@ -188,7 +188,8 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             super-resolve); with it they are clean images, degraded first so metrics can be computed.
         task: ``reconstruct``, ``colorize``, ``super-resolve``, ``inpaint``, ``denoise`` or a ``+`` chain.
         prior: registry name, checkpoint path or a ``Prior`` (default ``dcgan-digiface64``).
-        method: ``multi`` (mGANprior) or ``single``.
+        method: ``multi`` (mGANprior), ``single``, ``subspace`` (PmSFC) or ``dgp`` (its loss: ``loss=``
+            ``"discriminator"`` (default), ``"mse"`` or ``"perceptual"``).
         physics: a deepinv Physics to use instead of the task's (images are then clean if
             ``simulate``, else observations of that physics).
         perceptual: weight of the VGG16 perceptual term, or ``'auto'`` (default): on at its default
@@ -207,7 +208,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         inputs = load_inputs(images, tasks, model.resolution, simulate=simulate, fit=fit, factor=factor, mask=mask,
                              mask_white_is_missing=mask_white_is_missing, noise_sigma=noise_sigma, seed=seed)
     notes: list[str] = []
-    if options.get("loss") is None:
+    if options.get("loss") is None and method not in SOLVERS:  # DGP brings its own (discriminator) loss
         options["loss"], note = resolve_loss(perceptual, mse_weight=mse_weight, l1_weight=l1_weight,
                                              perceptual_resize=perceptual_resize)
         notes += [note] if note else []

@@ -36,8 +36,10 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--prior", default=None, help="prior name (see 'ganprior priors') or checkpoint path "
                                                  "[default: dcgan-digiface64]")
-    p.add_argument("--method", default="multi", choices=["single", "multi", "subspace"],
-                   help="inversion method: single code, multi-code (mGANprior), subspace (PmSFC)")
+    p.add_argument("--method", default="multi", choices=["single", "multi", "subspace", "dgp"],
+                   help="inversion method: single code, multi-code (mGANprior), subspace (PmSFC), dgp (DGP: "
+                        "fine-tunes the generator too, progressively; needs a prior with a discriminator "
+                        "unless --dgp-loss mse)")
     p.add_argument("--codes", type=int, default=None,
                    help="codes: N for multi [default: per task, 20]; K per subspace for subspace [5]")
     p.add_argument("--subspaces", type=int, default=None,
@@ -53,6 +55,8 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="multi: channel importance starts at 1/N (inverse) or 1")
     p.add_argument("--normalize", action="store_true", help="multi: divide the composed feature by N (reference)")
     p.add_argument("--l1", type=float, default=0.0, help="weight of an L1 pixel term (MSE weight is 1)")
+    p.add_argument("--dgp-loss", default="discriminator", choices=["discriminator", "mse", "perceptual"],
+                   help="--method dgp: the loss (discriminator features need a prior with a discriminator)")
     p.add_argument("--perceptual", default="auto",
                    help="weight of the VGG16 conv4_3 perceptual term; 'auto' = 1e-3 when its weights can be had, "
                         "0 = pixel loss only")
@@ -111,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
                          factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
                          noise_sigma=args.noise_sigma, seed=args.seed)
-    loss, note = resolve_loss(args.perceptual, l1_weight=args.l1, perceptual_resize=args.perceptual_resize)
+    if args.method == "dgp":  # DGP's loss is its own: discriminator features (or the --dgp-loss ablations)
+        loss, note = args.dgp_loss, None
+    else:
+        loss, note = resolve_loss(args.perceptual, l1_weight=args.l1, perceptual_resize=args.perceptual_resize)
     notes = [note] if note else []
     out.mkdir(parents=True, exist_ok=True)
     task_name = "+".join(tasks) or "reconstruct"

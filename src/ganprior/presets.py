@@ -41,3 +41,108 @@ def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -
         if num_layers is not None:
             out["layer"] = min(out["layer"], num_layers)
     return out
+
+
+# -- DGP (Deep Generative Prior, Pan et al. ECCV 2020 / TPAMI 2021) -------------------------------
+#
+# Per-task schedules, one column per stage, in the order of the DGP repository's example scripts
+# (XingangPan/deep-generative-prior @ c503a56, experiments/examples/*.sh, BigGAN 256). Field names
+# and the script flags they come from:
+#
+#   iterations              --iterations   optimisation steps of the stage
+#   unfrozen_blocks         --ft_num       the first k generator blocks (prior.blocks[:k]) are tuned;
+#                                          clipped to the prior's block count
+#   generator_lr            --G_lrs        Adam learning rate of the generator blocks
+#   latent_lr               --z_lrs        Adam learning rate of the latent z
+#   block_lr_ratio          --lr_ratio     block i (0 = shallowest) is tuned at generator_lr * ratio**i
+#   feature_weight          --w_D_loss     weight of the discriminator-feature L1
+#   mse_weight              --w_mse        weight of the MSE, computed on [-1, 1] images as DGP does
+#   discriminator_features  --ftr_num      compare the deepest n outputs of D.features (non-4-D
+#                                          entries such as a pooled vector are skipped)
+#
+# plus per schedule candidate_std (--sample_std: the std of the candidate latents of the initial
+# selection). The same in every restoration script: --w_nll 0.02 (``DGP_LATENT_WEIGHT``, on
+# mean(z**2) / 2), --select_num 500 (``DGP_NUM_CANDIDATES``), and Adam with BigGAN-PyTorch's
+# --G_B1 0.0 / --G_B2 0.999 defaults for both z and G (``DGP_ADAM_BETAS``).
+# Iteration counts are the scripts' own (1000-1400 steps), not scaled; ``steps=`` rescales them.
+#
+# The scripts' BigGAN-256 generator has 8 blocks here ([stem, 6 stages, output head]); DGP never
+# tunes the output head, and ``unfrozen_blocks=7`` leaves it frozen exactly as DGP does. Priors
+# with fewer blocks clip the count, so the last stages tune every block.
+#
+# The repository has no script for reconstruction or denoising. ``reconstruct`` uses the SR
+# script's schedule (a clean full-resolution observation: D features plus MSE, progressive);
+# ``denoise`` uses it too, but its last stage stops one block short of SR's (6 instead of 7, like
+# colorization), so that on the 8-block BigGAN-256 the deepest stage, which renders fine texture
+# and would reproduce the noise, stays frozen. Both are our choices, not the paper's.
+# Not reproduced: --update_embed (inpainting also tunes BigGAN's class embedding table; it is not
+# one of prior.blocks) and --use_in (instance norm, False in every example script).
+
+_SR_SCRIPT = {
+    "iterations": [200, 200, 200, 200, 200],
+    "unfrozen_blocks": [2, 3, 4, 5, 7],
+    "generator_lr": [5e-5, 5e-5, 2e-5, 1e-5, 1e-5],
+    "latent_lr": [2e-3, 1e-3, 2e-5, 1e-5, 1e-5],
+    "block_lr_ratio": [1.0, 1.0, 1.0, 1.0, 1.0],
+    "feature_weight": [1.0, 1.0, 1.0, 1.0, 1.0],
+    "mse_weight": [1.0, 1.0, 1.0, 1.0, 1.0],
+    "discriminator_features": [8, 8, 8, 8, 8],
+}
+
+DGP_SCHEDULES = {
+    "colorize": {
+        "source": "experiments/examples/run_colorization.sh",
+        "iterations": [200, 200, 300, 400, 300],
+        "unfrozen_blocks": [2, 3, 4, 5, 6],
+        "generator_lr": [5e-5, 5e-5, 5e-5, 5e-5, 2e-5],
+        "latent_lr": [2e-3, 1e-3, 5e-4, 5e-5, 2e-5],
+        "block_lr_ratio": [0.7, 0.7, 0.8, 0.9, 1.0],
+        "feature_weight": [1.0, 1.0, 1.0, 1.0, 1.0],
+        "mse_weight": [0.0, 0.0, 0.0, 0.0, 0.0],
+        "discriminator_features": [7, 7, 7, 7, 7],
+        "candidate_std": 0.5,
+    },
+    "super-resolve": {
+        "source": "experiments/examples/run_SR.sh",
+        **_SR_SCRIPT,
+        "candidate_std": 0.3,
+    },
+    "inpaint": {
+        # not progressive in the paper's script: every tuned block from the first stage
+        "source": "experiments/examples/run_inpainting.sh",
+        "iterations": [200, 200, 200, 200, 200],
+        "unfrozen_blocks": [7, 7, 7, 7, 7],
+        "generator_lr": [5e-5, 5e-5, 2e-5, 2e-5, 1e-5],
+        "latent_lr": [2e-3, 1e-3, 2e-5, 2e-5, 1e-5],
+        "block_lr_ratio": [1.0, 1.0, 1.0, 1.0, 1.0],
+        "feature_weight": [1.0, 1.0, 1.0, 1.0, 0.5],
+        "mse_weight": [1.0, 1.0, 1.0, 1.0, 10.0],
+        "discriminator_features": [8, 8, 8, 8, 8],
+        "candidate_std": 0.3,
+    },
+    "reconstruct": {
+        "source": "ours: experiments/examples/run_SR.sh's schedule (no reconstruction script)",
+        **_SR_SCRIPT,
+        "candidate_std": 0.3,
+    },
+    "denoise": {
+        "source": "ours: run_SR.sh's schedule, last stage tunes 6 blocks as colorization (no denoising script)",
+        **{**_SR_SCRIPT, "unfrozen_blocks": [2, 3, 4, 5, 6]},
+        "candidate_std": 0.3,
+    },
+}
+DGP_LATENT_WEIGHT = 0.02
+DGP_NUM_CANDIDATES = 500
+DGP_ADAM_BETAS = (0.0, 0.999)
+
+# a chain uses the schedule of its first task in this order: a hole or missing colour needs the
+# schedule made for it; SR's is the general one for an informative observation
+DGP_TASK_PRIORITY = ("inpaint", "colorize", "super-resolve", "denoise", "reconstruct")
+
+
+def dgp_schedule_name(tasks: list[str]) -> str:
+    """The key of ``DGP_SCHEDULES`` for a canonical task chain (``reconstruct`` when empty)."""
+    for task in DGP_TASK_PRIORITY:
+        if task in tasks:
+            return task
+    return "reconstruct"

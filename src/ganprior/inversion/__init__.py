@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import torch
@@ -12,11 +13,19 @@ from ..physics.tasks import Degradation
 from ..presets import defaults_for
 from ..priors.base import Prior
 from .base import Parameterization, ProgressCallback, Result, optimize
+from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .multi_code import MultiCode
 from .single_code import SingleCode
 from .subspace import SubspaceCode
 
 METHODS: dict[str, type[Parameterization]] = {"single": SingleCode, "multi": MultiCode, "subspace": SubspaceCode}
+# methods with their own loop (multi-stage schedules, their own loss): name -> solver
+SOLVERS = {"dgp": invert_dgp}
+METHOD_NAMES = (*METHODS, *SOLVERS)
+
+# options of the composition methods that the CLI and API pass to every method; a solver ignores them
+_COMPOSITION_OPTIONS = ("num_codes", "layer", "latent_init", "importance_init", "normalize",
+                        "num_subspaces", "subspaces", "weight_init")
 
 
 def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: str = "multi",
@@ -26,15 +35,33 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
 
     Args:
         y: observations ``(B, c, s, s)`` as produced by ``degradation.A``.
-        method: a key of ``METHODS`` (``single`` or ``multi``).
+        method: ``single``, ``multi``, ``subspace`` (``METHODS``) or ``dgp`` (``SOLVERS``).
         steps, lr: optimisation length and step size (defaults per method and task, see presets).
-        optimizer: ``adam`` (default) or ``sgd`` (the reference code's plain gradient descent).
-        loss: per-image loss ``(pred, target) -> (B,)``; default pixel MSE.
+            For ``dgp``: ``steps`` rescales the schedule's stages to that total, ``lr`` is the first
+            stage's generator learning rate (every rate of the schedule scaled alike).
+        optimizer: ``adam`` (default) or ``sgd`` (the reference code's plain gradient descent);
+            ``dgp`` uses Adam only.
+        loss: per-image loss ``(pred, target) -> (B,)``; default pixel MSE. For ``dgp``: a loss name
+            (``discriminator``, the default; ``mse``; ``perceptual``) or a callable that replaces the
+            discriminator-feature term.
         method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
-            ``importance_init``, ``normalize``).
+            ``importance_init``, ``normalize``; for ``dgp`` those are ignored, and ``schedule``,
+            ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight`` apply).
     """
+    if method in SOLVERS:
+        if optimizer != "adam":
+            raise GanpriorError(f"method {method} optimises with Adam; --optimizer {optimizer} is not supported")
+        if loss is None:
+            loss = "discriminator"
+        options = {k: v for k, v in method_options.items() if v is not None and k not in _COMPOSITION_OPTIONS}
+        solver = SOLVERS[method]
+        accepted = inspect.signature(solver).parameters
+        unknown = sorted(k for k in options if k not in accepted)
+        if unknown:
+            raise GanpriorError(f"method {method} has no option(s) {', '.join(unknown)}")
+        return solver(y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback, **options)
     if method not in METHODS:
-        raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_NAMES)}")
     settings = defaults_for(method, degradation.tasks, max(prior.composition_layers))
     settings.update({k: v for k, v in method_options.items() if v is not None})
     steps = int(steps if steps is not None else settings.pop("steps"))
@@ -57,4 +84,5 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
                   history=history, seconds=seconds, steps=steps, parameterization=param)
 
 
-__all__ = ["METHODS", "Parameterization", "Result", "invert", "optimize", "MultiCode", "SingleCode", "SubspaceCode"]
+__all__ = ["METHODS", "SOLVERS", "METHOD_NAMES", "Parameterization", "Result", "invert", "optimize", "MultiCode",
+           "SingleCode", "SubspaceCode", "DGPGenerator", "DGPSchedule", "DGPStage", "invert_dgp"]
