@@ -6,6 +6,9 @@
     ganprior evaluate RESULTS_DIR GT_DIR [--json F] score results against same-named ground truth
     ganprior subspaces --prior P --layer L --num-subspaces R   discover and cache PmSFC channel subspaces
     ganprior interpolate A B --out DIR [--method multi|subspace]   feature-space interpolation
+    ganprior jitter IMAGE --out DIR [--samples 8] [--std 0.5]      DGP, then random jittering of z
+    ganprior morph A B --out DIR [--frames 9]                      DGP on both, then morph z and weights
+    ganprior transfer IMAGE --class K[,K2,...] --out DIR           DGP, then re-render as other classes
 
 Errors print one line (``ganprior: error: ...``) and exit with status 2; results already written stay.
 """
@@ -464,6 +467,218 @@ def interpolate_cmd(argv: list[str]) -> int:
     return 0
 
 
+# -- editing after a DGP reconstruction: jitter, morph, transfer -------------------------------------
+
+
+def _dgp_editing_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """Options shared by the DGP editing commands: the reconstruction that comes first."""
+    p = argparse.ArgumentParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description=description)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--prior", default=None,
+                   help="prior name or checkpoint path [dcgan-digiface64]; DGP's discriminator loss needs a "
+                        "prior with a discriminator (e.g. one from 'ganprior train'), else --dgp-loss mse")
+    p.add_argument("--task", default="reconstruct",
+                   help="what the input is, as for 'ganprior TASK': reconstruct (a clean image), or a degraded "
+                        "observation to restore first (colorize, super-resolve, inpaint, denoise, a chain)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="DGP steps; the task's schedule is rescaled to them [default: the schedule's own, 1000]")
+    p.add_argument("--dgp-loss", default="discriminator", choices=["discriminator", "mse", "perceptual"],
+                   help="DGP's loss (discriminator features need a prior with a discriminator)")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="random latents the initial z is picked from [500, as DGP]")
+    p.add_argument("--simulate", action="store_true",
+                   help="the input is clean: degrade it by --task first and report PSNR against it")
+    p.add_argument("--factor", type=int, default=None, help="super-resolve factor")
+    p.add_argument("--mask", default=None, help="inpaint: mask file (white = missing), center[:SIDE] or random[:F]")
+    p.add_argument("--fit", default="crop", choices=["crop", "pad", "stretch"],
+                   help="how inputs are brought to the prior's size")
+    p.add_argument("--seed", type=int, default=0, help="seeds the candidate latents (and the jitter noise)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class_index: int | None = None):
+    """Load the prior and inputs, run DGP on all inputs in one batch with a progress bar.
+
+    Returns (prior, inputs, result, per-image PSNR of the reconstruction or None): against the
+    clean image with --simulate, else against the input for ``reconstruct``.
+    """
+    from tqdm import tqdm
+
+    from .api import load_inputs, restore_batch
+    from .metrics import psnr
+    from .physics.tasks import parse_task
+    from .priors import load_prior
+    from .priors.zoo import configure_prior
+
+    if a.steps is not None and a.steps < 1:
+        raise GanpriorError(f"--steps must be >= 1, got {a.steps}")
+    if a.candidates is not None and a.candidates < 0:
+        raise GanpriorError(f"--candidates must be >= 0, got {a.candidates}")
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise GanpriorError(f"--out {out} exists and is not a folder")
+    tasks = parse_task(a.task)
+    if prior is None:
+        prior = load_prior(a.prior, a.device)
+    prior = configure_prior(prior, class_index=class_index)
+    inputs = load_inputs(images, tasks, prior.resolution, simulate=a.simulate, fit=a.fit, factor=a.factor,
+                         mask=a.mask, seed=a.seed)
+    state: dict = {}
+
+    def progress(step, total, step_loss, x):
+        if a.quiet:
+            return
+        if "bar" not in state:  # opened at the first step, so an early error stays one line
+            state["bar"] = tqdm(total=total, desc="DGP reconstruction", unit="step", dynamic_ncols=True,
+                                file=sys.stderr, mininterval=0.5)
+        state["bar"].update(1)
+        state["bar"].set_postfix(loss=f"{float(step_loss.mean()):.4f}")
+
+    try:
+        result = restore_batch(inputs, slice(None), prior, tasks, factor=a.factor, method="dgp", steps=a.steps,
+                               loss=a.dgp_loss, seed=a.seed, callback=progress, num_candidates=a.candidates)
+    finally:
+        if "bar" in state:
+            state["bar"].close()
+    if result.ground_truth is not None:
+        scores = [m["psnr"] for m in result.metrics]
+    elif tasks == ["reconstruct"]:
+        scores = [float(v) if v.isfinite() else None for v in psnr(result.images, result.observed)]
+    else:
+        scores = [None] * len(inputs)
+    return prior, inputs, result, scores
+
+
+def _psnr_label(value) -> str:
+    return "reconstruction" if value is None else f"recon {value:.2f}dB"
+
+
+def _dgp_settings(a: argparse.Namespace, prior, result, command: str) -> dict:
+    return {"command": command, "prior": prior.name, "task": a.task, "method": "dgp", "dgp_loss": a.dgp_loss,
+            "steps": result.steps, "seed": a.seed, "seconds": result.seconds}
+
+
+def jitter_cmd(argv: list[str]) -> int:
+    from .editing import DEFAULT_JITTER_STD, dgp_jitter
+    from .io import make_sheet, save_image, write_json
+    p = _dgp_editing_parser("ganprior jitter", "Reconstruct an image with DGP, then render random jitters of its "
+                            "latent through the fine-tuned generator (DGP's random jittering).")
+    p.add_argument("image")
+    p.add_argument("--samples", type=int, default=8, help="jittered samples")
+    p.add_argument("--std", type=float, default=DEFAULT_JITTER_STD,
+                   help="std of the Gaussian noise added to z (DGP's examples use 0.3, 0.5, 0.7)")
+    p.add_argument("--class", dest="class_index", type=int, default=None,
+                   help="class the input is reconstructed as (class-conditional priors)")
+    a = p.parse_args(argv)
+    if a.samples < 1 or not 0 <= a.std < float("inf"):
+        raise GanpriorError(f"--samples must be >= 1 and --std a number >= 0, got {a.samples} and {a.std}")
+    prior, inputs, result, scores = _dgp_reconstruct(a, [a.image], class_index=a.class_index)
+    samples = dgp_jitter(result, a.samples, a.std, seed=a.seed)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(result.observed[0].clamp(0, 1), out / "input.png")
+    save_image(result.images[0], out / "reconstruction.png")
+    for k, x in enumerate(samples):
+        save_image(x, out / f"jitter_{k:03d}.png")
+    save_image(make_sheet([result.observed[0], result.images[0], *samples],
+                          ["input", _psnr_label(scores[0]), *[f"std {a.std:g} #{k}" for k in range(a.samples)]]),
+               out / "sheet.png")
+    write_json({**_dgp_settings(a, prior, result, "jitter"), "input": inputs.sources[0], "psnr": scores[0],
+                "samples": a.samples, "std": a.std, "class": a.class_index}, out / "jitter.json")
+    if not a.quiet:
+        print(f"wrote input.png, reconstruction.png, {a.samples} jitter_*.png, sheet.png and jitter.json to {out}")
+    return 0
+
+
+def morph_cmd(argv: list[str]) -> int:
+    from .editing import dgp_morph, max_jump
+    from .io import make_sheet, save_gif, save_image, write_json
+    p = _dgp_editing_parser("ganprior morph", "Reconstruct two images with DGP, then morph between them by "
+                            "blending both their latents and their fine-tuned generator weights (DGP's morphing).")
+    p.add_argument("first")
+    p.add_argument("second")
+    p.add_argument("--frames", type=int, default=9, help="frames, both reconstructions included")
+    p.add_argument("--class", dest="class_index", type=int, default=None,
+                   help="class both inputs are reconstructed as (class-conditional priors)")
+    a = p.parse_args(argv)
+    if a.frames < 2:
+        raise GanpriorError(f"--frames must be >= 2, got {a.frames}")
+    # one batch: DGP treats every image on its own, so this equals two separate runs
+    prior, inputs, result, scores = _dgp_reconstruct(a, [a.first, a.second], class_index=a.class_index)
+    frames = dgp_morph(result, frames=a.frames)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(2):
+        save_image(result.observed[i].clamp(0, 1), out / f"input_{i + 1}.png")
+        save_image(result.images[i], out / f"reconstruction_{i + 1}.png")
+    for k, x in enumerate(frames):
+        save_image(x, out / f"frame_{k:03d}.png")
+    save_gif(list(frames) + list(frames.flip(0)[1:-1]), out / "morph.gif")  # there and back, ends not doubled
+    ts = [f"t={k / (a.frames - 1):.2f}" for k in range(a.frames)]
+    save_image(make_sheet([result.observed[0], result.images[0], *frames, result.images[1], result.observed[1]],
+                          ["input 1", _psnr_label(scores[0]), *ts, _psnr_label(scores[1]), "input 2"]),
+               out / "sheet.png")
+    endpoints = float((frames[0] - frames[-1]).pow(2).mean().sqrt())
+    write_json({**_dgp_settings(a, prior, result, "morph"), "inputs": inputs.sources, "psnr": scores,
+                "frames": a.frames, "class": a.class_index, "max_jump_rmse": max_jump(frames, "pixel"),
+                "endpoint_rmse": endpoints}, out / "morph.json")
+    if not a.quiet:
+        print(f"wrote the inputs, reconstructions, {a.frames} frame_*.png, morph.gif, sheet.png and morph.json "
+              f"to {out}")
+    return 0
+
+
+def _parse_classes(text: str) -> list[int]:
+    try:
+        classes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        classes = []
+    if not classes:
+        raise GanpriorError(f"--class takes class indices separated by commas (e.g. 1 or 1,4,7), got {text!r}")
+    return classes
+
+
+def transfer_cmd(argv: list[str]) -> int:
+    from .editing import dgp_category_transfer, target_classes
+    from .io import make_sheet, save_image, write_json
+    from .priors import load_prior
+    p = _dgp_editing_parser("ganprior transfer", "Reconstruct an image with DGP under a class-conditional prior, "
+                            "then re-render it as other classes, keeping z and the fine-tuned weights "
+                            "(DGP's category transfer).")
+    p.add_argument("image")
+    p.add_argument("--class", dest="classes", required=True, metavar="K[,K2,...]", help="target class(es)")
+    p.add_argument("--source-class", type=int, default=0, help="class the input is reconstructed as")
+    a = p.parse_args(argv)
+    requested = _parse_classes(a.classes)
+    prior = load_prior(a.prior, a.device)
+    classes = target_classes(prior, requested)  # before the reconstruction: a bad class fails fast
+    target_classes(prior, [a.source_class])
+    prior, inputs, result, scores = _dgp_reconstruct(a, [a.image], prior=prior, class_index=a.source_class)
+    images = dgp_category_transfer(result, classes)
+    names = list(getattr(prior, "classes", None) or [])
+
+    def label(k: int) -> str:
+        return f"class {k} ({names[k]})" if k < len(names) else f"class {k}"
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(result.observed[0].clamp(0, 1), out / "input.png")
+    save_image(result.images[0], out / "reconstruction.png")
+    for k, x in zip(classes, images):
+        save_image(x, out / f"class_{k:04d}.png")
+    save_image(make_sheet([result.observed[0], result.images[0], *images],
+                          ["input", _psnr_label(scores[0]), *[label(k) for k in classes]]), out / "sheet.png")
+    write_json({**_dgp_settings(a, prior, result, "transfer"), "input": inputs.sources[0], "psnr": scores[0],
+                "source_class": a.source_class, "classes": classes,
+                "class_names": [names[k] if k < len(names) else None for k in classes]}, out / "transfer.json")
+    if not a.quiet:
+        print(f"wrote input.png, reconstruction.png, {len(classes)} class_*.png, sheet.png and transfer.json to {out}")
+    return 0
+
+
 def evaluate_cmd(argv: list[str]) -> int:
     from .evaluate import evaluate_folders
     from .io import write_json
@@ -506,6 +721,12 @@ def main(argv: list[str] | None = None) -> int:
             return subspaces_cmd(argv[1:])
         if argv[0] == "interpolate":
             return interpolate_cmd(argv[1:])
+        if argv[0] == "jitter":
+            return jitter_cmd(argv[1:])
+        if argv[0] == "morph":
+            return morph_cmd(argv[1:])
+        if argv[0] == "transfer":
+            return transfer_cmd(argv[1:])
         if argv[0] == "train":
             return train_cmd(argv[1:])
         if argv[0] == "inspect":

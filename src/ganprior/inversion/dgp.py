@@ -25,6 +25,7 @@ rebuilds a renderer from them, for jittering and morphing.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -237,12 +238,17 @@ class DGPGenerator(Parameterization):
         return out
 
     def render(self, codes: torch.Tensor | None = None,
-               weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+               weights: dict[str, torch.Tensor] | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images of per-image latents with per-image weights, native range.
 
         codes: ``(B, *latent_shape)`` -> ``(B, C, R, R)``, or ``(B, N, *latent_shape)`` (N codes per
         image, all with that image's weights) -> ``(B, N, C, R, R)``. Default: ``self.codes``.
         weights: ``{name: (B, *shape)}`` (default: this object's); names not given use the prior's.
+        labels: class labels ``(N,)`` (``(1,)`` for ``(B, *latent_shape)`` codes), the same for every
+            image: code n of each image is rendered as class ``labels[n]``, passed as the generator's
+            ``labels=`` (class-conditional priors whose generator takes them: BigGAN, BigGAN-deep,
+            conditional DCGAN). Default: the prior's ``class_index``.
         """
         codes = self.codes if codes is None else codes
         several = codes.ndim == len(self.prior.latent_shape) + 2
@@ -250,13 +256,28 @@ class DGPGenerator(Parameterization):
         batched = self._current_weights() if weights is None else weights
         shared = {n: p.detach() for n, p in self.prior.named_parameters() if n not in batched}
         prior = self.prior
+        extra = {} if labels is None else {"labels": self._check_labels(labels, per_image.shape[1])}
 
         def one_image(own: dict[str, torch.Tensor], image_codes: torch.Tensor) -> torch.Tensor:
-            return functional_call(prior, {**shared, **own}, (image_codes,))
+            # labels are closed over, not mapped: every image sees the same (N,) labels
+            return functional_call(prior, {**shared, **own}, (image_codes,), extra)
 
         with frozen_eval(prior):  # BatchNorm on running statistics; no gradient into the prior
             out = torch.vmap(one_image, randomness="different")(batched, per_image)
         return out if several else out[:, 0]
+
+    def _check_labels(self, labels: torch.Tensor, num_codes: int) -> torch.Tensor:
+        prior = self.prior
+        if not prior.num_classes:
+            raise GanpriorError(f"prior {prior.name!r} is not class-conditional; it takes no labels")
+        if "labels" not in inspect.signature(prior.forward).parameters:
+            raise GanpriorError(f"prior {prior.name!r} ({prior.family}) takes its class only through "
+                                "class_index, not as per-sample labels")
+        labels = torch.as_tensor(labels, device=self.codes.device)
+        if labels.shape[:1] != (num_codes,):
+            raise GanpriorError(f"labels must have one entry per code of an image ({num_codes}), "
+                                f"got shape {tuple(labels.shape)}")
+        return labels
 
     def forward(self) -> torch.Tensor:
         return self.render()
