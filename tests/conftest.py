@@ -67,3 +67,20 @@ def face_pngs(tmp_path, tiny_prior) -> list[Path]:
         arr = (x[i].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
         paths.append(write_png(d / f"img{i}.png", arr))
     return paths
+
+
+def run_cli(argv, capsys):
+    """Run the ``ganprior`` command in-process: (exit code, stdout, stderr)."""
+    from ganprior import cli
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, pattern):
+    """A user error: exit 2 and exactly one ``ganprior: error:`` line containing ``pattern``."""
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("ganprior: error:"), err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]

@@ -4,21 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganprior import cli
 
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, pattern):
-    assert code == 2, err
-    lines = [ln for ln in err.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("ganprior: error:"), err
-    assert "Traceback" not in err
-    assert pattern in lines[0], lines[0]
+from .conftest import assert_one_line_error, run_cli
 
 
 FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual", "0"]
@@ -30,7 +17,7 @@ FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual
     ("colorize+inpaint+super-resolve", ["--factor", "2", "--mask", "random:0.5"])])
 def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs, task, extra):
     out = tmp_path / "out"
-    code, _, err = run([task, *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--simulate", "--batch", "2",
+    code, _, err = run_cli([task, *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--simulate", "--batch", "2",
                         *FAST, *extra], capsys)
     assert code == 0, err
     records = json.loads((out / "metrics.json").read_text())
@@ -53,12 +40,12 @@ def test_real_inputs_without_ground_truth(tmp_path, capsys, tiny_checkpoint):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(gray)
     low = tmp_path / "low.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(low)
-    code, _, err = run(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST], capsys)
+    code, _, err = run_cli(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST], capsys)
     assert code == 0, err
     rec = json.loads((tmp_path / "c" / "metrics.json").read_text())[0]
     assert all(rec[k] is None for k in ("psnr", "ssim", "lpips", "auc", "niqe"))
     assert Image.open(tmp_path / "c" / "gray_input.png").mode == "L"
-    code, _, err = run(["super-resolve", low, "--factor", "2", "--out", tmp_path / "s", "--prior", tiny_checkpoint,
+    code, _, err = run_cli(["super-resolve", low, "--factor", "2", "--out", tmp_path / "s", "--prior", tiny_checkpoint,
                         "--gif", *FAST], capsys)
     assert code == 0, err
     assert Image.open(tmp_path / "s" / "low.png").size == (16, 16)
@@ -71,21 +58,21 @@ def test_inpaint_uses_alpha_as_mask(tmp_path, capsys, tiny_checkpoint):
     a[4:8, 4:8, 3] = 0
     p = tmp_path / "hole.png"
     Image.fromarray(a, "RGBA").save(p)
-    code, _, err = run(["inpaint", p, "--out", tmp_path / "o", "--prior", tiny_checkpoint, *FAST], capsys)
+    code, _, err = run_cli(["inpaint", p, "--out", tmp_path / "o", "--prior", tiny_checkpoint, *FAST], capsys)
     assert code == 0, err
     out = np.asarray(Image.open(tmp_path / "o" / "hole.png"))
     assert (out[0, 0] == 200).all()  # known pixels pasted back exactly
 
 
 def test_progress_and_summary_printed(tmp_path, capsys, tiny_checkpoint, face_pngs):
-    code, out, err = run(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint,
+    code, out, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint,
                           "--simulate", "--steps", "2", "--layer", "1"], capsys)
     assert code == 0
     assert "batch 1/1" in err and "mean PSNR" in out
 
 
 def test_priors_lists_default(capsys):
-    code, out, _ = run(["priors"], capsys)
+    code, out, _ = run_cli(["priors"], capsys)
     assert code == 0 and "dcgan-digiface64" in out and "MIT" in out
 
 
@@ -96,53 +83,53 @@ class TestBadInput:
     def test_non_image(self, tmp_path, capsys, tiny_checkpoint):
         f = tmp_path / "notes.png"
         f.write_text("not an image")
-        assert_one_line_error(*run(["reconstruct", f, *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+        assert_one_line_error(*run_cli(["reconstruct", f, *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
                               "cannot read image")
 
     def test_truncated(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
         data = face_pngs[0].read_bytes()
         f = tmp_path / "trunc.png"
         f.write_bytes(data[: len(data) // 2])
-        assert_one_line_error(*run(["reconstruct", face_pngs[1], f, *self.base(tmp_path, tiny_checkpoint)],
+        assert_one_line_error(*run_cli(["reconstruct", face_pngs[1], f, *self.base(tmp_path, tiny_checkpoint)],
                                    capsys)[::2], "cannot read image")
         assert not (tmp_path / "out").exists()  # validated before any work
 
     def test_empty_folder(self, tmp_path, capsys, tiny_checkpoint):
         (tmp_path / "empty").mkdir()
-        assert_one_line_error(*run(["reconstruct", tmp_path / "empty", *self.base(tmp_path, tiny_checkpoint)],
+        assert_one_line_error(*run_cli(["reconstruct", tmp_path / "empty", *self.base(tmp_path, tiny_checkpoint)],
                                    capsys)[::2], "holds no image files")
 
     def test_wrong_masks(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
         black = tmp_path / "black.png"
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(black)
-        assert_one_line_error(*run(["inpaint", face_pngs[0], "--mask", black, "--simulate",
+        assert_one_line_error(*run_cli(["inpaint", face_pngs[0], "--mask", black, "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "marks no missing pixel")
-        assert_one_line_error(*run(["inpaint", face_pngs[0], "--mask", tmp_path / "nomask.png", "--simulate",
+        assert_one_line_error(*run_cli(["inpaint", face_pngs[0], "--mask", tmp_path / "nomask.png", "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "not found")
-        assert_one_line_error(*run(["inpaint", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+        assert_one_line_error(*run_cli(["inpaint", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
                               "inpaint needs a mask")
 
     def test_unknown_prior(self, tmp_path, capsys, face_pngs):
-        assert_one_line_error(*run(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", "biggan-9000"],
+        assert_one_line_error(*run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", "biggan-9000"],
                                    capsys)[::2], "unknown prior")
 
     def test_missing_weights_offline(self, tmp_path, capsys, face_pngs, monkeypatch):
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "emptycache"))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
         monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
-        assert_one_line_error(*run(["reconstruct", face_pngs[0], "--out", tmp_path / "o"], capsys)[::2],
+        assert_one_line_error(*run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o"], capsys)[::2],
                               "GANPRIOR_OFFLINE")
 
     def test_nan_loss(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
-        code, _, err = run(["reconstruct", face_pngs[0], "--simulate", "--out", tmp_path / "o", "--prior",
+        code, _, err = run_cli(["reconstruct", face_pngs[0], "--simulate", "--out", tmp_path / "o", "--prior",
                             tiny_checkpoint, "--method", "single", "--optimizer", "sgd", "--lr", "inf",
                             "--steps", "5", "--quiet"], capsys)
         assert_one_line_error(code, err, "NaN/inf")
 
     def test_bad_task_and_factor(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
-        assert_one_line_error(*run(["deblur", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+        assert_one_line_error(*run_cli(["deblur", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
                               "unknown task")
-        assert_one_line_error(*run(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
+        assert_one_line_error(*run_cli(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "factor")
 
     def test_finished_batches_are_kept_when_a_later_one_fails(self, tmp_path, capsys, tiny_checkpoint, face_pngs,
@@ -159,7 +146,7 @@ class TestBadInput:
             return real(inputs, idx, *a, **k)
 
         monkeypatch.setattr(ganprior.api, "restore_batch", flaky)
-        code, _, err = run(["reconstruct", *face_pngs, "--simulate", "--batch", "1",
+        code, _, err = run_cli(["reconstruct", *face_pngs, "--simulate", "--batch", "1",
                             *self.base(tmp_path, tiny_checkpoint)], capsys)
         assert_one_line_error(code, err, "NaN/inf")
         records = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -168,9 +155,9 @@ class TestBadInput:
 
 def test_invalid_factor_fails_before_creating_output(tmp_path, capsys, tiny_checkpoint, face_pngs):
     for factor in ("0", "-4", "3"):
-        code, _, err = run(["super-resolve", face_pngs[0], "--factor", factor, "--out", tmp_path / "o",
+        code, _, err = run_cli(["super-resolve", face_pngs[0], "--factor", factor, "--out", tmp_path / "o",
                             "--prior", tiny_checkpoint, "--quiet"], capsys)
         assert_one_line_error(code, err, "factor")
-    code, _, err = run(["super-resolve", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint], capsys)
+    code, _, err = run_cli(["super-resolve", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint], capsys)
     assert_one_line_error(code, err, "needs a factor")
     assert not (tmp_path / "o").exists()

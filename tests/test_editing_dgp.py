@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganprior import cli
+
+from .conftest import assert_one_line_error, run_cli
 from ganprior.editing import DEFAULT_JITTER_STD, as_dgp_generator, dgp_category_transfer, dgp_jitter, dgp_morph
 from ganprior.errors import GanpriorError
 from ganprior.inversion import invert
@@ -210,19 +211,6 @@ def test_category_transfer_needs_a_conditional_prior(prior_with_d):
 # -- commands --------------------------------------------------------------------------------------
 
 
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, pattern):
-    assert code == 2, err
-    lines = [ln for ln in err.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("ganprior: error:"), err
-    assert "Traceback" not in err and pattern in lines[0], lines[0]
-
-
 def write_pngs(folder, prior, n=2, labels=None):
     """n 24x24 PNGs (fitted to 16 by the command) of the prior's samples."""
     folder.mkdir(exist_ok=True)
@@ -261,7 +249,7 @@ def conditional_checkpoint(tmp_path, conditional_prior):
 def test_jitter_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     image, _ = write_pngs(tmp_path / "in", prior_with_d)
     out = tmp_path / "jit"
-    code, stdout, err = run(["jitter", image, "--out", out, "--prior", checkpoint_with_d, "--samples", "3",
+    code, stdout, err = run_cli(["jitter", image, "--out", out, "--prior", checkpoint_with_d, "--samples", "3",
                              "--std", "0.3", *DGP_CLI], capsys)
     assert code == 0, err
     assert "DGP reconstruction" in err and "jitter.json" in stdout  # progress bar on stderr
@@ -280,7 +268,7 @@ def test_jitter_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
 def test_morph_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     first, second = write_pngs(tmp_path / "in", prior_with_d)
     out = tmp_path / "morph"
-    code, _, err = run(["morph", first, second, "--out", out, "--prior", checkpoint_with_d, "--frames", "4",
+    code, _, err = run_cli(["morph", first, second, "--out", out, "--prior", checkpoint_with_d, "--frames", "4",
                         "--quiet", *DGP_CLI], capsys)
     assert code == 0, err
     assert err == ""  # --quiet: no progress bar
@@ -296,7 +284,7 @@ def test_morph_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
 def test_transfer_command(tmp_path, capsys, conditional_checkpoint, conditional_prior):
     image, _ = write_pngs(tmp_path / "in", conditional_prior, labels=torch.tensor([1, 1]))
     out = tmp_path / "transfer"
-    code, _, err = run(["transfer", image, "--class", "0,2", "--source-class", "1", "--out", out, "--prior",
+    code, _, err = run_cli(["transfer", image, "--class", "0,2", "--source-class", "1", "--out", out, "--prior",
                         conditional_checkpoint, "--quiet", *DGP_CLI], capsys)
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"input.png", "reconstruction.png", "class_0000.png",
@@ -312,30 +300,30 @@ def test_command_errors(tmp_path, capsys, checkpoint_with_d, conditional_checkpo
     out = tmp_path / "out"
     # a prior without a discriminator: DGP's own error, one line, before any progress bar
     for argv in (["jitter", image], ["morph", image, second], ["transfer", image, "--class", "0"]):
-        code, _, err = run([*argv, "--out", out, "--prior", tiny_checkpoint, *DGP_CLI], capsys)
+        code, _, err = run_cli([*argv, "--out", out, "--prior", tiny_checkpoint, *DGP_CLI], capsys)
         if argv[0] == "transfer":  # an unconditional prior fails on the class first
             assert_one_line_error(code, err, "not class-conditional")
         else:
             assert_one_line_error(code, err, "--dgp-loss mse")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    code, _, err = run(["jitter", bad, "--out", out, "--prior", checkpoint_with_d, *DGP_CLI], capsys)
+    code, _, err = run_cli(["jitter", bad, "--out", out, "--prior", checkpoint_with_d, *DGP_CLI], capsys)
     assert_one_line_error(code, err, "bad.png")
-    code, _, err = run(["morph", image, tmp_path / "missing.png", "--out", out, "--prior", checkpoint_with_d,
+    code, _, err = run_cli(["morph", image, tmp_path / "missing.png", "--out", out, "--prior", checkpoint_with_d,
                         *DGP_CLI], capsys)
     assert_one_line_error(code, err, "missing.png")
     for classes, pattern in (("5", "out of range"), ("0,-1", "out of range"), ("x", "class indices"),
                              (",", "class indices")):
-        code, _, err = run(["transfer", image, "--class", classes, "--out", out, "--prior", conditional_checkpoint,
+        code, _, err = run_cli(["transfer", image, "--class", classes, "--out", out, "--prior", conditional_checkpoint,
                             *DGP_CLI], capsys)
         assert_one_line_error(code, err, pattern)
     assert not out.exists()  # every error came before anything was written
-    code, _, err = run(["transfer", image, "--class", "1", "--out", out, "--prior", checkpoint_with_d, *DGP_CLI],
+    code, _, err = run_cli(["transfer", image, "--class", "1", "--out", out, "--prior", checkpoint_with_d, *DGP_CLI],
                        capsys)
     assert_one_line_error(code, err, "not class-conditional")
-    code, _, err = run(["jitter", image, "--out", out, "--prior", checkpoint_with_d, "--std", "-1"], capsys)
+    code, _, err = run_cli(["jitter", image, "--out", out, "--prior", checkpoint_with_d, "--std", "-1"], capsys)
     assert_one_line_error(code, err, "--std")
-    code, _, err = run(["morph", image, second, "--out", out, "--prior", checkpoint_with_d, "--frames", "1"], capsys)
+    code, _, err = run_cli(["morph", image, second, "--out", out, "--prior", checkpoint_with_d, "--frames", "1"], capsys)
     assert_one_line_error(code, err, "--frames")
 
 

@@ -17,6 +17,7 @@ from .metrics import evaluate_images
 from .physics.tasks import (BUILTIN_MASKS, Degradation, build_degradation, builtin_mask, check_factor,
                             custom_degradation, parse_task)
 from .priors import Prior, load_prior
+from .priors.zoo import default_prior
 
 ImageLike = str | os.PathLike | torch.Tensor
 
@@ -199,7 +200,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
 
     Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated.
     """
-    model = load_prior(prior, device)
+    model = load_prior(prior if prior is not None else default_prior(method), device)
     if physics is not None:
         inputs = _custom_inputs(images, physics, model, simulate, fit, seed)
         tasks: list[str] = []

@@ -38,7 +38,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--prior", default=None, help="prior name (see 'ganprior priors') or checkpoint path "
-                                                 "[default: dcgan-digiface64]")
+                                                 "[default: dcgan-digiface64; utkface64 for --method dgp]")
     p.add_argument("--method", default="multi", choices=["single", "multi", "subspace", "dgp"],
                    help="inversion method: single code, multi-code (mGANprior), subspace (PmSFC), dgp (DGP: "
                         "fine-tunes the generator too, progressively; needs a prior with a discriminator "
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from .losses import resolve_loss
     from .physics.tasks import parse_task
     from .priors import load_prior
-    from .priors.zoo import configure_prior
+    from .priors.zoo import configure_prior, default_prior
 
     if args.batch < 1:
         raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GanpriorError(f"--out {out} exists and is not a folder")
-    prior = configure_prior(load_prior(args.prior, args.device), latent_space=args.latent_space,
+    prior = configure_prior(load_prior(args.prior or default_prior(args.method), args.device),
+                            latent_space=args.latent_space,
                             class_index=args.class_index, truncation=args.truncation)
     inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
                          factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
@@ -476,8 +477,8 @@ def _dgp_editing_parser(prog: str, description: str) -> argparse.ArgumentParser:
                                 description=description)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--prior", default=None,
-                   help="prior name or checkpoint path [dcgan-digiface64]; DGP's discriminator loss needs a "
-                        "prior with a discriminator (e.g. one from 'ganprior train'), else --dgp-loss mse")
+                   help="prior name or checkpoint path [utkface64, which ships its discriminator]; DGP's "
+                        "discriminator loss needs a prior with a discriminator, else --dgp-loss mse")
     p.add_argument("--task", default="reconstruct",
                    help="what the input is, as for 'ganprior TASK': reconstruct (a clean image), or a degraded "
                         "observation to restore first (colorize, super-resolve, inpaint, denoise, a chain)")
@@ -511,7 +512,7 @@ def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class
     from .metrics import psnr
     from .physics.tasks import parse_task
     from .priors import load_prior
-    from .priors.zoo import configure_prior
+    from .priors.zoo import configure_prior, default_prior
 
     if a.steps is not None and a.steps < 1:
         raise GanpriorError(f"--steps must be >= 1, got {a.steps}")
@@ -522,7 +523,7 @@ def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class
         raise GanpriorError(f"--out {out} exists and is not a folder")
     tasks = parse_task(a.task)
     if prior is None:
-        prior = load_prior(a.prior, a.device)
+        prior = load_prior(a.prior or default_prior("dgp"), a.device)
     prior = configure_prior(prior, class_index=class_index)
     inputs = load_inputs(images, tasks, prior.resolution, simulate=a.simulate, fit=a.fit, factor=a.factor,
                          mask=a.mask, seed=a.seed)
@@ -645,6 +646,7 @@ def transfer_cmd(argv: list[str]) -> int:
     from .editing import dgp_category_transfer, target_classes
     from .io import make_sheet, save_image, write_json
     from .priors import load_prior
+    from .priors.zoo import default_prior
     p = _dgp_editing_parser("ganprior transfer", "Reconstruct an image with DGP under a class-conditional prior, "
                             "then re-render it as other classes, keeping z and the fine-tuned weights "
                             "(DGP's category transfer).")
@@ -653,7 +655,7 @@ def transfer_cmd(argv: list[str]) -> int:
     p.add_argument("--source-class", type=int, default=0, help="class the input is reconstructed as")
     a = p.parse_args(argv)
     requested = _parse_classes(a.classes)
-    prior = load_prior(a.prior, a.device)
+    prior = load_prior(a.prior or default_prior("dgp"), a.device)
     classes = target_classes(prior, requested)  # before the reconstruction: a bad class fails fast
     target_classes(prior, [a.source_class])
     prior, inputs, result, scores = _dgp_reconstruct(a, [a.image], prior=prior, class_index=a.source_class)

@@ -226,6 +226,12 @@ register_prior(PriorEntry(
 ))
 
 DEFAULT_PRIOR = "dcgan-digiface64"
+DEFAULT_DGP_PRIOR = "utkface64"  # DGP's loss needs the discriminator trained with the generator
+
+
+def default_prior(method: str | None = None) -> str:
+    """The named prior used when none is given: one with a discriminator for ``dgp``."""
+    return DEFAULT_DGP_PRIOR if method == "dgp" else DEFAULT_PRIOR
 
 
 def load_prior(prior: str | os.PathLike | Prior | None = None, device: str | torch.device = "cpu") -> Prior:
