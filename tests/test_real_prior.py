@@ -43,3 +43,31 @@ def test_demo_command(tmp_path, capsys):
     assert {r["task"] for r in records} == {"reconstruct", "colorize", "super-resolve", "inpaint", "denoise"}
     assert (tmp_path / "summary.png").exists()
     assert torch.tensor([r["psnr"] for r in records if r["psnr"] is not None]).isfinite().all()
+
+
+def test_utkface64_ships_in_the_package_and_loads_offline(monkeypatch, tmp_path):
+    import hashlib
+    import re
+
+    from ganprior.priors import load_prior
+    from ganprior.priors.zoo import WEIGHTS_DIR
+    monkeypatch.setenv("GANPRIOR_OFFLINE", "1")  # nothing may be fetched
+    monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path))  # and nothing is cached
+    prior = load_prior("utkface64")
+    assert (prior.family, prior.resolution, prior.latent_shape) == ("dcgan", 64, (100, 1, 1))
+    assert prior.composition_layers == {1: 512, 2: 256, 3: 128, 4: 64}
+    with torch.no_grad():
+        x = prior.generate(prior.sample_latent(8, torch.Generator().manual_seed(0)))
+        feats = prior.discriminator.features(x)
+        logits = prior.discriminator(x)
+    assert torch.isfinite(x).all() and x.abs().max() <= 1
+    # not collapsed: every pair of samples differs clearly
+    dist = (x[:, None] - x[None]).pow(2).mean(dim=(2, 3, 4)).sqrt() + torch.eye(8)
+    assert dist.min() > 0.05
+    assert [tuple(f.shape[1:]) for f in feats] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
+    assert logits.shape == (8,) and torch.isfinite(logits).all()
+    # the shipped file is the one the model card describes
+    card = (WEIGHTS_DIR / "MODEL_CARD.md").read_text()
+    digest = hashlib.sha256((WEIGHTS_DIR / "utkface64.safetensors").read_bytes()).hexdigest()
+    assert re.search(r"sha256 `([0-9a-f]{64})`", card).group(1) == digest
+    assert "non-commercial" in card
