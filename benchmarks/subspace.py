@@ -12,6 +12,8 @@ benchmarks/results/subspace.md, which `benchmarks/inversion.py --part report` fo
 * rk:     R in {2, 4, 6, 8} x K in {1, 3, 5} on the first 8 of the 21 faces, 200 steps
 * lr:     learning rate of both methods on every fourth of the 21 faces (the subset the multi-code
           defaults were tuned on), 300 steps: is the subspace method only losing for want of tuning?
+* tuned:  the subspace method at its best learning rate from `lr` (0.1, now its default) on both
+          sets of `versus`, with and without the discovered groups
 * smooth: interpolation between 4 pairs of the 21 faces (9 frames), largest consecutive-frame jump
           in RMSE and LPIPS, multi vs subspace
 
@@ -127,6 +129,24 @@ def part_lr(prior) -> dict:
     return out
 
 
+def part_tuned(prior) -> dict:
+    sub = discover_subspaces(prior, LAYER, 6)
+    out = {"steps": 300, "lr": 0.1, "sets": {}}
+    for name in ("faces21", "utkface_holdout21"):
+        images = load_set(name)
+        rows = {}
+        cases = [("subspace R=6 K=5, lr 0.1", sub)]
+        if name == "faces21":
+            cases.append(("subspace R=6 K=5, random groups, lr 0.1", random_groups(sub)))
+        for label, groups in cases:
+            _, rows[label] = invert(prior, images, "subspace", 300, lr=0.1, num_subspaces=6, num_codes=5,
+                                    subspaces=groups)
+            print(name, label, f"{rows[label]['psnr']:.2f} dB", flush=True)
+        out["sets"][name] = rows
+    save("tuned", out)
+    return out
+
+
 def part_smooth(prior) -> dict:
     images = load_set("faces21")
     pairs = [(0, 1), (2, 3), (4, 5), (6, 7)]
@@ -162,10 +182,10 @@ def load(part: str):
 
 
 def report() -> None:
-    versus, rk, smooth, lrs = load("versus"), load("rk"), load("smooth"), load("lr")
+    versus, rk, smooth, lrs, tuned = load("versus"), load("rk"), load("smooth"), load("lr"), load("tuned")
     lines = ["## PmSFC: subspace composition vs multi-code", "",
-             f"Prior `{PRIOR}`, layer {LAYER} (8x8, 256 channels), pixel MSE, Adam lr 0.03 for both methods, "
-             "same seeds. Subspaces from `ganprior subspaces` defaults (3000 Adam steps, lambda 10, mu 1, "
+             f"Prior `{PRIOR}`, layer {LAYER} (8x8, 256 channels), pixel MSE, Adam lr 0.03 for both methods unless "
+             "a row says otherwise, same seeds. Subspaces from `ganprior subspaces` defaults (3000 Adam steps, lambda 10, mu 1, "
              "seed 0). Parameters are counted per image (codes + importance / weight vectors). "
              "Reproduce: `.venv/bin/python benchmarks/subspace.py --part all` (about 60 min on 2 cores).", ""]
     if versus:
@@ -173,6 +193,7 @@ def report() -> None:
                   "| set | method | params / image | PSNR (dB) | SSIM | seconds |", "|---|---|---|---|---|---|"]
         names = {"faces21": "21 faces", "utkface_holdout21": "21 held-out UTKFace"}
         for key, rows in versus["sets"].items():
+            rows = {**rows, **(tuned["sets"].get(key, {}) if tuned else {})}
             for i, (label, m) in enumerate(rows.items()):
                 lines.append(f"| {names[key] if i == 0 else ''} | {label} | {m['params_per_image']} | "
                              f"{m['psnr']:.2f} | {m['ssim']:.3f} | {m['seconds']:.0f} |")
@@ -213,7 +234,7 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="all", choices=["all", "versus", "rk", "lr", "smooth", "report"])
+    ap.add_argument("--part", default="all", choices=["all", "versus", "rk", "lr", "tuned", "smooth", "report"])
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -226,6 +247,8 @@ def main() -> None:
             part_rk(prior)
         if a.part in ("all", "lr"):
             part_lr(prior)
+        if a.part in ("all", "tuned"):
+            part_tuned(prior)
         if a.part in ("all", "smooth"):
             part_smooth(prior)
     report()

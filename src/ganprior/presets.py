@@ -14,8 +14,9 @@ from __future__ import annotations
 METHOD_DEFAULTS = {
     "single": {"lr": 0.1, "steps": 300},
     "multi": {"lr": 0.03, "steps": 300, "num_codes": 20, "layer": 2},
-    # PmSFC: R=6 subspaces x K=5 codes at layer 2 (the paper's R and K; its layer 3 of PGGAN is 8x8 too)
-    "subspace": {"lr": 0.03, "steps": 300, "num_codes": 5, "num_subspaces": 6, "layer": 2},
+    # PmSFC: R=6 subspaces x K=5 codes at layer 2 (the paper's R and K; its layer 3 of PGGAN is 8x8 too);
+    # lr 0.1 on the same six faces the multi-code rate was tuned on (27.3 dB vs 26.5 at 0.03, 23.9 at 0.01)
+    "subspace": {"lr": 0.1, "steps": 300, "num_codes": 5, "num_subspaces": 6, "layer": 2},
 }
 
 # task (first of the canonical chain that has an entry) -> overrides of METHOD_DEFAULTS["multi"]
