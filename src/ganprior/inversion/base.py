@@ -79,6 +79,27 @@ def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
     raise GanpriorError(f"unknown optimizer {name!r}; choose adam or sgd")
 
 
+def take_step(optimizer: torch.optim.Optimizer,
+              render_and_score: Callable[[], tuple[torch.Tensor, torch.Tensor]], step: int,
+              history: torch.Tensor, callback: ProgressCallback | None, hint: str) -> None:
+    """One optimisation step shared by every solver: render, score per image, refuse a non-finite
+    loss (naming the step and image; ``hint`` says what to change), backpropagate, record, report.
+
+    ``render_and_score() -> (images in [0, 1] (B, C, H, W), per-image loss (B,))``; the loss is
+    written to ``history[step]`` and ``callback(step + 1, len(history), ...)`` is called.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    x, per_image = render_and_score()
+    if not torch.isfinite(per_image).all():
+        bad = int((~torch.isfinite(per_image)).nonzero()[0])
+        raise GanpriorError(f"loss became NaN/inf at step {step + 1} for image {bad + 1} of the batch; {hint}")
+    per_image.sum().backward()
+    optimizer.step()
+    history[step] = per_image.detach().cpu()
+    if callback is not None:
+        callback(step + 1, history.shape[0], history[step], x.detach())
+
+
 def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr: float,
              optimizer: str = "adam", callback: ProgressCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,19 +111,13 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
     opt = make_optimizer(optimizer, param.param_groups(lr))
     prior = param.prior
     history = torch.empty(steps, y.shape[0])
-    for step in range(steps):
-        opt.zero_grad(set_to_none=True)
+
+    def render_and_score():
         x = prior.to_unit(param())
-        per_image = loss_fn(forward_model(x), y)
-        if not torch.isfinite(per_image).all():
-            bad = int((~torch.isfinite(per_image)).nonzero()[0])
-            raise GanpriorError(f"loss became NaN/inf at step {step + 1} for image {bad + 1} of the batch; "
-                                "lower --lr or check the input")
-        per_image.sum().backward()
-        opt.step()
-        history[step] = per_image.detach().cpu()
-        if callback is not None:
-            callback(step + 1, steps, history[step], x.detach())
+        return x, loss_fn(forward_model(x), y)
+
+    for step in range(steps):
+        take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input")
     with torch.no_grad():
         x = prior.to_unit(param()).clamp(0, 1)
     return x, history

@@ -40,7 +40,7 @@ from ..physics.tasks import Degradation
 from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DGP_SCHEDULES,
                        dgp_schedule_name)
 from ..priors.base import Prior
-from .base import Parameterization, ProgressCallback, Result
+from .base import Parameterization, ProgressCallback, Result, take_step
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -562,20 +562,15 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         optimizer.param_groups[0]["lr"] = stage.latent_lr
         for block, group in zip(group_blocks, optimizer.param_groups[1:]):
             group["lr"] = stage.generator_lr * stage.block_lr_ratio ** block if block < k else 0.0
-        for _ in range(stage.iterations):
-            optimizer.zero_grad(set_to_none=True)
+
+        def render_and_score(stage=stage):
             x = prior.to_unit(param())
-            per_image = objective(stage, degradation.A(x), y, param.codes)
-            if not torch.isfinite(per_image).all():
-                bad = int((~torch.isfinite(per_image)).nonzero()[0])
-                raise GanpriorError(f"loss became NaN/inf at step {step + 1} for image {bad + 1} of the batch; "
-                                    "lower the learning rates or check the input")
-            per_image.sum().backward()
-            optimizer.step()
-            history[step] = per_image.detach().cpu()
+            return x, objective(stage, degradation.A(x), y, param.codes)
+
+        for _ in range(stage.iterations):
+            take_step(optimizer, render_and_score, step, history, callback,
+                      hint="lower the learning rates or check the input")
             step += 1
-            if callback is not None:
-                callback(step, total, history[step - 1], x.detach())
     for p in param.parameters():
         p.requires_grad_(False)
     with torch.no_grad():

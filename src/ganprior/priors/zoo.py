@@ -90,6 +90,12 @@ def infer_model_type(state_dict: dict) -> str:
 
 def sniff_checkpoint(path: str | os.PathLike) -> str:
     """The family of the checkpoint file or folder at ``path``, read without executing anything."""
+    return _sniff(path)[0]
+
+
+def _sniff(path: str | os.PathLike) -> tuple[str, dict | None]:
+    """``(family, loaded dict or None)``: the dict, when the sniff had to load the file, is handed
+    to loaders that accept one, so a checkpoint is read once."""
     import argparse
 
     from .biggan_deep import is_biggan_deep_folder
@@ -99,32 +105,32 @@ def sniff_checkpoint(path: str | os.PathLike) -> str:
     if not path.exists():
         raise GanpriorError(f"prior checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        return "ganprior"
+        return "ganprior", None
     if is_biggan_deep_folder(path):
-        return "biggan-deep"
+        return "biggan-deep", None
     if path.is_dir():
         if any(path.glob("G_ema*.pth")) or any(path.glob("G*.pth")):
-            return "biggan"
+            return "biggan", None
         raise GanpriorError(f"{path} is a folder without a known checkpoint (G_ema.pth, or config.json + "
                             "pytorch_model.bin)")
     if is_stylegan2_nvlabs_pickle(path):
-        return "stylegan2-nvlabs"
+        return "stylegan2-nvlabs", None
     obj = load_checkpoint(path, allowed_classes=[argparse.Namespace])
     try:
-        return infer_model_type(_unwrap_state_dict(obj))
+        return infer_model_type(_unwrap_state_dict(obj)), obj
     except GanpriorError:
-        return infer_model_type(obj)
+        return infer_model_type(obj), obj
 
 
 def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> Prior:
     """A prior from any supported checkpoint file (or BigGAN folder); the format is sniffed."""
-    family = sniff_checkpoint(path)
+    family, obj = _sniff(path)
     name = name or Path(path).stem
     if family == "ganprior":
         return load_safetensors_prior(path, name)
     if family == "pggan":
         from .pggan import load_pggan
-        return load_pggan(path, name)
+        return load_pggan(obj, name)
     if family in ("stylegan2-rosinality", "stylegan2-nvlabs"):
         from .stylegan2 import load_stylegan2
         return load_stylegan2(path, name)
@@ -134,7 +140,7 @@ def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> P
     if family == "biggan-deep":
         from .biggan_deep import load_biggan_deep
         return load_biggan_deep(path, name)
-    state_dict = _unwrap_state_dict(load_checkpoint(path))
+    state_dict = _unwrap_state_dict(obj)
     if family == "dcgan":
         return DCGANPrior.from_state_dict(state_dict, name=name)
     # our own DCGAN layout: net.{block}.{0 conv, 1 bn}

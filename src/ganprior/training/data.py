@@ -112,11 +112,7 @@ def build_image_set(files: list[Path], resolution: int, labels: list[int] | None
         path = cache / f"images-{resolution}-{key}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                ok = z["ok"]
-                return ImageSet(torch.from_numpy(z["images"]),
-                                None if labels is None else torch.tensor(labels)[torch.from_numpy(ok)],
-                                classes or [], [f.name for f, k in zip(files, ok) if k],
-                                [f.name for f, k in zip(files, ok) if not k])
+                return _image_set(z["images"], z["ok"], files, labels, classes)
     arrays, ok = [], np.zeros(len(files), dtype=bool)
     for i, f in enumerate(files):
         try:
@@ -133,6 +129,12 @@ def build_image_set(files: list[Path], resolution: int, labels: list[int] | None
         def write(fh):
             np.savez(fh, images=images, ok=ok)
         atomic_write(cache / f"images-{resolution}-{key}.npz", write)
+    return _image_set(images, ok, files, labels, classes)
+
+
+def _image_set(images: np.ndarray, ok: np.ndarray, files: list[Path], labels: list[int] | None,
+               classes: list[str] | None) -> ImageSet:
+    """The decoded images with the labels and names of the files that could be read (``ok``)."""
     return ImageSet(torch.from_numpy(images),
                     None if labels is None else torch.tensor(labels)[torch.from_numpy(ok)],
                     classes or [], [f.name for f, k in zip(files, ok) if k],
