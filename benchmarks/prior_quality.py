@@ -11,6 +11,7 @@ so `utkface64` never saw them. Also writes a sample grid of both priors.
 
     python benchmarks/prior_quality.py                      # about 45 min on 2 CPU cores
     python benchmarks/prior_quality.py --part report        # rebuild the section from cached numbers
+    python benchmarks/prior_quality.py --part quick [--prior RUN/prior.safetensors]   # 1-min progress check
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torchvision.utils import make_grid
 import ganprior
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import psnr, ssim
+from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +86,19 @@ def part_eval(limit: int | None, steps: dict, batch: int) -> None:
     save_image(stack_rows(rows), ROOT / "benchmarks" / "prior_quality_examples.png")
 
 
+def part_quick(prior_path: str | None) -> None:
+    """Training progress check: single-code reconstruction, 150 steps, the last 20 held-out images
+    (the first ones are used by benchmarks/subspace.py). ``prior_path``: a run's prior.safetensors."""
+    if not UTKFACE.is_dir():
+        sys.exit(f"{UTKFACE} not found: this benchmark needs ../shared beside the repository")
+    files = holdout_files(UTKFACE, 200)[-20:]
+    images = torch.stack([fit_image(read_image(f)[0], 64) for f in files])
+    deg = build_degradation("reconstruct", 64)
+    for name in (prior_path or PRIORS[0], PRIORS[1]):
+        r = ganprior.invert(images, deg, ganprior.load_prior(name), method="single", steps=150)
+        print(f"{name}: {float(psnr(r.images, images).mean()):.2f} dB ({r.seconds:.0f}s)", flush=True)
+
+
 def part_samples() -> None:
     tiles = []
     for name in PRIORS:
@@ -123,7 +138,8 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="all", choices=["all", "eval", "samples", "report"])
+    ap.add_argument("--part", default="all", choices=["all", "eval", "samples", "quick", "report"])
+    ap.add_argument("--prior", default=None, help="--part quick: the prior to check [utkface64]")
     ap.add_argument("--images", type=int, default=None, help="first N held-out images (default all 200)")
     ap.add_argument("--single-steps", type=int, default=300, help="steps of single-code reconstruction")
     ap.add_argument("--multi-steps", type=int, default=100, help="steps of the multi-code tasks")
@@ -132,6 +148,9 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
+    if a.part == "quick":
+        part_quick(a.prior)
+        return
     if a.part in ("all", "samples"):
         part_samples()
     if a.part in ("all", "eval"):
