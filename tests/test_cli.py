@@ -161,3 +161,17 @@ def test_invalid_factor_fails_before_creating_output(tmp_path, capsys, tiny_chec
     code, _, err = run_cli(["super-resolve", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint], capsys)
     assert_one_line_error(code, err, "needs a factor")
     assert not (tmp_path / "o").exists()
+
+
+def test_stop_mse_records_the_stopping_step(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """--stop-mse (adversarial defense): an easy threshold stops every image at once; records keep
+    the step each image stopped at; a bad threshold is a one-line error."""
+    out = tmp_path / "out"
+    code, _, err = run_cli(["reconstruct", *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--steps", "50",
+                        "--stop-mse", "10", "--perceptual", "0", "--quiet", "--batch", "2"], capsys)
+    assert code == 0, err
+    records = json.loads((out / "metrics.json").read_text())
+    assert [r["steps"] for r in records] == [1, 1, 1]  # any image is within MSE 10 of its input
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o2", "--prior", tiny_checkpoint,
+                        "--steps", "5", "--stop-mse", "-1", "--quiet"], capsys)
+    assert_one_line_error(code, err, "stop MSE must be > 0")

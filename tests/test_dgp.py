@@ -303,3 +303,42 @@ def test_user_physics(prior_with_d):
     y = deg.A(off_prior_targets())
     r = invert(y, deg, prior_with_d, method="dgp", schedule=FAST, num_candidates=10)
     assert (r.history[-1] < r.history[0]).all() and r.images.shape == (2, 3, 16, 16)
+
+
+@pytest.mark.parametrize("method", ["dgp", "multi"])
+def test_stop_mse_stops_each_image_at_the_threshold(prior_with_d, method):
+    """Adversarial-defense early stop: an image stops once its observation MSE is below the
+    threshold, keeps the image rendered then, and the run ends when every image has stopped."""
+    y = off_prior_targets(n=2)
+    deg = build_degradation("reconstruct", 16)
+    kw = dict(schedule=FAST, num_candidates=20) if method == "dgp" else dict(steps=60, lr=0.05)
+    full = invert(y, deg, prior_with_d, method=method, **kw)
+    assert full.stopped_at is None
+    # a threshold between the start and the end of the run: both images stop part-way
+    threshold = float(mse(full.raw, y).max()) * 1.5
+    r = invert(y, deg, prior_with_d, method=method, stop_mse=threshold, **kw)
+    assert r.stopped_at.shape == (2,) and (r.stopped_at > 0).all()
+    assert r.steps == int(r.stopped_at.max()) < 60 and r.history.shape == (r.steps, 2)
+    assert (mse(r.raw, y) < threshold).all()
+    # nothing reaches an impossible threshold: every step runs, no image is marked stopped
+    never = invert(y, deg, prior_with_d, method=method, stop_mse=1e-12, **kw)
+    assert never.steps == 60 and (never.stopped_at == 0).all()
+    with pytest.raises(GanpriorError, match="stop MSE must be > 0"):
+        invert(y, deg, prior_with_d, method=method, stop_mse=0.0, **kw)
+
+
+def test_dgp_colorization_output_keeps_lab_lightness(prior_with_d):
+    """DGP's colorization output is Lab with L from the gray input (a/b from the generator)."""
+    from ganprior.metrics import rgb_to_lab
+    truth = off_prior_targets(n=2)
+    deg = build_degradation("colorize", 16)
+    y = deg.A(truth)
+    r = invert(y, deg, prior_with_d, method="dgp", schedule=FAST[:1], num_candidates=10)
+    lightness_in = rgb_to_lab(y.expand(-1, 3, -1, -1))[:, 0]
+    out = rgb_to_lab(r.images)
+    # L in [0, 100]; only colours outside the sRGB gamut (clipped) move
+    assert (out[:, 0] - lightness_in).abs().median() < 0.01
+    luma = deg.postprocess(r.raw, y, color_space="luma")
+    assert not torch.allclose(luma, r.images, atol=1e-3)  # not the mGANprior luma rule
+    raw_ab, out_ab = rgb_to_lab(r.raw)[:, 1:], out[:, 1:]
+    assert torch.corrcoef(torch.stack([raw_ab.flatten(), out_ab.flatten()]))[0, 1] > 0.9

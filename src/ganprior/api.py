@@ -168,11 +168,16 @@ def concat_results(results: list[Result]) -> Result:
         return results[0]
     cat = lambda xs: torch.cat(xs) if xs[0] is not None else None  # noqa: E731
     params = {k: torch.cat([r.params[k] for r in results]) for k in results[0].params}
+    # batches that stopped early (stop_mse) ran fewer steps: their histories end in NaN
+    steps = max(r.history.shape[0] for r in results)
+    history = torch.cat([torch.cat([r.history, r.history.new_full((steps - r.history.shape[0], r.history.shape[1]),
+                                                                  float("nan"))]) for r in results], dim=1)
     return Result(images=cat([r.images for r in results]), raw=cat([r.raw for r in results]),
                   observed=cat([r.observed for r in results]), params=params,
-                  history=torch.cat([r.history for r in results], dim=1), seconds=sum(r.seconds for r in results),
-                  steps=results[0].steps, ground_truth=cat([r.ground_truth for r in results]),
-                  metrics=[m for r in results for m in r.metrics], notes=[n for r in results for n in r.notes])
+                  history=history, seconds=sum(r.seconds for r in results),
+                  steps=max(r.steps for r in results), ground_truth=cat([r.ground_truth for r in results]),
+                  metrics=[m for r in results for m in r.metrics], notes=[n for r in results for n in r.notes],
+                  stopped_at=cat([r.stopped_at for r in results]))
 
 
 def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", prior: str | Prior | None = None,

@@ -67,6 +67,9 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="compare perceptual features at this size (the reference code uses 256)")
     p.add_argument("--niqe-params", default=None,
                    help="NIQE pristine-model .npz (default: $GANPRIOR_NIQE_PARAMS or fetched from the registry)")
+    p.add_argument("--stop-mse", type=float, default=None,
+                   help="stop each image once its observation MSE ([0, 1] scale) is below this; DGP's adversarial "
+                        "defense uses 5e-3 (reconstruct an attacked image, not its perturbation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latent-space", default=None, choices=["z", "w", "w+"],
                    help="code space to optimise (StyleGAN2 priors have z, w and w+; others z)")
@@ -149,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 paste_known=not args.no_paste, method=args.method, steps=args.steps, lr=args.lr,
                 optimizer=args.optimizer, loss=loss, seed=args.seed, callback=progress, niqe_params=args.niqe_params,
                 num_codes=args.codes, layer=args.layer, latent_init=args.latent_init, num_subspaces=args.subspaces,
-                importance_init=args.importance_init, normalize=args.normalize or None)
+                importance_init=args.importance_init, normalize=args.normalize or None, stop_mse=args.stop_mse)
         finally:
             if bar is not None:
                 bar.close()
@@ -169,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
             save_image(sheet, out / f"{name}_sheet.png")
             if args.gif and frames:
                 save_gif([f[i] for f in frames], out / f"{name}.gif")
+            steps = result.steps if result.stopped_at is None or not result.stopped_at[i] else int(result.stopped_at[i])
             records.append({"input": inputs.sources[start + i], "task": task_name, "method": args.method, **m,
-                            "seconds": result.seconds / len(result.metrics), "steps": result.steps})
+                            "seconds": result.seconds / len(result.metrics), "steps": steps})
         notes += [n for n in result.notes if n not in notes]
         write_json(records, out / "metrics.json")  # after every batch: finished work is never lost
     save_image(stack_rows(sheets), out / "summary.png")

@@ -67,6 +67,19 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([L, a, b], dim=1)
 
 
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIE Lab (D65) ``(B, 3, H, W)`` -> sRGB in [0, 1] (out-of-gamut colours clipped); inverts ``rgb_to_lab``."""
+    lab = lab.double()
+    fy = (lab[:, 0] + 16) / 116
+    f = torch.stack([fy + lab[:, 1] / 500, fy, fy - lab[:, 2] / 200], dim=1)
+    delta = 6 / 29
+    xyz = torch.where(f > delta, f ** 3, 3 * delta ** 2 * (f - 4 / 29))
+    xyz = xyz * torch.tensor(_D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(1, 3, 1, 1)
+    linear = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_XYZ_FROM_RGB.double()).to(xyz), xyz).clamp(0, 1)
+    rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92)
+    return rgb.clamp(0, 1).float()
+
+
 def auc_from_ab_error(err: torch.Tensor, max_threshold: int = 150) -> torch.Tensor:
     """Area under the cumulative curve of per-pixel ab errors ``(B, H, W)``, in percent, ``(B,)``.
 

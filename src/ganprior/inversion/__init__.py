@@ -12,7 +12,7 @@ from ..losses import PixelLoss
 from ..physics.tasks import Degradation
 from ..presets import defaults_for
 from ..priors.base import Prior
-from .base import Parameterization, ProgressCallback, Result, optimize
+from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .multi_code import MultiCode
 from .single_code import SingleCode
@@ -30,7 +30,8 @@ _COMPOSITION_OPTIONS = ("num_codes", "layer", "latent_init", "importance_init", 
 
 def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: str = "multi",
            steps: int | None = None, lr: float | None = None, optimizer: str = "adam", loss=None,
-           seed: int = 0, callback: ProgressCallback | None = None, **method_options) -> Result:
+           seed: int = 0, callback: ProgressCallback | None = None, stop_mse: float | None = None,
+           **method_options) -> Result:
     """Solve ``min loss(A(G(params)), y)`` for a batch of observations ``y``.
 
     Args:
@@ -44,6 +45,8 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
         loss: per-image loss ``(pred, target) -> (B,)``; default pixel MSE. For ``dgp``: a loss name
             (``discriminator``, the default; ``mse``; ``perceptual``) or a callable that replaces the
             discriminator-feature term.
+        stop_mse: stop each image once the MSE between its observation and ``A(x)`` ([0, 1] scale)
+            falls below this (DGP's adversarial defense uses 5e-3); ``Result.stopped_at`` says when.
         method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``; for ``dgp`` those are ignored, and ``schedule``,
             ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight`` apply).
@@ -59,7 +62,8 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
         unknown = sorted(k for k in options if k not in accepted)
         if unknown:
             raise GanpriorError(f"method {method} has no option(s) {', '.join(unknown)}")
-        return solver(y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback, **options)
+        return solver(y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback,
+                      stop_mse=stop_mse, **options)
     if method not in METHODS:
         raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_NAMES)}")
     settings = defaults_for(method, degradation.tasks, max(prior.composition_layers))
@@ -73,16 +77,18 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
         torch.manual_seed(seed)
         param = METHODS[method](prior, y.shape[0], seed=seed, **settings)
     loss_fn = loss if loss is not None else PixelLoss()
+    stop = EarlyStop(stop_mse, y, degradation.A)
     t0 = time.perf_counter()
     raw, history = optimize(param, y, degradation.A, loss_fn, steps=steps, lr=lr, optimizer=optimizer,
-                            callback=callback)
+                            callback=callback, stop=stop)
     seconds = time.perf_counter() - t0
     images = degradation.postprocess(raw, y).clamp(0, 1)
     for p in param.parameters():
         p.requires_grad_(False)
     return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(),
-                  history=history, seconds=seconds, steps=steps, parameterization=param)
+                  history=history, seconds=seconds, steps=history.shape[0], parameterization=param,
+                  stopped_at=stop.result_field)
 
 
-__all__ = ["METHODS", "SOLVERS", "METHOD_NAMES", "Parameterization", "Result", "invert", "optimize", "MultiCode",
+__all__ = ["METHODS", "SOLVERS", "METHOD_NAMES", "EarlyStop", "Parameterization", "Result", "invert", "optimize", "MultiCode",
            "SingleCode", "SubspaceCode", "DGPGenerator", "DGPSchedule", "DGPStage", "invert_dgp"]

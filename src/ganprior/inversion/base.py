@@ -57,6 +57,9 @@ class Result:
         notes: why a metric or loss term was unavailable.
         parameterization: the optimised method object (``compose()``, ``forward()``), for editing;
             None after results of several batches are concatenated.
+        stopped_at: with ``stop_mse``, the step (1-based) at which each image's observation MSE fell
+            below the threshold (0 = never; that image ran every step). Its image is the one rendered
+            at that step; ``params`` are the batch's final ones.
     """
     images: torch.Tensor
     raw: torch.Tensor
@@ -69,6 +72,49 @@ class Result:
     metrics: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     parameterization: Parameterization | None = None
+    stopped_at: torch.Tensor | None = None
+
+
+class EarlyStop:
+    """Per-image early stopping on the observation MSE (DGP's adversarial defense stops at 5e-3).
+
+    After every step, ``update(step, x)`` scores ``mean((A(x) - y)**2)`` per image on the [0, 1]
+    scale; an image whose score falls below ``threshold`` keeps the ``x`` rendered at that step and
+    counts as stopped. ``update`` returns True when every image has stopped, so the loop can end.
+    ``threshold=None`` never stops.
+    """
+
+    def __init__(self, threshold: float | None, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor]):
+        if threshold is not None and not threshold > 0:
+            raise GanpriorError(f"stop MSE must be > 0, got {threshold}")
+        self.threshold, self.y, self.forward_model = threshold, y, forward_model
+        self.stopped_at = torch.zeros(y.shape[0], dtype=torch.long)
+        self.snapshot: torch.Tensor | None = None
+
+    def update(self, step: int, x: torch.Tensor) -> bool:
+        if self.threshold is None:
+            return False
+        with torch.no_grad():
+            mse = (self.forward_model(x) - self.y).pow(2).flatten(1).mean(1).cpu()
+        new = (mse < self.threshold) & (self.stopped_at == 0)
+        if new.any():
+            if self.snapshot is None:
+                self.snapshot = torch.zeros_like(x)
+            idx = new.nonzero().flatten().to(x.device)
+            self.snapshot[idx] = x[idx].detach().clamp(0, 1)
+            self.stopped_at[new] = step + 1
+        return bool((self.stopped_at > 0).all())
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The final images: the snapshot for stopped images, ``x`` for the rest."""
+        if self.snapshot is None:
+            return x
+        keep = (self.stopped_at > 0).to(x.device).view(-1, 1, 1, 1)
+        return torch.where(keep, self.snapshot, x)
+
+    @property
+    def result_field(self) -> torch.Tensor | None:
+        return None if self.threshold is None else self.stopped_at
 
 
 def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
@@ -81,12 +127,13 @@ def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
 
 def take_step(optimizer: torch.optim.Optimizer,
               render_and_score: Callable[[], tuple[torch.Tensor, torch.Tensor]], step: int,
-              history: torch.Tensor, callback: ProgressCallback | None, hint: str) -> None:
+              history: torch.Tensor, callback: ProgressCallback | None, hint: str) -> torch.Tensor:
     """One optimisation step shared by every solver: render, score per image, refuse a non-finite
     loss (naming the step and image; ``hint`` says what to change), backpropagate, record, report.
 
     ``render_and_score() -> (images in [0, 1] (B, C, H, W), per-image loss (B,))``; the loss is
     written to ``history[step]`` and ``callback(step + 1, len(history), ...)`` is called.
+    Returns the rendered images (detached), those the loss was computed on.
     """
     optimizer.zero_grad(set_to_none=True)
     x, per_image = render_and_score()
@@ -98,12 +145,17 @@ def take_step(optimizer: torch.optim.Optimizer,
     history[step] = per_image.detach().cpu()
     if callback is not None:
         callback(step + 1, history.shape[0], history[step], x.detach())
+    return x.detach()
 
 
 def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr: float,
-             optimizer: str = "adam", callback: ProgressCallback | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the loop. Returns (final images in [0, 1], per-step per-image loss history)."""
+             optimizer: str = "adam", callback: ProgressCallback | None = None,
+             stop: EarlyStop | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the loop. Returns (final images in [0, 1], per-step per-image loss history).
+
+    With ``stop``, the loop ends once every image met its stopping rule; the history then has
+    one row per step run, and stopped images are those rendered at their stop."""
     if steps < 1:
         raise GanpriorError(f"steps must be >= 1, got {steps}")
     if not lr > 0:
@@ -117,7 +169,10 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
         return x, loss_fn(forward_model(x), y)
 
     for step in range(steps):
-        take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input")
+        x = take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input")
+        if stop is not None and stop.update(step, x):
+            history = history[:step + 1]
+            break
     with torch.no_grad():
         x = prior.to_unit(param()).clamp(0, 1)
-    return x, history
+    return (x if stop is None else stop.finish(x)), history

@@ -40,7 +40,7 @@ from ..physics.tasks import Degradation
 from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DGP_SCHEDULES,
                        dgp_schedule_name)
 from ..priors.base import Prior
-from .base import Parameterization, ProgressCallback, Result, take_step
+from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -488,7 +488,8 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
                loss: str | Callable = "discriminator", progressive: bool = True,
                num_candidates: int = DGP_NUM_CANDIDATES, candidate_std: float | None = None,
                latent_weight: float = DGP_LATENT_WEIGHT, steps: int | None = None, lr: float | None = None,
-               seed: int = 0, candidate_chunk: int = 50, callback: ProgressCallback | None = None) -> Result:
+               seed: int = 0, candidate_chunk: int = 50, callback: ProgressCallback | None = None,
+               stop_mse: float | None = None) -> Result:
     """Invert observations ``y`` with DGP: optimise z and the generator weights, per image.
 
     Args:
@@ -509,6 +510,8 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         seed: seeds the candidate pool (every image draws from the same pool).
         candidate_chunk: candidates rendered per batched forward during selection.
         callback: ``callback(step, total, per_image_loss (B,), images in [0, 1])`` after every step.
+        stop_mse: stop each image once the MSE between ``A(x)`` and ``y`` ([0, 1] scale) falls below
+            it: DGP's adversarial defense, 5e-3 (``Result.stopped_at``; the run ends when all stopped).
 
     Returns: a ``Result``; ``params`` holds ``codes`` and the per-image weight deltas
     (``generator_delta.<name>``), ``parameterization`` the ``DGPGenerator`` (``render``, ``jitter``, ``morph``).
@@ -555,8 +558,11 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
 
     total = sum(s.iterations for s in stages)
     history = torch.empty(total, y.shape[0])
-    step = 0
+    stop = EarlyStop(stop_mse, y, degradation.A)
+    step, finished = 0, False
     for stage in stages:
+        if finished:
+            break
         k = min(stage.unfrozen_blocks, num_blocks)
         param.unfreeze(k)
         optimizer.param_groups[0]["lr"] = stage.latent_lr
@@ -568,16 +574,20 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
             return x, objective(stage, degradation.A(x), y, param.codes)
 
         for _ in range(stage.iterations):
-            take_step(optimizer, render_and_score, step, history, callback,
-                      hint="lower the learning rates or check the input")
+            x = take_step(optimizer, render_and_score, step, history, callback,
+                          hint="lower the learning rates or check the input")
             step += 1
+            if stop.update(step - 1, x):
+                finished = True
+                break
     for p in param.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
-        raw = prior.to_unit(param()).clamp(0, 1)
-    images = degradation.postprocess(raw, y).clamp(0, 1)
-    return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(), history=history,
-                  seconds=time.perf_counter() - t0, steps=total, parameterization=param)
+        raw = stop.finish(prior.to_unit(param()).clamp(0, 1))
+    images = degradation.postprocess(raw, y, color_space="lab").clamp(0, 1)
+    return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(),
+                  history=history[:step], seconds=time.perf_counter() - t0, steps=step,
+                  parameterization=param, stopped_at=stop.result_field)
 
 
 __all__ = ["DGPStage", "DGPSchedule", "DGPGenerator", "DGPObjective", "DiscriminatorFeatureLoss",

@@ -20,6 +20,7 @@ import torch
 
 from ..errors import GanpriorError
 from ..io import REC601, to_gray
+from ..metrics import lab_to_rgb, rgb_to_lab
 
 TASKS = ("reconstruct", "colorize", "super-resolve", "inpaint", "denoise")
 _ORDER = {"super-resolve": 0, "colorize": 1, "inpaint": 2, "denoise": 3, "reconstruct": 4}
@@ -121,8 +122,15 @@ class Degradation:
                 y = y + self.noise_sigma * torch.randn(y.shape, generator=g).to(y)
         return y
 
-    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Paper post-processing of the prior's output ``x_hat`` (B, 3, R, R) given observation ``y``."""
+    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor, color_space: str = "luma") -> torch.Tensor:
+        """Paper post-processing of the prior's output ``x_hat`` (B, 3, R, R) given observation ``y``.
+
+        Colorization keeps the input's brightness: ``color_space="luma"`` (mGANprior) keeps the gray
+        input exactly as the output's Rec.601 luma (``keep_luminance``); ``"lab"`` (DGP) takes the
+        output's a/b channels and the input's L in CIE Lab (``keep_lightness_lab``).
+        """
+        if color_space not in ("luma", "lab"):
+            raise GanpriorError(f"color space must be luma or lab, got {color_space!r}")
         if not self.paste_known or not self.tasks:
             return x_hat
         full_res = "super-resolve" not in self.tasks
@@ -131,7 +139,8 @@ class Degradation:
             return x_hat
         known = self.mask.to(x_hat) if self.mask is not None else torch.ones_like(x_hat[:, :1])
         if "colorize" in self.tasks:
-            recolored = keep_luminance(x_hat, y, self.gray_weights)
+            recolored = (keep_luminance(x_hat, y, self.gray_weights) if color_space == "luma"
+                         else keep_lightness_lab(x_hat, y))
             return known * recolored + (1 - known) * x_hat
         if "inpaint" in self.tasks:
             return known * y + (1 - known) * x_hat
@@ -162,6 +171,14 @@ def keep_luminance(x_hat: torch.Tensor, luma: torch.Tensor, weights=REC601) -> t
     down = torch.where(chroma < -eps, luma / (-chroma).clamp_min(eps), torch.full_like(chroma, float("inf")))
     t = torch.minimum(up, down).amin(dim=1, keepdim=True).clamp(max=1.0)
     return (luma + t * chroma).clamp(0, 1)
+
+
+def keep_lightness_lab(x_hat: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
+    """DGP's colorization output: CIE Lab with L from the gray input ``(B, 1, H, W)`` and a/b from
+    ``x_hat`` ``(B, 3, H, W)``, back to sRGB (colours outside the gamut are clipped)."""
+    lightness = rgb_to_lab(gray.clamp(0, 1).expand(-1, 3, -1, -1))[:, :1]
+    chroma = rgb_to_lab(x_hat)[:, 1:]
+    return lab_to_rgb(torch.cat([lightness, chroma], dim=1)).to(x_hat)
 
 
 def build_degradation(task: str | list[str], resolution: int, *, factor: int | None = None,
