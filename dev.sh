@@ -3,7 +3,7 @@
 #   ./dev.sh demo   set up .venv, then restore the bundled demo inputs (results/demo/summary.png)
 #   ./dev.sh test   set up .venv, then run the test suite
 #   ./dev.sh bench  set up .venv, then run every benchmark and rebuild BENCHMARKS.md (needs ../shared;
-#                   about 2.5 h on 2 cores); with arguments, only benchmarks/inversion.py ARGS
+#                   about 5 h on 2 cores); with arguments, only benchmarks/inversion.py ARGS
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3.11}
@@ -25,6 +25,9 @@ case "$cmd" in
     if [ $# -eq 0 ]; then
       .venv/bin/python benchmarks/subspace.py --part all
       .venv/bin/python benchmarks/prior_quality.py
+      .venv/bin/python benchmarks/dgp.py
+      .venv/bin/python benchmarks/defense.py
+      .venv/bin/python benchmarks/editing.py
       exec .venv/bin/python benchmarks/inversion.py --part all
     fi
     exec .venv/bin/python benchmarks/inversion.py "$@" ;;

@@ -33,7 +33,8 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="ganprior", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Restore images with a pretrained GAN as the prior. TASK is one of reconstruct, colorize, "
                     "super-resolve, inpaint, denoise, or a chain joined by '+'. Also: 'ganprior priors', "
-                    "'ganprior demo', 'ganprior evaluate'.")
+                    "'ganprior demo', 'ganprior evaluate'; editing: 'ganprior directions', 'ganprior edit', "
+                    "'ganprior mix', 'ganprior roles', 'ganprior analyze'.")
     p.add_argument("task", help="task or chain, e.g. colorize+inpaint+super-resolve")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
@@ -737,6 +738,21 @@ def main(argv: list[str] | None = None) -> int:
             return train_cmd(argv[1:])
         if argv[0] == "inspect":
             return inspect_cmd(argv[1:])
+        if argv[0] == "directions":
+            from .cli_editing import directions_cmd
+            return directions_cmd(argv[1:])
+        if argv[0] == "edit":
+            from .cli_editing import edit_cmd
+            return edit_cmd(argv[1:])
+        if argv[0] == "mix":
+            from .cli_editing import mix_cmd
+            return mix_cmd(argv[1:])
+        if argv[0] == "roles":
+            from .cli_editing import roles_cmd
+            return roles_cmd(argv[1:])
+        if argv[0] == "analyze":
+            from .cli_editing import analyze_cmd
+            return analyze_cmd(argv[1:])
         return run(_run_parser().parse_args(argv))
     except GanpriorError as e:
         print(f"ganprior: error: {e}", file=sys.stderr)

@@ -688,3 +688,72 @@ def pca_directions(prior: Prior, k: int = 5, num_samples: int = 2000, seed: int 
 
 __all__ = ["Direction", "active_space", "closed_form_directions", "fit_direction", "latent_projection",
            "load_direction", "pca_directions"]
+
+
+# -- directions by name: shipped files, computed ones, paths ----------------------------------------
+
+COMPUTED_DIRECTION_FORMS = ("sefa", "pca")
+
+
+def named_directions(prior_name: str) -> dict[str, Path]:
+    """The directions shipped for a named prior: ``{name: path}`` of the ``.npz`` files in
+    ``WEIGHTS_DIR / "directions" / prior_name`` (sorted by name; empty when there is no folder)."""
+    from ..priors.zoo import WEIGHTS_DIR
+    name = str(prior_name)
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        return {}
+    folder = WEIGHTS_DIR / "directions" / name
+    if not folder.is_dir():
+        return {}
+    return {f.stem: f for f in sorted(folder.glob("*.npz")) if f.is_file()}
+
+
+def _computed_direction(spec: str, prior: Prior) -> Direction:
+    kind, _, index_text = spec.partition(":")
+    try:
+        index = int(index_text)
+    except ValueError:
+        index = -1
+    if index < 0:
+        raise GanpriorError(f"direction {spec!r}: {kind}:I takes a component index I = 0, 1, 2, ...")
+    try:
+        found = (closed_form_directions(prior, index + 1) if kind == "sefa"
+                 else pca_directions(prior, index + 1))
+    except GanpriorError as e:
+        raise GanpriorError(f"direction {spec!r}: {e}") from None
+    return found[index]
+
+
+def resolve_direction(spec: str | os.PathLike, prior: Prior) -> Direction:
+    """A direction for ``prior`` from a command-line spec, checked against the prior:
+
+    * ``sefa:I`` / ``pca:I``: the I-th closed-form (SeFa) or PCA (GANSpace) direction, computed
+      on the fly (the top I+1 are computed);
+    * a path to a ``.npz`` (``Direction.save``) or ``.npy`` (InterFaceGAN boundary) file;
+    * a NAME shipped with the prior (``named_directions(prior.name)``).
+
+    An unknown name is an error that lists the available names and the ``sefa:I`` / ``pca:I`` forms.
+    """
+    text = str(spec).strip()
+    if not text:
+        raise GanpriorError("empty direction; give a .npz/.npy file, sefa:I, pca:I or a direction name")
+    kind = text.partition(":")[0]
+    if ":" in text and kind in COMPUTED_DIRECTION_FORMS and not Path(text).exists():
+        return _computed_direction(text, prior)
+    path = Path(text)
+    if path.suffix.lower() in (".npz", ".npy") or path.is_file() or os.sep in text or "/" in text:
+        direction = load_direction(path, prior)
+        direction.as_latent(prior)  # shape and space against the prior, also for .npz files
+        return direction
+    names = named_directions(getattr(prior, "name", ""))
+    if text in names:
+        direction = load_direction(names[text], prior)
+        direction.as_latent(prior)
+        return direction
+    shipped = (f"directions shipped for prior {prior.name!r}: {', '.join(names)}" if names
+               else f"no directions are shipped for prior {prior.name!r}")
+    raise GanpriorError(f"unknown direction {text!r} ({shipped}); give a .npz/.npy file, sefa:I "
+                        "(closed-form, SeFa) or pca:I (GANSpace), I = 0, 1, 2, ...")
+
+
+__all__ += ["named_directions", "resolve_direction"]
