@@ -29,6 +29,10 @@ HELP = argparse.ArgumentDefaultsHelpFormatter
 # -- shared helpers ------------------------------------------------------------------------------
 
 
+# the prior whose shipped directions ``edit --direction NAME`` uses when no --prior is given
+FACE_EDIT_PRIOR = "utkface64"
+
+
 def _load_prior(name, method: str | None = None, device: str = "cpu"):
     """The prior of a command: a name or checkpoint path, else the default for ``method``."""
     from .priors import load_prior
@@ -478,7 +482,8 @@ def edit_cmd(argv: list[str]) -> int:
     p.add_argument("--method", default="multi", choices=["multi", "single", "subspace", "dgp"],
                    help="inversion method of the reconstruction (dgp also fine-tunes the generator)")
     p.add_argument("--prior", default=None,
-                   help="prior name or checkpoint path [dcgan-digiface64; utkface64 for --method dgp]")
+                   help="prior name or checkpoint path [utkface64 for its shipped directions (age, gender) and "
+                        "for --method dgp; else dcgan-digiface64]")
     p.add_argument("--codes", type=int, default=None, help="multi: N codes; subspace: K per subspace [preset]")
     p.add_argument("--layer", type=int, default=None, help="multi/subspace: composition layer [preset]")
     p.add_argument("--subspaces", type=int, default=None, help="subspace: number of subspaces R [6]")
@@ -501,7 +506,9 @@ def edit_cmd(argv: list[str]) -> int:
     out = _out_folder(a.out)
     if not Path(a.input).is_file():
         raise GanpriorError(f"input not found: {a.input}")
-    from .editing.directions import resolve_direction
+    from .editing.directions import named_directions, resolve_direction
+    if a.prior is None and a.direction in named_directions(FACE_EDIT_PRIOR):
+        a.prior = FACE_EDIT_PRIOR  # the shipped face directions (age, gender) belong to this prior
     prior = _configure(_load_prior(a.prior, a.method, a.device), a.latent_space, default="w+")
     try:  # before the reconstruction: a bad direction fails fast
         direction = resolve_direction(a.direction, prior)
