@@ -124,6 +124,33 @@ def part_edits(count: int, strength: float, frames: int, batch: int) -> None:
     save_image(stack_rows([s for name in ATTRIBUTES for s in examples[name]]), ROOT / "benchmarks" / "editing_examples.png")
 
 
+def part_sheets() -> None:
+    """The docs' sheets, made by the commands users run: per-code role maps (mGANprior Fig. 5), the
+    layer / code-count analysis (Fig. 10/11) on 4 held-out faces, SeFa directions of `utkface64`,
+    and feature mixing of two held-out faces (the shipped priors have no per-layer styles)."""
+    import shutil
+    import tempfile
+
+    from ganprior.cli import main as cli
+    need_data()
+    files = [str(f) for f in holdout_files(UTKFACE, 200)[:4]]
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        jobs = [(["roles", files[0], "--out", t / "roles", "--prior", PRIOR, "--quiet"], "roles/roles.png", "roles"),
+                (["analyze", *files, "--out", t / "layers", "--prior", PRIOR, "--steps", "100", "--quiet"],
+                 "layers/layers.png", "layers"),
+                (["directions", "closed-form", "--prior", PRIOR, "--k", "5", "--out", t / "sefa", "--quiet"],
+                 "sefa/sheet.png", "sefa"),
+                (["mix", files[1], files[2], "--out", t / "mix", "--prior", PRIOR, "--quiet"], "mix/sheet.png", "mix")]
+        for argv, produced, name in jobs:
+            if cli([str(v) for v in argv]) != 0:
+                raise SystemExit(f"ganprior {argv[0]} failed")
+            shutil.copy(t / produced, ROOT / "benchmarks" / f"editing_{name}.png")
+            if name == "layers":
+                shutil.copy(t / "layers" / "layers.json", RESULTS / "editing_layers.json")
+            print("wrote", f"benchmarks/editing_{name}.png", flush=True)
+
+
 def report() -> None:
     lines = ["## Semantic editing of real faces (InterFaceGAN boundaries on `utkface64`)", ""]
     d = RESULTS / "editing_directions.json"
@@ -163,6 +190,17 @@ def report() -> None:
                          f"{row['mean_score_change']:+.1f} {unit} | "
                          + " / ".join(f"{v:.3f}" for v in row["lpips_by_strength"]) + " |")
         lines += ["", "![edits](benchmarks/editing_examples.png)", ""]
+    sheets = {"roles": "Per-code role maps (mGANprior Fig. 5; `ganprior roles`): where the image changes when one "
+                       "code's important channels (importance > 0.2) are switched off.",
+              "layers": "Reconstruction PSNR against the composition layer and the number of codes (mGANprior "
+                        "Fig. 10/11; `ganprior analyze`, 4 held-out faces, 100 steps).",
+              "sefa": "Closed-form (SeFa) directions of `utkface64`, no labels (`ganprior directions closed-form`; "
+                      "strengths -3..3).",
+              "mix": "Feature mixing of two held-out faces (`ganprior mix`; AdaIN at the composition layer: A's "
+                     "structure with B's channel statistics, and B's with A's)."}
+    for name, caption in sheets.items():
+        if (ROOT / "benchmarks" / f"editing_{name}.png").exists():
+            lines += [caption, "", f"![{name}](benchmarks/editing_{name}.png)", ""]
     notes = RESULTS / "editing_notes.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
@@ -171,7 +209,7 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="all", choices=["all", "classifiers", "directions", "edits", "report"])
+    ap.add_argument("--part", default="all", choices=["all", "classifiers", "directions", "edits", "sheets", "report"])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--samples", type=int, default=10000)
     ap.add_argument("--images", type=int, default=40, help="held-out faces to edit")
@@ -189,6 +227,8 @@ def main() -> None:
         part_directions(a.samples)
     if a.part in ("all", "edits"):
         part_edits(a.images, a.strength, a.frames, a.batch)
+    if a.part in ("all", "sheets"):
+        part_sheets()
     report()
     print(f"done in {time.time() - t0:.0f}s")
 

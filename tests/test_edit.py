@@ -360,3 +360,21 @@ def test_layer_sweep_and_plot(tiny_prior, tmp_path):
         layer_sweep(images, tiny_prior, layers=[5], num_codes=(1,), steps=1)
     with pytest.raises(GanpriorError, match="layer sweep needs images"):
         layer_sweep(images[:, :, :8], tiny_prior, steps=1)
+
+
+def test_style_mix_on_the_stylegan2_fixture_checkpoint():
+    """Style mixing runs on a real checkpoint layout (NVlabs ada pickle, random weights)."""
+    from ganprior.priors.stylegan2 import load_stylegan2
+
+    from .conftest import shared_path
+    prior = load_stylegan2(shared_path("fixtures", "stylegan2-ada-pytorch", "network-snapshot-000000.pkl"))
+    prior.use_latent_space("w+")
+    g = torch.Generator().manual_seed(1)
+    ws_a, ws_b = prior.sample_latent(1, g), prior.sample_latent(1, g)
+    with torch.no_grad():
+        img_a = prior.to_unit(prior.generate(ws_a)).clamp(0, 1)
+        img_b = prior.to_unit(prior.generate(ws_b)).clamp(0, 1)
+    torch.testing.assert_close(style_mix(prior, ws_a, ws_b, 0), img_b)
+    torch.testing.assert_close(style_mix(prior, ws_a, ws_b, prior.num_ws), img_a)
+    mid = style_mix(prior, ws_a, ws_b, prior.num_ws // 2)
+    assert mid.shape == img_a.shape and (mid - img_a).abs().max() > 1e-3 and (mid - img_b).abs().max() > 1e-3
