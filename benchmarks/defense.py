@@ -99,7 +99,8 @@ def reconstruct(x: torch.Tensor, method: str, batch: int, max_steps: int | None)
 def part_eval(limit: int, batch: int) -> None:
     need_data()
     net = load_attribute_net(ASSET)
-    files = holdout_files(UTKFACE, 200)[:limit]
+    # evenly spread over the held-out list: it is sorted by name, i.e. by age
+    files = holdout_files(UTKFACE, 200)[::max(1, 200 // limit)][:limit]
     x = torch.stack([fit_image(read_image(f)[0], 64) for f in files])
     labels = labels_of(files)[0]
     adv = pgd(net, x, labels)

@@ -85,7 +85,8 @@ def part_edits(count: int, strength: float, frames: int, batch: int) -> None:
     need_data()
     prior = ganprior.load_prior(PRIOR)
     judge = load_attribute_net(JUDGE)
-    files = holdout_files(UTKFACE, 200)[:count]
+    # evenly spread over the held-out list: it is sorted by name, i.e. by age
+    files = holdout_files(UTKFACE, 200)[::max(1, 200 // count)][:count]
     faces = torch.stack([fit_image(read_image(f)[0], 64) for f in files])
     gender, years = labels_of(files)
     strengths = strengths_for(strength, frames)
