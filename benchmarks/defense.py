@@ -40,6 +40,7 @@ from ganprior.training import holdout_files
 
 from attributes import (UTKFACE, AttributeNet, evaluate, labels_of, load_attribute_net, metadata, need_data,
                         train_attribute_net)
+from sections import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -152,10 +153,7 @@ def report() -> None:
         steps = f"{row['attacked_mean_steps']:.0f}" if "attacked_mean_steps" in row else "-"
         lines.append(f"| {label} | {row['clean'] * 100:.1f}% | {row['attacked'] * 100:.1f}% | {sec} | {steps} |")
     lines += ["", "![defense](benchmarks/defense_examples.png)", ""]
-    notes = RESULTS / "defense_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().strip(), ""]
-    (RESULTS / "defense.md").write_text("\n".join(lines))
+    write_section("defense", lines)
 
 
 def main() -> None:

@@ -37,6 +37,8 @@ from ganprior.metrics import colorization_auc, psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 UTKFACE = ROOT.parent / "shared" / "data" / "utkface"
@@ -177,10 +179,7 @@ def report() -> None:
         for label, row in r["rows"].items():
             lines.append(f"| {label} | {row['psnr']:.2f} | {row['auc']:.2f} | {row['seconds_per_image']:.1f} |")
         lines += ["", "![ablation](benchmarks/dgp_ablation_examples.png)", ""]
-    notes = RESULTS / "dgp_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().strip(), ""]
-    (RESULTS / "dgp.md").write_text("\n".join(lines))
+    write_section("dgp", lines)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from ganprior.training import holdout_files
 
 from attributes import (ASSETS, UTKFACE, labels_of, load_attribute_net, metadata, need_data,
                         train_attribute_net)
+from sections import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -202,10 +203,7 @@ def report() -> None:
     for name, caption in sheets.items():
         if (ROOT / "benchmarks" / f"editing_{name}.png").exists():
             lines += [caption, "", f"![{name}](benchmarks/editing_{name}.png)", ""]
-    notes = RESULTS / "editing_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().strip(), ""]
-    (RESULTS / "editing.md").write_text("\n".join(lines))
+    write_section("editing", lines)
 
 
 def main() -> None:

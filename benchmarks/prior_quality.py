@@ -32,6 +32,8 @@ from ganprior.metrics import psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 UTKFACE = ROOT.parent / "shared" / "data" / "utkface"
@@ -130,10 +132,7 @@ def report() -> None:
         lines += ["", "![examples](benchmarks/prior_quality_examples.png)", ""]
     lines += ["Samples (top: `utkface64`, bottom: `dcgan-digiface64`; same 32 codes):", "",
               "![samples](benchmarks/prior_samples.png)", ""]
-    notes = RESULTS / "prior_quality_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().strip(), ""]
-    (RESULTS / "prior_quality.md").write_text("\n".join(lines))
+    write_section("prior_quality", lines)
 
 
 def main() -> None:

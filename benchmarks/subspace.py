@@ -40,6 +40,8 @@ from ganprior.physics.tasks import build_degradation
 from ganprior.subspaces import Subspaces, discover_subspaces
 from ganprior.training import holdout_files
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SHARED = ROOT.parent / "shared" / "data"
@@ -226,10 +228,7 @@ def report() -> None:
             lines.append(f"| {method} | {np.mean(m['max_jump_rmse']):.4f} | {np.mean(m['max_jump_lpips']):.4f} | "
                          f"{np.mean(m['even_step_rmse']):.4f} | {m['psnr']:.2f} |")
         lines += [""]
-    notes = RESULTS / "subspace_notes.md"
-    if notes.exists():
-        lines += [notes.read_text().strip(), ""]
-    (RESULTS / "subspace.md").write_text("\n".join(lines))
+    write_section("subspace", lines)
 
 
 def main() -> None:
