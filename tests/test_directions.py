@@ -410,3 +410,28 @@ def test_check_and_as_latent(tiny_prior, stylegan2):
         Direction("zero", torch.zeros(3))
     with pytest.raises(GanpriorError, match="unknown latent space 'q'"):
         Direction("q", torch.ones(3), space="q")
+
+
+def test_conditional_direction_projects_out_the_conditions():
+    """InterFaceGAN conditional manipulation: the result is unit norm, orthogonal to every
+    condition, and keeps the part of the direction outside their span."""
+    from ganprior.editing import Direction, conditional_direction
+    from ganprior.errors import GanpriorError
+    e = torch.eye(4)
+    age = Direction("age", e[0] + e[1], space="z", source="supervised", accuracy=0.9)
+    gender = Direction("gender", e[1], space="z", source="supervised")
+    other = Direction("other", e[1] + e[2], space="z", source="supervised")
+    c = conditional_direction(age, gender)
+    torch.testing.assert_close(c.vector, e[0])
+    assert c.meta["conditioned_on"] == ["gender"] and abs(c.meta["cosine_to_conditions"]["gender"] - 2 ** -0.5) < 1e-6
+    assert c.accuracy is None and c.meta["unconditioned_accuracy"] == 0.9
+    two = conditional_direction(Direction("x", torch.ones(4), space="z"), gender, other)
+    assert abs(float(two.vector.norm()) - 1) < 1e-6
+    assert abs(float(two.vector @ e[1])) < 1e-6 and abs(float(two.vector @ e[2])) < 1e-6
+    torch.testing.assert_close(two.vector, (e[0] + e[3]) / 2 ** 0.5)
+    with pytest.raises(GanpriorError, match="span of its conditions"):
+        conditional_direction(gender, other, Direction("e2", e[2], space="z"))
+    with pytest.raises(GanpriorError, match="does not match"):
+        conditional_direction(age, Direction("w", e[0], space="w"))
+    with pytest.raises(GanpriorError, match="at least one condition"):
+        conditional_direction(age)

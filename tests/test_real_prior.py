@@ -74,8 +74,9 @@ def test_utkface64_ships_in_the_package_and_loads_offline(monkeypatch, tmp_path)
 
 
 def test_utkface64_ships_age_and_gender_directions():
-    """The named directions `ganprior edit --direction age|gender` uses: unit vectors in z, with
-    their held-out accuracy recorded; moving a sample along them changes the image."""
+    """The named directions `ganprior edit --direction age|gender` uses: unit vectors in z, each
+    conditioned on the other (orthogonal to it), with the boundary's held-out accuracy recorded;
+    moving a sample along them changes the image."""
     from ganprior.editing.directions import named_directions, resolve_direction
     prior = ganprior.load_prior("utkface64")
     assert {"age", "gender"} <= set(named_directions("utkface64"))
@@ -83,7 +84,8 @@ def test_utkface64_ships_age_and_gender_directions():
         d = resolve_direction(name, prior)
         assert d.name == name and d.space == "z" and d.source == "supervised"
         assert abs(float(d.vector.norm()) - 1) < 1e-5 and tuple(d.vector.shape) == tuple(prior.latent_shape)
-        assert d.accuracy > 0.8 and "UTKFace" in d.meta["licence"]
+        assert d.meta["unconditioned_accuracy"] > 0.8 and "UTKFace" in d.meta["licence"]
+        assert d.meta["conditioned_on"] == [{"age": "gender", "gender": "age"}[name]]
         z = prior.sample_latent(1, torch.Generator().manual_seed(0))
         with torch.no_grad():
             a, b = prior.generate(z), prior.generate(z + 3 * d.as_latent(prior))
