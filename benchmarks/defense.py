@@ -160,7 +160,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", default="all", choices=["all", "classifier", "eval", "report"])
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--images", type=int, default=200, help="held-out images to attack and defend")
+    ap.add_argument("--images", type=int, default=40,
+                    help="held-out images to attack and defend, spread over all ages (40: the CPU budget)")
     ap.add_argument("--batch", type=int, default=20, help="images per reconstruction batch")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()

@@ -14,7 +14,7 @@ Parts (numbers cached in benchmarks/results/dgp_<part>.json; the report is rebui
 Faces: the first images of the 200 held-out UTKFace faces (`ganprior.training.holdout_files`,
 never trained on), 64x64.
 
-    python benchmarks/dgp.py                       # both parts, about 90 min on 2 CPU cores
+    python benchmarks/dgp.py                       # all parts, about 2 h on 2 CPU cores
     python benchmarks/dgp.py --part report         # rebuild the section from cached numbers
 """
 
@@ -186,9 +186,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", default="all", choices=["all", "recon", "equal", "ablation", "report"])
     ap.add_argument("--images", type=int, default=20, help="held-out faces for the reconstruction")
-    ap.add_argument("--ablation-images", type=int, default=8, help="held-out faces for the ablation")
-    ap.add_argument("--ablation-steps", type=int, default=700,
-                    help="total steps of the colorization schedule (the paper's 1,400 halved for the CPU)")
+    ap.add_argument("--ablation-images", type=int, default=6, help="held-out faces for the ablation")
+    ap.add_argument("--ablation-steps", type=int, default=600,
+                    help="total steps of the colorization schedule (the paper's 1,400 cut for the CPU)")
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
