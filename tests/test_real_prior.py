@@ -90,3 +90,15 @@ def test_utkface64_ships_age_and_gender_directions():
         with torch.no_grad():
             a, b = prior.generate(z), prior.generate(z + 3 * d.as_latent(prior))
         assert (a - b).abs().mean() > 0.02
+
+
+def test_edit_by_shipped_name_picks_utkface64(tmp_path, capsys):
+    """`ganprior edit IMG --direction age` with no --prior uses the prior that ships `age`."""
+    face = sorted((demo_dir() / "faces").glob("*.png"))[0]
+    out = tmp_path / "edit"
+    code = cli.main(["edit", str(face), "--direction", "age", "--method", "single", "--steps", "2",
+                     "--frames", "3", "--out", str(out), "--quiet", "--perceptual", "0"])
+    assert code == 0, capsys.readouterr().err
+    info = json.loads((out / "edit.json").read_text())
+    assert info["prior"] == "utkface64" and info["direction"]["name"] == "age"
+    assert len(list(out.glob("frame_*.png"))) == 3
