@@ -85,9 +85,9 @@ def blur(x: torch.Tensor) -> torch.Tensor:
     return gaussian_blur(x, kernel_size=5, sigma=1.0)
 
 
-def reconstruct(x: torch.Tensor, method: str, batch: int, max_steps: int | None) -> tuple[torch.Tensor, list[int]]:
-    """Reconstruct each image with the ``utkface64`` prior, stopping at observation MSE < STOP_MSE."""
-    prior = ganprior.load_prior("utkface64")
+def reconstruct(x: torch.Tensor, prior, method: str, batch: int,
+                max_steps: int | None) -> tuple[torch.Tensor, list[int]]:
+    """Reconstruct each image with ``prior``, stopping at observation MSE < STOP_MSE."""
     deg = build_degradation("reconstruct", 64)
     outs, steps = [], []
     for chunk in x.split(batch):
@@ -107,9 +107,10 @@ def part_eval(limit: int, batch: int) -> None:
     adv = pgd(net, x, labels)
     rows = {"clean": {"clean": accuracy(net, x, labels), "attacked": accuracy(net, adv, labels)}}
     print(rows, flush=True)
+    prior = ganprior.load_prior("utkface64")
     defenses = {"JPEG q75": jpeg, "Gaussian blur sigma 1": blur,
-                "multi-code (utkface64)": lambda v: reconstruct(v, "multi", batch, 300),
-                "DGP (utkface64)": lambda v: reconstruct(v, "dgp", batch, None)}
+                "multi-code (utkface64)": lambda v: reconstruct(v, prior, "multi", batch, 300),
+                "DGP (utkface64)": lambda v: reconstruct(v, prior, "dgp", batch, None)}
     examples = {"clean": x[:6], "attacked": adv[:6]}
     for name, fn in defenses.items():
         row = {}

@@ -144,8 +144,9 @@ def part_edits(count: int, strength: float, frames: int, batch: int) -> None:
                         "lpips_by_strength": np.array(row["lpips"]).mean(0).tolist(),
                         "judge_score": ATTRIBUTES[key.split("/")[1]], "images": len(row["monotonic"])}
         print(key, summary[key], flush=True)
-    judge_check = {"gender_accuracy": float(((judge.scores(faces)["female"] > 0).long() == gender).float().mean()),
-                   "age_mae": float((judge.scores(faces)["age"] - years).abs().mean())}
+    read = judge.scores(faces)
+    judge_check = {"gender_accuracy": float(((read["female"] > 0).long() == gender).float().mean()),
+                   "age_mae": float((read["age"] - years).abs().mean())}
     (RESULTS / "editing_edits.json").write_text(json.dumps(
         {"images": count, "strengths": strengths, "prior": PRIOR, "summary": summary, "rows": rows,
          "judge_on_held_out_faces": judge_check}, indent=1))

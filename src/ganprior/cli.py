@@ -505,16 +505,42 @@ def _dgp_editing_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+class _Progress:
+    """A tqdm bar on stderr for ``restore``'s step callback, opened at the first step (so an early
+    error stays one line); ``total`` covers every batch."""
+
+    def __init__(self, desc: str, total: int | None, quiet: bool):
+        self.desc, self.total, self.quiet, self.bar = desc, total, quiet, None
+
+    def __call__(self, step, total, loss, x) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=self.total or total, desc=self.desc, unit="step", dynamic_ncols=True,
+                            file=sys.stderr, mininterval=0.5)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{float(loss.mean()):.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _recon_psnr(result) -> list[float | None]:
+    """PSNR of each reconstruction against its input (None when not finite)."""
+    from .metrics import psnr
+    return [float(v) if v.isfinite() else None for v in psnr(result.images, result.observed)]
+
+
 def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class_index: int | None = None):
     """Load the prior and inputs, run DGP on all inputs in one batch with a progress bar.
 
     Returns (prior, inputs, result, per-image PSNR of the reconstruction or None): against the
     clean image with --simulate, else against the input for ``reconstruct``.
     """
-    from tqdm import tqdm
-
     from .api import load_inputs, restore_batch
-    from .metrics import psnr
     from .physics.tasks import parse_task
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
@@ -532,27 +558,16 @@ def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class
     prior = configure_prior(prior, class_index=class_index)
     inputs = load_inputs(images, tasks, prior.resolution, simulate=a.simulate, fit=a.fit, factor=a.factor,
                          mask=a.mask, seed=a.seed)
-    state: dict = {}
-
-    def progress(step, total, step_loss, x):
-        if a.quiet:
-            return
-        if "bar" not in state:  # opened at the first step, so an early error stays one line
-            state["bar"] = tqdm(total=total, desc="DGP reconstruction", unit="step", dynamic_ncols=True,
-                                file=sys.stderr, mininterval=0.5)
-        state["bar"].update(1)
-        state["bar"].set_postfix(loss=f"{float(step_loss.mean()):.4f}")
-
+    progress = _Progress("DGP reconstruction", None, a.quiet)
     try:
         result = restore_batch(inputs, slice(None), prior, tasks, factor=a.factor, method="dgp", steps=a.steps,
                                loss=a.dgp_loss, seed=a.seed, callback=progress, num_candidates=a.candidates)
     finally:
-        if "bar" in state:
-            state["bar"].close()
+        progress.close()
     if result.ground_truth is not None:
         scores = [m["psnr"] for m in result.metrics]
     elif tasks == ["reconstruct"]:
-        scores = [float(v) if v.isfinite() else None for v in psnr(result.images, result.observed)]
+        scores = _recon_psnr(result)
     else:
         scores = [None] * len(inputs)
     return prior, inputs, result, scores

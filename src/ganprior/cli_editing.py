@@ -21,6 +21,7 @@ import re
 import sys
 from pathlib import Path
 
+from .cli import _Progress, _recon_psnr
 from .errors import GanpriorError
 
 HELP = argparse.ArgumentDefaultsHelpFormatter
@@ -75,29 +76,6 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
-class _Progress:
-    """A tqdm bar on stderr for ``restore``'s step callback, opened at the first step (so an early
-    error stays one line); ``total`` covers every batch."""
-
-    def __init__(self, desc: str, total: int | None, quiet: bool):
-        self.desc, self.total, self.quiet, self.bar = desc, total, quiet, None
-
-    def __call__(self, step, total, loss, x) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-            self.bar = tqdm(total=self.total or total, desc=self.desc, unit="step", dynamic_ncols=True,
-                            file=sys.stderr, mininterval=0.5)
-        self.bar.update(1)
-        self.bar.set_postfix(loss=f"{float(loss.mean()):.4f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def _reconstruct(a: argparse.Namespace, images: list, prior, method: str, desc: str, **options):
     """``restore(images, "reconstruct", prior, method)`` with a progress bar and the command's
     options; multi/subspace get --codes / --layer, dgp its own loss."""
@@ -127,12 +105,6 @@ def _perceptual(value):
     if not weight >= 0:
         raise GanpriorError(f"--perceptual takes a weight >= 0 or 'auto', got {value!r}")
     return weight
-
-
-def _recon_psnr(result) -> list[float | None]:
-    """PSNR of each reconstruction against its input (None when not finite)."""
-    from .metrics import psnr
-    return [float(v) if v.isfinite() else None for v in psnr(result.images, result.observed)]
 
 
 def _print_notes(result, quiet: bool) -> None:
@@ -212,32 +184,6 @@ def _parse_thresholds(text: str | None):
     return low, high
 
 
-def _check_labels(labels, kind: str, thresholds) -> None:
-    """Enough labels of both classes for a boundary (the rules of ``fit_direction``), checked before
-    any image is inverted."""
-    import numpy as np
-
-    from .editing.directions import MIN_PER_CLASS
-    y = np.asarray(labels, dtype=np.float64)
-    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
-        raise GanpriorError(f"labels must be one finite number per code, got shape {tuple(y.shape)}")
-    if kind == "binary":
-        values = sorted(set(np.unique(y).tolist()))
-        if not set(values) <= {0.0, 1.0}:
-            shown = ", ".join(f"{v:g}" for v in values[:5])
-            raise GanpriorError(f"binary labels must be 0 or 1, got values {shown}; use --kind ordinal for "
-                                "graded attributes such as an age")
-        positive, negative = int((y == 1).sum()), int((y == 0).sum())
-    else:
-        low, high = thresholds if thresholds is not None else np.quantile(y, [1 / 3, 2 / 3])
-        keep = (y <= low) | (y >= high)
-        positive = int((y[keep] >= high).sum())
-        negative = int(keep.sum()) - positive
-    if min(positive, negative) < MIN_PER_CLASS:
-        raise GanpriorError(f"too few labels to fit a boundary: {positive} positive and {negative} negative "
-                            f"(need at least {MIN_PER_CLASS} of each)")
-
-
 def _labelled_images(folder: str, pattern: str, max_images: int | None, seed: int):
     """Image files of ``folder`` whose name matches ``pattern``, with the int of its first group."""
     import numpy as np
@@ -274,6 +220,7 @@ def directions_fit_cmd(argv: list[str]) -> int:
     import numpy as np
 
     from .editing import fit_direction
+    from .editing.directions import label_targets
     p = argparse.ArgumentParser(prog="ganprior directions fit", formatter_class=HELP,
                                 description="Fit an attribute boundary in latent space (InterFaceGAN) and save its "
                                             "unit normal as a direction: from codes and labels, or from a folder of "
@@ -329,7 +276,7 @@ def directions_fit_cmd(argv: list[str]) -> int:
         if labels.ndim != 1 or labels.shape[0] != codes.shape[0]:
             raise GanpriorError(f"{codes.shape[0]} codes but labels of shape {tuple(labels.shape)}; "
                                 "give one label per code")
-        _check_labels(labels, a.kind, thresholds)
+        label_targets(labels, a.kind, thresholds, what="labels")
         meta.update(codes_file=str(a.codes), labels_file=str(a.labels))
     else:
         if a.label_regex is None:
@@ -341,7 +288,7 @@ def directions_fit_cmd(argv: list[str]) -> int:
         _check_steps(a.steps)
         files, labels = _labelled_images(a.images, a.label_regex, a.max_images, a.seed)
         labels = np.asarray(labels, dtype=np.float64)
-        _check_labels(labels, a.kind, thresholds)  # before the inversions
+        label_targets(labels, a.kind, thresholds, what="labels")  # before the inversions
         from .api import restore
         from .editing.directions import active_space
         batches = (len(files) + a.batch - 1) // a.batch

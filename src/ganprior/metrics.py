@@ -50,6 +50,7 @@ def lpips(x: torch.Tensor, ref: torch.Tensor, net: str = "alexnet") -> torch.Ten
 _XYZ_FROM_RGB = torch.tensor([[0.412453, 0.357580, 0.180423],
                               [0.212671, 0.715160, 0.072169],
                               [0.019334, 0.119193, 0.950227]])
+_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB.double())
 _D65_WHITE = (0.950456, 1.0, 1.088754)
 
 
@@ -75,7 +76,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     delta = 6 / 29
     xyz = torch.where(f > delta, f ** 3, 3 * delta ** 2 * (f - 4 / 29))
     xyz = xyz * torch.tensor(_D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(1, 3, 1, 1)
-    linear = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_XYZ_FROM_RGB.double()).to(xyz), xyz).clamp(0, 1)
+    linear = torch.einsum("ij,bjhw->bihw", _RGB_FROM_XYZ.to(xyz), xyz).clamp(0, 1)
     rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, linear * 12.92)
     return rgb.clamp(0, 1).float()
 

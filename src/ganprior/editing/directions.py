@@ -335,6 +335,55 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def label_targets(labels, attribute_kind: str = "binary", thresholds: tuple[float, float] | None = None,
+                  what: str = "codes") -> tuple[np.ndarray | None, np.ndarray, dict]:
+    """The boundary's targets from labels ``(M,)``, with ``fit_direction``'s rules and errors.
+
+    Returns ``(keep, target, info)``: ``keep`` the codes an ordinal attribute keeps (None for binary),
+    ``target`` the boolean class of each kept code, ``info`` the kind (and thresholds, codes dropped).
+    Refuses non-finite labels, non-0/1 binary labels, and fewer than ``MIN_PER_CLASS`` per class
+    (``what`` names the things counted in that message). Cheap: callers can check labels before
+    producing the codes (``ganprior directions fit --images`` checks them before inverting).
+    """
+    if attribute_kind not in ATTRIBUTE_KINDS:
+        raise GanpriorError(f"unknown attribute kind {attribute_kind!r}; choose one of {', '.join(ATTRIBUTE_KINDS)}")
+    y_raw = np.asarray(labels, dtype=np.float64)
+    if y_raw.ndim != 1 or y_raw.size == 0:
+        raise GanpriorError(f"labels must be one value per code, shape (M,), got {_shape_text(y_raw.shape)}")
+    if not np.isfinite(y_raw).all():
+        raise GanpriorError("labels contain NaN or infinite values")
+    info: dict = {"attribute_kind": attribute_kind}
+    keep = None
+    if attribute_kind == "binary":
+        values = set(np.unique(y_raw).tolist())
+        if not values <= {0.0, 1.0}:
+            shown = ", ".join(f"{v:g}" for v in sorted(values)[:5])
+            raise GanpriorError(f"binary labels must be 0 or 1, got values {shown}; use the ordinal kind "
+                                "for graded attributes such as an age")
+        y = y_raw == 1
+    else:
+        if thresholds is None:
+            low, high = (float(t) for t in np.quantile(y_raw, [1 / 3, 2 / 3]))
+        else:
+            try:
+                low, high = (float(t) for t in thresholds)
+            except (TypeError, ValueError):
+                raise GanpriorError(f"thresholds must be two numbers (low, high), got {thresholds!r}") from None
+        if not low <= high:
+            raise GanpriorError(f"ordinal thresholds must satisfy low <= high, got ({low:g}, {high:g})")
+        keep = (y_raw <= low) | (y_raw >= high)
+        y = y_raw[keep] >= high
+        info.update(thresholds=[low, high], num_dropped=int((~keep).sum()))
+    positive, negative = int(y.sum()), int((~y).sum())
+    if min(positive, negative) == 0:
+        raise GanpriorError(f"too few {what} per class to fit a boundary: the labels hold a single class "
+                            f"({positive} positive, {negative} negative); a boundary needs both")
+    if min(positive, negative) < MIN_PER_CLASS:
+        raise GanpriorError(f"too few {what} per class to fit a boundary: {positive} positive, {negative} "
+                            f"negative (need at least {MIN_PER_CLASS} of each)")
+    return keep, y, info
+
+
 def fit_direction(codes, labels, *, name: str, attribute_kind: str = "binary",
                   thresholds: tuple[float, float] | None = None, classifier: str = "svm",
                   holdout_fraction: float = 0.2, seed: int = 0, space: str = "z",
@@ -385,36 +434,11 @@ def fit_direction(codes, labels, *, name: str, attribute_kind: str = "binary",
     y_raw = y_raw.astype(np.float64)
     if not np.isfinite(x).all():
         raise GanpriorError("codes contain NaN or infinite values")
-    if not np.isfinite(y_raw).all():
-        raise GanpriorError("labels contain NaN or infinite values")
-    info: dict = {"attribute_kind": attribute_kind, "classifier": classifier}
-    if attribute_kind == "binary":
-        values = set(np.unique(y_raw).tolist())
-        if not values <= {0.0, 1.0}:
-            shown = ", ".join(f"{v:g}" for v in sorted(values)[:5])
-            raise GanpriorError(f"binary labels must be 0 or 1, got values {shown}; "
-                                "use attribute_kind='ordinal' for graded attributes")
-        y = y_raw == 1
-    else:
-        if thresholds is None:
-            low, high = (float(t) for t in np.quantile(y_raw, [1 / 3, 2 / 3]))
-        else:
-            try:
-                low, high = (float(t) for t in thresholds)
-            except (TypeError, ValueError):
-                raise GanpriorError(f"thresholds must be two numbers (low, high), got {thresholds!r}") from None
-        if not low <= high:
-            raise GanpriorError(f"ordinal thresholds must satisfy low <= high, got ({low:g}, {high:g})")
-        keep = (y_raw <= low) | (y_raw >= high)
-        x, y = x[keep], y_raw[keep] >= high
-        info.update(thresholds=[low, high], num_dropped=int((~keep).sum()))
+    keep, y, info = label_targets(y_raw, attribute_kind, thresholds)
+    if keep is not None:
+        x = x[keep]
+    info.update(classifier=classifier)
     counts = {"negative": int((~y).sum()), "positive": int(y.sum())}
-    if min(counts.values()) == 0:
-        raise GanpriorError(f"the labels hold a single class ({counts['positive']} positive, "
-                            f"{counts['negative']} negative codes); a boundary needs both")
-    if min(counts.values()) < MIN_PER_CLASS:
-        raise GanpriorError(f"too few codes per class to fit a boundary: {counts['positive']} positive, "
-                            f"{counts['negative']} negative (need at least {MIN_PER_CLASS} of each)")
     train, test = _stratified_split(y, holdout_fraction, seed)
     mu = x[train].mean(axis=0)
     scale = float(x[train].std()) or 1.0
