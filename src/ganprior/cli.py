@@ -34,7 +34,7 @@ def _run_parser() -> argparse.ArgumentParser:
         description="Restore images with a pretrained GAN as the prior. TASK is one of reconstruct, colorize, "
                     "super-resolve, inpaint, denoise, or a chain joined by '+'. Also: 'ganprior priors', "
                     "'ganprior demo', 'ganprior evaluate'; editing: 'ganprior directions', 'ganprior edit', "
-                    "'ganprior mix', 'ganprior roles', 'ganprior analyze'.")
+                    "'ganprior mix', 'ganprior roles', 'ganprior analyze'; the web app: 'ganprior app'.")
     p.add_argument("task", help="task or chain, e.g. colorize+inpaint+super-resolve")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
@@ -723,6 +723,32 @@ def evaluate_cmd(argv: list[str]) -> int:
     return 0
 
 
+def app_cmd(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="ganprior app", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Start the web app (Gradio): upload or pick an image, paint a mask, "
+                                            "restore or edit it and download the result.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--out", default=None, help="folder for the runs' results [a temporary folder]")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch [torch's default]")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if not 0 < a.port < 65536:
+        raise GanpriorError(f"--port must be in 1..65535, got {a.port}")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise GanpriorError("the web app needs Gradio: pip install 'ganprior[app]'") from None
+    if a.threads:
+        import torch
+        torch.set_num_threads(a.threads)
+    from .app import launch
+    if not a.quiet:
+        print(f"ganprior app on http://{a.host}:{a.port} (Ctrl+C stops it)", flush=True)
+    launch(a.host, a.port, out_root=a.out, quiet=a.quiet)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -751,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
             return transfer_cmd(argv[1:])
         if argv[0] == "train":
             return train_cmd(argv[1:])
+        if argv[0] == "app":
+            return app_cmd(argv[1:])
         if argv[0] == "inspect":
             return inspect_cmd(argv[1:])
         if argv[0] == "directions":

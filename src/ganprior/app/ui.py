@@ -1,0 +1,164 @@
+"""The Gradio page of ``ganprior app``: components and wiring only; the logic is in ``handlers``."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import GanpriorError
+from . import handlers as h
+
+INTRO = ("**ganprior** restores and edits faces by searching a pretrained GAN for an image that, once degraded, "
+         "matches yours. Upload an image (or take an example), pick a task, paint the area to fill for "
+         "inpainting, and press **Run**. The priors render 64×64 faces; results are shown enlarged.")
+
+
+def _session(request) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def build_app(out_root: str | os.PathLike | None = None):
+    """The ``gr.Blocks`` page. ``out_root``: where each run's folder is made (default: a temp folder)."""
+    import gradio as gr
+
+    from ..priors import PRIORS
+    from ..priors.zoo import DEFAULT_PRIOR
+
+    priors = sorted(PRIORS)
+    edit_prior = "utkface64" if "utkface64" in PRIORS else DEFAULT_PRIOR
+
+    def on_upload(path):
+        if path is None:
+            return gr.update(), ""
+        try:
+            up = h.read_upload(path)
+        except GanpriorError as e:
+            return None, f"Error: {e}"
+        note = " Its transparent pixels are pre-painted as the area to fill." if up.missing is not None else ""
+        return h.editor_value(up), f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).{note}"
+
+    def on_edit_upload(path):
+        if path is None:
+            return gr.update(), ""
+        try:
+            up = h.read_upload(path)
+        except GanpriorError as e:
+            return None, f"Error: {e}"
+        return up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]})."
+
+    def run_restore(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
+                    request: gr.Request, progress=gr.Progress()):
+        for u in h.restore_stream(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
+                                  session=_session(request), out_root=out_root):
+            if u.total:
+                progress((u.step, u.total), desc="optimising")
+            pair = (u.before, u.after) if u.before is not None and u.after is not None else None
+            yield (u.status, pair if pair is not None else gr.update(), u.metrics if u.done else gr.update(),
+                   u.files if u.done else gr.update())
+
+    def run_edit(image, prior, method, direction, strength, frames, steps, seed, request: gr.Request,
+                 progress=gr.Progress()):
+        editor = None if image is None else {"background": image}
+        for u in h.edit_stream(editor, prior, method, direction, strength, frames, steps, seed,
+                               session=_session(request), out_root=out_root):
+            if u.total:
+                progress((u.step, u.total), desc="inverting")
+            gif = next((f for f in u.files if f.endswith(".gif")), None)
+            yield (u.status, u.after if u.after is not None else gr.update(),
+                   u.frames if u.done else gr.update(), gif if u.done else gr.update(),
+                   u.files if u.done else gr.update())
+
+    def cancel(request: gr.Request):
+        stopped = h.RUNS.cancel(_session(request))
+        return "Cancelled: nothing was written." if stopped else "Nothing is running."
+
+    def on_task(task):
+        tasks = task.split("+")
+        return gr.update(visible="super-resolve" in tasks), gr.update(visible="denoise" in tasks)
+
+    with gr.Blocks(title="ganprior") as page:
+        gr.Markdown(INTRO)
+        with gr.Tab("Restore"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    upload = gr.File(label="Upload an image", type="filepath", elem_id="upload")
+                    editor = gr.ImageEditor(label="Image (paint the area to fill for inpainting)", type="numpy",
+                                            image_mode="RGB", sources=(), transforms=(), layers=False,
+                                            brush=gr.Brush(colors=["#ff4040"], color_mode="fixed", default_size=12),
+                                            eraser=gr.Eraser(default_size=12), canvas_size=(512, 512),
+                                            height=420, elem_id="editor")
+                    gr.Examples(h.examples(), inputs=[upload], label="Examples")
+                with gr.Column(scale=2):
+                    task = gr.Dropdown(list(h.TASK_CHOICES), value="inpaint", label="Task", elem_id="task")
+                    simulate = gr.Checkbox(value=True, elem_id="simulate",
+                                           label="The upload is clean: degrade it first and score the result")
+                    prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior", elem_id="prior")
+                    method = gr.Dropdown(list(h.METHOD_CHOICES), value="multi", label="Method", elem_id="method",
+                                         info="multi: mGANprior, single: one code, subspace: PmSFC, "
+                                              "dgp: fine-tunes the generator")
+                    codes = gr.Slider(0, 40, value=0, step=1, label="Codes (0 = task preset)", elem_id="codes")
+                    layer = gr.Dropdown(["preset", "1", "2", "3", "4"], value="preset", label="Composition layer",
+                                        elem_id="layer")
+                    steps = gr.Slider(10, 2000, value=300, step=10, label="Steps", elem_id="steps")
+                    factor = gr.Dropdown([2, 4, 8], value=4, label="Super-resolution factor", visible=False)
+                    noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
+                    seed = gr.Number(value=0, precision=0, label="Seed")
+                    with gr.Row():
+                        run = gr.Button("Run", variant="primary", elem_id="run")
+                        stop = gr.Button("Cancel", elem_id="cancel")
+            status = gr.Markdown(elem_id="status")
+            with gr.Row():
+                compare = gr.ImageSlider(label="input | result (drag to compare)", type="numpy",
+                                         elem_id="comparison", max_height=420)
+                with gr.Column():
+                    metrics = gr.Markdown(elem_id="metrics")
+                    files = gr.File(label="Download the result and metrics.json", file_count="multiple",
+                                    interactive=False, elem_id="downloads")
+            upload.change(on_upload, upload, [editor, status])
+            task.change(on_task, task, [factor, noise])
+            job = run.click(run_restore, [editor, task, prior, method, codes, layer, steps, factor, noise, simulate,
+                                          seed], [status, compare, metrics, files],
+                            show_progress="minimal", show_progress_on=[status], concurrency_limit=2)
+            stop.click(cancel, None, status, cancels=[job], queue=False)
+        with gr.Tab("Edit"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    edit_upload = gr.File(label="Upload a face", type="filepath", elem_id="edit-upload")
+                    edit_image = gr.Image(label="Input", type="numpy", interactive=False, height=300)
+                    gr.Examples(h.examples()[:1], inputs=[edit_upload], label="Examples")
+                with gr.Column(scale=2):
+                    edit_prior = gr.Dropdown(priors, value=edit_prior, label="Prior")
+                    edit_method = gr.Dropdown(list(h.EDIT_METHOD_CHOICES), value="single", label="Inversion method")
+                    direction = gr.Dropdown(h.direction_choices(edit_prior), value=h.direction_choices(edit_prior)[0],
+                                            label="Direction", allow_custom_value=True,
+                                            info="shipped names, sefa:I (closed form) or pca:I (GANSpace)")
+                    strength = gr.Slider(0.5, 5, value=2, step=0.5, label="Strength (frames go from -S to +S)")
+                    n_frames = gr.Slider(2, 9, value=5, step=1, label="Frames")
+                    edit_steps = gr.Slider(10, 2000, value=300, step=10, label="Inversion steps")
+                    edit_seed = gr.Number(value=0, precision=0, label="Seed")
+                    with gr.Row():
+                        edit_run = gr.Button("Edit", variant="primary", elem_id="edit-run")
+                        edit_stop = gr.Button("Cancel")
+            edit_status = gr.Markdown(elem_id="edit-status")
+            with gr.Row():
+                recon = gr.Image(label="Reconstruction", type="numpy", interactive=False, height=256)
+                gif = gr.Image(label="Edit (GIF)", type="filepath", interactive=False, height=256)
+            gallery = gr.Gallery(label="Frames", columns=9, height=200)
+            edit_files = gr.File(label="Download", file_count="multiple", interactive=False)
+            edit_upload.change(on_edit_upload, edit_upload, [edit_image, edit_status])
+            edit_prior.change(lambda p: gr.update(choices=h.direction_choices(p), value=h.direction_choices(p)[0]),
+                              edit_prior, direction)
+            edit_job = edit_run.click(run_edit, [edit_image, edit_prior, edit_method, direction, strength, n_frames,
+                                                 edit_steps, edit_seed], [edit_status, recon, gallery, gif, edit_files],
+                                      show_progress="minimal", show_progress_on=[edit_status], concurrency_limit=2)
+            edit_stop.click(cancel, None, edit_status, cancels=[edit_job], queue=False)
+    return page
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, out_root: str | os.PathLike | None = None,
+           quiet: bool = False) -> None:
+    """Build the page and serve it until interrupted (localhost only unless ``host`` says otherwise)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls home
+    page = build_app(out_root)
+    page.queue(default_concurrency_limit=2)
+    page.launch(server_name=host, server_port=port, max_file_size=f"{h.MAX_UPLOAD_MB}mb", ssr_mode=False,
+                show_error=False, quiet=quiet, footer_links=[])
