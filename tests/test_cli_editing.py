@@ -163,9 +163,32 @@ def test_edit_with_a_direction_file_single_code(tmp_path, capsys, tiny_checkpoin
     assert code == 0, err
     assert "wrote" in stdout and "single reconstruction" in err  # summary and progress bar
     info = check_edit_folder(out, 7)
-    assert info["direction"] == {"spec": str(path), "name": "smile", "source": "supervised", "space": "z",
-                                 "accuracy": 0.95, "attribute": None}
+    assert info["direction"] == {"spec": str(path), "name": "smile", "source": "supervised", "model": "linear",
+                                 "space": "z", "accuracy": 0.95, "attribute": None}
     assert info["strengths"][0] == -2.0 and info["method"] == "single"
+
+
+def test_edit_with_a_flow_direction_file(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """A non-linear (MLP flow) direction file: multi-code edit, every code along its own path."""
+    from ganprior.editing import fit_flow_direction
+    z = torch.randn(400, 8, 1, 1, generator=torch.Generator().manual_seed(0))
+    flow = fit_flow_direction(z, (z[:, 0, 0, 0] * z[:, 1, 0, 0] > 0).long(), name="xor", epochs=5, hidden=(8,))
+    path = flow.save(tmp_path / "xor.npz")
+    out = tmp_path / "edit"
+    code, _, err = run_cli(["edit", face_pngs[0], "--direction", path, "--out", out, "--prior", tiny_checkpoint,
+                            "--frames", "3", "--strength", "1", *MULTI, *FAST], capsys)
+    assert code == 0, err
+    info = check_edit_folder(out, 3)
+    assert info["direction"]["model"] == "flow" and info["direction"]["name"] == "xor"
+    assert info["direction"]["accuracy"] == pytest.approx(flow.accuracy)
+    assert not np.array_equal(pixels(out / "frame_00.png"), pixels(out / "frame_02.png"))
+    # a damaged flow file: one line naming the file and the missing entry, nothing written
+    with np.load(path) as npz:
+        np.savez(tmp_path / "cut.npz", **{k: npz[k] for k in npz.files if k != "model.net.0.bias"})
+    out2 = tmp_path / "edit2"
+    assert_one_line_error(*run_cli(["edit", face_pngs[0], "--direction", tmp_path / "cut.npz", "--out", out2,
+                                    "--prior", tiny_checkpoint, *MULTI, *FAST], capsys)[::2], "model.net.0.bias")
+    assert not out2.exists()
 
 
 def test_edit_direction_errors(tmp_path, capsys, tiny_checkpoint, face_pngs):

@@ -3,6 +3,7 @@ saving / loading, and checking against priors. Tiny random priors only."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -435,3 +436,151 @@ def test_conditional_direction_projects_out_the_conditions():
         conditional_direction(age, Direction("w", e[0], space="w"))
     with pytest.raises(GanpriorError, match="at least one condition"):
         conditional_direction(age)
+
+
+# -- non-linear directions: MLP attribute models and their gradient flow ------------------------------
+
+from ganprior.editing.nonlinear import (AttributeMLP, FlowDirection, conditional_flow,  # noqa: E402
+                                        fit_flow_direction)
+
+
+def ring(n: int = 1500, dim: int = 6, seed: int = 0):
+    """Gaussian codes labelled by the radius of their first two components: no hyperplane separates
+    them (a linear boundary is near chance), a small MLP does."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g)
+    r2 = x[:, 0] ** 2 + x[:, 1] ** 2
+    return x, (r2 > r2.median()).long(), r2
+
+
+@pytest.fixture(scope="module")
+def ring_flow():
+    x, y, _ = ring()
+    return fit_flow_direction(x, y, name="ring", epochs=60, hidden=(32, 32), lr=3e-3, weight_decay=0.0)
+
+
+def test_mlp_separates_what_a_linear_boundary_cannot(ring_flow):
+    x, y, _ = ring()
+    linear = fit_direction(x, y, name="ring", classifier="logistic")
+    assert linear.accuracy < 0.65
+    assert ring_flow.accuracy > 0.9 and ring_flow.accuracy > linear.accuracy + 0.25
+    assert ring_flow.meta["target"] == "classes" and ring_flow.meta["num_holdout"] == 300
+    assert ring_flow.shape == (6,) and ring_flow.space == "z" and ring_flow.source == "supervised"
+    # deterministic for a seed
+    again = fit_flow_direction(x, y, name="ring", epochs=60, hidden=(32, 32), lr=3e-3, weight_decay=0.0)
+    assert again.accuracy == ring_flow.accuracy
+    torch.testing.assert_close(again.logit(x[:50]), ring_flow.logit(x[:50]), atol=0, rtol=0)
+
+
+def test_mlp_regression_of_scores_keeps_the_split_and_orders_codes():
+    x, y, r2 = ring()
+    flow = fit_flow_direction(x, y, name="ring", scores=r2, score_center=float(r2.median()), epochs=60,
+                              hidden=(32, 32), lr=3e-3, weight_decay=0.0)
+    assert flow.meta["target"] == "scores" and flow.accuracy > 0.9
+    # the logit grows with the score it regresses, also far from the boundary
+    logit = flow.logit(x)
+    assert float(torch.corrcoef(torch.stack([logit, r2]))[0, 1]) > 0.9
+    # ordinal labels as scores: codes between the thresholds train the model, the held-out ones do not
+    ages = 40 + 10 * x[:, 0]
+    ordinal = fit_flow_direction(x, ages, name="age", attribute_kind="ordinal", thresholds=(35, 45), scores=ages,
+                                 epochs=60, hidden=(16,), lr=3e-3)
+    assert ordinal.accuracy > 0.95 and ordinal.meta["score_center"] == 40.0
+    assert ordinal.meta["num_train"] > ordinal.meta["num_codes"] - ordinal.meta["num_holdout"]
+
+
+def test_flow_path_raises_the_logit_monotonically(ring_flow):
+    x, _, _ = ring(n=20, seed=5)
+    strengths = [-1.0, -0.5, 0.0, 0.25, 0.5, 1.0]
+    moved = ring_flow.move(x, strengths)
+    assert moved.shape == (6, 20, 6)
+    torch.testing.assert_close(moved[2], x, atol=0, rtol=0)  # strength 0 is the code itself
+    logits = torch.stack([ring_flow.logit(m) for m in moved])
+    assert (logits[1:] > logits[:-1]).all()
+    # |s| is the path length: the code moves at most |s| (exactly |s| while the path is straight)
+    dist = (moved - x).norm(dim=2)
+    s = torch.tensor(strengths).abs()[:, None]
+    assert (dist <= s + 1e-5).all() and (dist[[1, 3, 4]] > 0.9 * s[[1, 3, 4]]).all()
+    # a finer step follows (nearly) the same path; strengths of one sign share one integration
+    fine = dataclasses.replace(ring_flow, step=0.01).move(x, [1.0])[0]
+    assert (fine - moved[5]).norm(dim=1).max() < 0.1
+    torch.testing.assert_close(ring_flow.move(x, [0.5])[0], moved[4])
+    # codes of any leading shape; unit tangents
+    many = ring_flow.move(x.reshape(4, 5, 6), [0.5])
+    torch.testing.assert_close(many.reshape(20, 6), moved[4])
+    torch.testing.assert_close(ring_flow.field(x).norm(dim=1), torch.ones(20))
+
+
+def test_conditional_flow_and_keep_norm(ring_flow):
+    x, _, _ = ring(n=10, seed=6)
+    other = Direction("other", torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0, 0.0]))
+    cond = conditional_flow(ring_flow, other)
+    assert cond.meta["conditioned_on"] == ["other"] and list(cond.conditions) == ["other"]
+    moved = cond.move(x, [1.0, 2.0])
+    v = cond.conditions["other"].net[0].weight[0]
+    # a linear condition's logit is unchanged along the path (its gradient is projected out)
+    torch.testing.assert_close(moved @ v, (x @ v).expand(2, -1), atol=1e-4, rtol=0)
+    assert ((cond.logit(moved[1]) - cond.logit(x)) > 0).all()
+    kept = dataclasses.replace(ring_flow, keep_norm=True).move(x, [2.0])[0]
+    torch.testing.assert_close(kept.norm(dim=1), x.norm(dim=1), atol=1e-5, rtol=0)
+    # an MLP condition is accepted too; conditions must match the flow
+    assert list(conditional_flow(ring_flow, dataclasses.replace(ring_flow, name="twin")).conditions) == ["twin"]
+    with pytest.raises(GanpriorError, match="does not match"):
+        conditional_flow(ring_flow, Direction("short", torch.ones(5)))
+    with pytest.raises(GanpriorError, match="at least one condition"):
+        conditional_flow(ring_flow)
+
+
+def test_flow_save_load_round_trip_and_checks(tmp_path, ring_flow, tiny_prior):
+    flow = conditional_flow(dataclasses.replace(ring_flow, step=0.2, keep_norm=True),
+                            Direction("other", torch.arange(6.0) + 1, offset=0.5))
+    path = flow.save(tmp_path / "ring.npz")
+    back = load_direction(path)
+    assert isinstance(back, FlowDirection)
+    assert (back.name, back.shape, back.step, back.keep_norm, back.accuracy) == ("ring", (6,), 0.2, True,
+                                                                                  ring_flow.accuracy)
+    assert list(back.conditions) == ["other"] and back.meta["target"] == "classes"
+    x, _, _ = ring(n=8, seed=7)
+    torch.testing.assert_close(back.move(x, [-1.0, 0.7]), flow.move(x, [-1.0, 0.7]), atol=0, rtol=0)
+    assert path.stat().st_size < 20_000  # float16 weights
+    # against a prior: the tiny DCGAN takes (8, 1, 1) codes
+    with pytest.raises(GanpriorError, match=r"shape \(6,\)"):
+        load_direction(path, tiny_prior)
+    codes = torch.randn(300, 8, 1, 1, generator=torch.Generator().manual_seed(0))
+    fit = fit_flow_direction(codes, (codes[:, 0, 0, 0] > 0).long(), name="c0", epochs=5, hidden=(8,))
+    fit.save(tmp_path / "c0.npz")
+    assert load_direction(tmp_path / "c0.npz", tiny_prior).check(tiny_prior).shape == (8, 1, 1)
+
+
+def test_flow_bad_files_and_arguments(tmp_path, ring_flow):
+    path = ring_flow.save(tmp_path / "ring.npz")
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    broken = {k: v for k, v in arrays.items() if k != "model.net.2.weight"}
+    np.savez(tmp_path / "missing.npz", **broken)
+    with pytest.raises(GanpriorError, match=r"missing\.npz.*'model\.net\.2\.weight' is missing"):
+        load_direction(tmp_path / "missing.npz")
+    np.savez(tmp_path / "wrong.npz", **{**arrays, "model.net.0.weight": np.zeros((3, 3), np.float16)})
+    with pytest.raises(GanpriorError, match=r"wrong\.npz.*expected float \(32, 6\)"):
+        load_direction(tmp_path / "wrong.npz")
+    info = json.loads(str(arrays["meta"]))
+    del info["shape"]
+    np.savez(tmp_path / "noshape.npz", **{**arrays, "meta": np.array(json.dumps(info))})
+    with pytest.raises(GanpriorError, match="metadata is incomplete"):
+        load_direction(tmp_path / "noshape.npz")
+    for message in (str(e.value) for e in [pytest.raises(GanpriorError, load_direction, tmp_path / "wrong.npz")]):
+        assert "\n" not in message
+    with pytest.raises(GanpriorError, match="flow step"):
+        dataclasses.replace(ring_flow, step=0)
+    with pytest.raises(GanpriorError, match="reads 6 values"):
+        FlowDirection("bad", AttributeMLP(6, (4,)), shape=(7,))
+    with pytest.raises(GanpriorError, match="finite numbers"):
+        ring_flow.move(torch.zeros(2, 6), [float("nan")])
+    with pytest.raises(GanpriorError, match=r"moves codes of shape \(\.\.\., 6\)"):
+        ring_flow.move(torch.zeros(2, 5), [1.0])
+    x, y, r2 = ring(n=100)
+    with pytest.raises(GanpriorError, match="one finite number per code"):
+        fit_flow_direction(x, y, name="r", scores=r2[:50])
+    with pytest.raises(GanpriorError, match="epochs"):
+        fit_flow_direction(x, y, name="r", epochs=0)
+    with pytest.raises(GanpriorError, match="binary labels must be 0 or 1"):
+        fit_flow_direction(x, r2, name="r")

@@ -378,3 +378,58 @@ def test_style_mix_on_the_stylegan2_fixture_checkpoint():
     torch.testing.assert_close(style_mix(prior, ws_a, ws_b, prior.num_ws), img_a)
     mid = style_mix(prior, ws_a, ws_b, prior.num_ws // 2)
     assert mid.shape == img_a.shape and (mid - img_a).abs().max() > 1e-3 and (mid - img_b).abs().max() > 1e-3
+
+
+# -- non-linear (flow) directions ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flow(prior):
+    """An MLP flow for the tiny prior's (8, 1, 1) codes: the attribute is the sign of z0 * z1."""
+    from ganprior.editing import fit_flow_direction
+    z = torch.randn(600, 8, 1, 1, generator=torch.Generator().manual_seed(0))
+    return fit_flow_direction(z, (z[:, 0, 0, 0] * z[:, 1, 0, 0] > 0).long(), name="xor", epochs=20, hidden=(16, 16),
+                              lr=3e-3)
+
+
+@pytest.mark.parametrize("method", ["single", "multi", "subspace", "dgp"])
+def test_flow_edit_strength_zero_is_the_reconstruction(results, flow, method):
+    r = results[method]
+    frames = edit_frames(r, flow, [-1.0, 0.0, 1.0], image=1)
+    torch.testing.assert_close(frames[1], r.raw[1], atol=1e-5, rtol=0)
+    assert (pixel_distance(frames[[0, 2]], frames[1:2]) > 1e-4).all()
+
+
+def test_flow_edit_moves_each_code_along_its_own_path(results, prior, flow):
+    single, multi = results["single"], results["multi"]
+    s = [-1.0, 0.5, 1.0]
+    code = single.parameterization.codes.detach()[0]
+    moved = flow.move(code, s)
+    with torch.no_grad():
+        expected = prior.to_unit(prior.generate(moved)).clamp(0, 1)
+    torch.testing.assert_close(edit_frames(single, flow, s, image=0), expected, atol=1e-5, rtol=0)
+    assert (flow.logit(moved).diff().sign() == torch.tensor([1.0, 1.0])).all()
+    # multi-code: all N codes move, each by its own path (not one shared vector), importances kept
+    param = multi.parameterization
+    codes = param.codes.detach()[1]                     # (N, 8, 1, 1)
+    paths = flow.move(codes, [1.0])[0]
+    steps = (paths - codes).flatten(1)
+    assert not torch.allclose(steps[0], steps[1], atol=1e-3)
+    own = {n: p.detach()[1:2] for n, p in param.named_parameters()}
+    own["codes"] = paths[None]
+    with torch.no_grad():
+        expected = prior.to_unit(torch.func.functional_call(param, own, ())).clamp(0, 1)
+    torch.testing.assert_close(edit_frames(multi, flow, [1.0], image=1), expected, atol=1e-5, rtol=0)
+
+
+def test_flow_edit_errors(results, flow):
+    import dataclasses
+
+    from ganprior.editing import AttributeMLP, FlowDirection
+    wrong = FlowDirection("wide", AttributeMLP(5, (4,)), shape=(5, 1, 1))
+    with pytest.raises(GanpriorError, match=r"shape \(5, 1, 1\)"):
+        edit_frames(results["single"], wrong, [1.0])
+    with pytest.raises(GanpriorError, match="w-space flow"):
+        edit_frames(results["single"], dataclasses.replace(flow, space="w"), [1.0])
+    with pytest.raises(GanpriorError, match="finite numbers"):
+        edit_frames(results["single"], flow, [float("inf")])

@@ -74,22 +74,33 @@ def test_utkface64_ships_in_the_package_and_loads_offline(monkeypatch, tmp_path)
 
 
 def test_utkface64_ships_age_and_gender_directions():
-    """The named directions `ganprior edit --direction age|gender` uses: unit vectors in z, each
-    conditioned on the other (orthogonal to it), with the boundary's held-out accuracy recorded;
-    moving a sample along them changes the image."""
+    """The named directions `ganprior edit --direction age|gender` uses: MLP gradient flows in z,
+    each conditioned on the other attribute's MLP, with held-out accuracy above the linear
+    boundaries'; the linear InterFaceGAN boundaries ship too, as age-linear / gender-linear (unit
+    vectors, each conditioned on the other). Moving a sample along either changes the image."""
+    from ganprior.editing import FlowDirection
     from ganprior.editing.directions import named_directions, resolve_direction
     prior = ganprior.load_prior("utkface64")
-    assert {"age", "gender"} <= set(named_directions("utkface64"))
+    assert {"age", "gender", "age-linear", "gender-linear"} <= set(named_directions("utkface64"))
+    z = prior.sample_latent(2, torch.Generator().manual_seed(0))
     for name in ("age", "gender"):
-        d = resolve_direction(name, prior)
-        assert d.name == name and d.space == "z" and d.source == "supervised"
-        assert abs(float(d.vector.norm()) - 1) < 1e-5 and tuple(d.vector.shape) == tuple(prior.latent_shape)
-        assert d.meta["unconditioned_accuracy"] > 0.8 and "UTKFace" in d.meta["licence"]
-        assert d.meta["conditioned_on"] == [{"age": "gender", "gender": "age"}[name]]
-        z = prior.sample_latent(1, torch.Generator().manual_seed(0))
+        other = {"age": "gender", "gender": "age"}[name]
+        linear = resolve_direction(f"{name}-linear", prior)
+        assert linear.name == name and linear.space == "z" and linear.source == "supervised"
+        assert abs(float(linear.vector.norm()) - 1) < 1e-5 and tuple(linear.vector.shape) == tuple(prior.latent_shape)
+        assert linear.meta["unconditioned_accuracy"] > 0.8 and "UTKFace" in linear.meta["licence"]
+        assert linear.meta["conditioned_on"] == [other]
+        flow = resolve_direction(name, prior)
+        assert isinstance(flow, FlowDirection) and flow.name == name and flow.space == "z"
+        assert flow.accuracy >= linear.meta["unconditioned_accuracy"] and "UTKFace" in flow.meta["licence"]
+        assert flow.meta["conditioned_on"] == [other] and flow.meta["target"] == "scores"
+        assert named_directions("utkface64")[name].stat().st_size < 1 << 20
+        moved = flow.move(z, [0.0, 3.0])
+        assert torch.equal(moved[0], z)
+        assert (flow.logit(moved[1]) > flow.logit(z)).all()
         with torch.no_grad():
-            a, b = prior.generate(z), prior.generate(z + 3 * d.as_latent(prior))
-        assert (a - b).abs().mean() > 0.02
+            for b in (moved[1], z + 3 * linear.as_latent(prior)):
+                assert (prior.generate(z) - prior.generate(b)).abs().mean() > 0.02
 
 
 def test_edit_by_shipped_name_picks_utkface64(tmp_path, capsys):

@@ -479,6 +479,7 @@ def edit_cmd(argv: list[str]) -> int:
     write_json({"command": "edit", "input": str(a.input), "prior": prior.name, "method": a.method,
                 "steps": result.steps, "seed": a.seed, "psnr": score, "seconds": result.seconds,
                 "direction": {"spec": str(a.direction), "name": direction.name, "source": direction.source,
+                              "model": getattr(direction, "kind", "linear"),
                               "space": direction.space, "accuracy": direction.accuracy,
                               "attribute": direction.meta.get("attribute")},
                 "strengths": strengths, "frames": [f"frame_{k:02d}.png" for k in range(len(strengths))]},

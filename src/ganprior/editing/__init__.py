@@ -11,6 +11,7 @@ from .interpolate import feature_interpolation, max_jump
 from .jitter import DEFAULT_JITTER_STD, as_dgp_generator, dgp_jitter
 from .mixing import feature_mix, style_mix, style_mix_grid
 from .morph import dgp_morph
+from .nonlinear import AttributeMLP, FlowDirection, conditional_flow, fit_flow_direction
 from .roles import code_role_maps, role_sheet
 from .transfer import dgp_category_transfer, target_classes
 
@@ -18,4 +19,4 @@ __all__ = ["Direction", "closed_form_directions", "conditional_direction", "fit_
            "pca_directions", "edit_frames", "strengths_for", "style_mix", "style_mix_grid", "feature_mix",
            "code_role_maps", "role_sheet", "layer_sweep", "plot_layer_sweep", "feature_interpolation", "max_jump",
            "DEFAULT_JITTER_STD", "as_dgp_generator", "dgp_jitter", "dgp_morph", "dgp_category_transfer",
-           "target_classes"]
+           "target_classes", "AttributeMLP", "FlowDirection", "conditional_flow", "fit_flow_direction"]

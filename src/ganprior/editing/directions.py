@@ -213,8 +213,10 @@ def _device(prior: Prior) -> torch.device:
 
 # -- loading ----------------------------------------------------------------------------------
 
-def load_direction(path: str | os.PathLike, prior: Prior | None = None) -> Direction:
-    """Read a direction: our ``.npz`` (``Direction.save``) or an external boundary ``.npy``.
+def load_direction(path: str | os.PathLike, prior: Prior | None = None):
+    """Read a direction: our ``.npz`` (``Direction.save``, or ``FlowDirection.save`` of
+    ``editing.nonlinear``: an MLP attribute model, returned as a ``FlowDirection``) or an external
+    boundary ``.npy``.
 
     External arrays (InterFaceGAN / mGANprior ``boundaries/*.npy``) have shape ``(1, D)`` or
     ``(D,)``; they are normalised to unit norm and named after the file stem. Their space is
@@ -237,7 +239,7 @@ def load_direction(path: str | os.PathLike, prior: Prior | None = None) -> Direc
             with obj:
                 direction = _from_npz(obj, path)
             if prior is not None:
-                direction.as_latent(prior)
+                check_fits(direction, prior)
             return direction
         return _from_boundary(np.asarray(obj), path, prior)
     except GanpriorError as e:
@@ -245,7 +247,25 @@ def load_direction(path: str | os.PathLike, prior: Prior | None = None) -> Direc
         raise GanpriorError(message if str(path) in message else f"{path}: {message}") from None
 
 
-def _from_npz(npz, path: Path) -> Direction:
+def check_fits(direction, prior: Prior) -> None:
+    """Raise ``GanpriorError`` unless ``direction`` can edit the prior's codes: a ``Direction`` by
+    ``as_latent`` (a w direction fits a w+ prior), a non-linear one (``editing.nonlinear``) by its
+    ``check``."""
+    if isinstance(direction, Direction):
+        direction.as_latent(prior)
+    else:
+        direction.check(prior)
+
+
+def _from_npz(npz, path: Path):
+    if "meta" in npz.files and "vector" not in npz.files:
+        try:
+            info = json.loads(str(npz["meta"]))
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise GanpriorError(f"cannot read direction file {path}: {str(e).splitlines()[0][:120]}") from None
+        if isinstance(info, dict) and info.get("format") == "ganprior-flow-direction":
+            from .nonlinear import flow_from_npz
+            return flow_from_npz(npz, info, path)
     if "vector" not in npz.files or "meta" not in npz.files:
         raise GanpriorError(f"{path} is not a ganprior direction file: it needs 'vector' and 'meta' "
                             f"entries, found {', '.join(npz.files) or 'none'}")
@@ -384,6 +404,43 @@ def label_targets(labels, attribute_kind: str = "binary", thresholds: tuple[floa
     return keep, y, info
 
 
+def labelled_codes(codes, labels, attribute_kind: str = "binary", thresholds: tuple[float, float] | None = None,
+                   space: str = "z", holdout_fraction: float = 0.2, seed: int = 0):
+    """Check and prepare labelled codes for an attribute model (``fit_direction``, and the MLP of
+    ``editing.nonlinear``): ``(x, y, info, code_shape, train, test)`` with ``x`` the kept codes
+    flattened ``(M', D)`` float64, ``y`` their boolean targets (``label_targets``), ``info`` the label
+    rule, and ``train`` / ``test`` the seeded stratified split (``holdout_fraction`` of each class
+    held out), so every model fitted on the same codes, labels and seed is scored on the same codes.
+    """
+    if attribute_kind not in ATTRIBUTE_KINDS:
+        raise GanpriorError(f"unknown attribute kind {attribute_kind!r}; choose one of {', '.join(ATTRIBUTE_KINDS)}")
+    if space not in SPACES:
+        raise GanpriorError(f"unknown latent space {space!r}; choose one of {', '.join(SPACES)}")
+    if not 0 <= holdout_fraction < 1:
+        raise GanpriorError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+    x = _as_numpy(codes, "codes")
+    code_shape = tuple(x.shape[1:])
+    y_raw = _as_numpy(labels, "labels")
+    if x.ndim < 2:
+        raise GanpriorError(f"codes must be (M, *latent_shape), got shape {_shape_text(x.shape)}")
+    if y_raw.ndim != 1:
+        raise GanpriorError(f"labels must be one value per code, shape (M,), got {_shape_text(y_raw.shape)}")
+    if x.shape[0] != y_raw.shape[0]:
+        raise GanpriorError(f"codes and labels differ in length: {x.shape[0]} codes, {y_raw.shape[0]} labels")
+    if not np.issubdtype(x.dtype, np.number) or not (np.issubdtype(y_raw.dtype, np.number)
+                                                     or y_raw.dtype == bool):
+        raise GanpriorError("codes and labels must be numeric")
+    x = x.astype(np.float64).reshape(x.shape[0], -1)
+    y_raw = y_raw.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise GanpriorError("codes contain NaN or infinite values")
+    keep, y, info = label_targets(y_raw, attribute_kind, thresholds)
+    if keep is not None:
+        x = x[keep]
+    train, test = _stratified_split(y, holdout_fraction, seed)
+    return x, y, info, code_shape, train, test
+
+
 def fit_direction(codes, labels, *, name: str, attribute_kind: str = "binary",
                   thresholds: tuple[float, float] | None = None, classifier: str = "svm",
                   holdout_fraction: float = 0.2, seed: int = 0, space: str = "z",
@@ -410,36 +467,12 @@ def fit_direction(codes, labels, *, name: str, attribute_kind: str = "binary",
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
-    if attribute_kind not in ATTRIBUTE_KINDS:
-        raise GanpriorError(f"unknown attribute kind {attribute_kind!r}; choose one of {', '.join(ATTRIBUTE_KINDS)}")
     if classifier not in CLASSIFIERS:
         raise GanpriorError(f"unknown classifier {classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
-    if space not in SPACES:
-        raise GanpriorError(f"unknown latent space {space!r}; choose one of {', '.join(SPACES)}")
-    if not 0 <= holdout_fraction < 1:
-        raise GanpriorError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
-    x = _as_numpy(codes, "codes")
-    code_shape = tuple(x.shape[1:])
-    y_raw = _as_numpy(labels, "labels")
-    if x.ndim < 2:
-        raise GanpriorError(f"codes must be (M, *latent_shape), got shape {_shape_text(x.shape)}")
-    if y_raw.ndim != 1:
-        raise GanpriorError(f"labels must be one value per code, shape (M,), got {_shape_text(y_raw.shape)}")
-    if x.shape[0] != y_raw.shape[0]:
-        raise GanpriorError(f"codes and labels differ in length: {x.shape[0]} codes, {y_raw.shape[0]} labels")
-    if not np.issubdtype(x.dtype, np.number) or not (np.issubdtype(y_raw.dtype, np.number)
-                                                     or y_raw.dtype == bool):
-        raise GanpriorError("codes and labels must be numeric")
-    x = x.astype(np.float64).reshape(x.shape[0], -1)
-    y_raw = y_raw.astype(np.float64)
-    if not np.isfinite(x).all():
-        raise GanpriorError("codes contain NaN or infinite values")
-    keep, y, info = label_targets(y_raw, attribute_kind, thresholds)
-    if keep is not None:
-        x = x[keep]
+    x, y, info, code_shape, train, test = labelled_codes(codes, labels, attribute_kind, thresholds, space,
+                                                         holdout_fraction, seed)
     info.update(classifier=classifier)
     counts = {"negative": int((~y).sum()), "positive": int(y.sum())}
-    train, test = _stratified_split(y, holdout_fraction, seed)
     mu = x[train].mean(axis=0)
     scale = float(x[train].std()) or 1.0
     xs = (x - mu) / scale
@@ -783,8 +816,9 @@ def _computed_direction(spec: str, prior: Prior) -> Direction:
     return found[index]
 
 
-def resolve_direction(spec: str | os.PathLike, prior: Prior) -> Direction:
-    """A direction for ``prior`` from a command-line spec, checked against the prior:
+def resolve_direction(spec: str | os.PathLike, prior: Prior):
+    """A direction for ``prior`` from a command-line spec, checked against the prior (a ``Direction``,
+    or a ``FlowDirection`` for a non-linear direction file):
 
     * ``sefa:I`` / ``pca:I``: the I-th closed-form (SeFa) or PCA (GANSpace) direction, computed
       on the fly (the top I+1 are computed);
@@ -802,12 +836,12 @@ def resolve_direction(spec: str | os.PathLike, prior: Prior) -> Direction:
     path = Path(text)
     if path.suffix.lower() in (".npz", ".npy") or path.is_file() or os.sep in text or "/" in text:
         direction = load_direction(path, prior)
-        direction.as_latent(prior)  # shape and space against the prior, also for .npz files
+        check_fits(direction, prior)  # shape and space against the prior, also for .npz files
         return direction
     names = named_directions(getattr(prior, "name", ""))
     if text in names:
         direction = load_direction(names[text], prior)
-        direction.as_latent(prior)
+        check_fits(direction, prior)
         return direction
     shipped = (f"directions shipped for prior {prior.name!r}: {', '.join(names)}" if names
                else f"no directions are shipped for prior {prior.name!r}")
@@ -815,4 +849,4 @@ def resolve_direction(spec: str | os.PathLike, prior: Prior) -> Direction:
                         "(closed-form, SeFa) or pca:I (GANSpace), I = 0, 1, 2, ...")
 
 
-__all__ += ["named_directions", "resolve_direction"]
+__all__ += ["check_fits", "named_directions", "resolve_direction"]

@@ -126,25 +126,36 @@ def edit_frames(result: Result | Parameterization, direction, strengths: Sequenc
         result: an inversion ``Result`` (single, multi, subspace or dgp) or its parameterisation.
         direction: a tensor of the prior's ``latent_shape`` (or an object with ``.vector``), used as
             given (directions are normally unit norm, so s is a distance in latent space); a w vector
-            is broadcast over layers for a w+ prior (see ``direction_vector``).
+            is broadcast over layers for a w+ prior (see ``direction_vector``). Or a non-linear
+            direction: an object with ``move(codes, strengths) -> (K, *codes.shape)`` (and
+            ``check(prior)``), e.g. ``nonlinear.FlowDirection``, which moves each code along the
+            gradient flow of an attribute model, ``|s|`` being the path length.
         strengths: K strengths (``strengths_for`` gives a symmetric range).
         image: which image of the result's batch.
         prior: only needed for a result without a parameterization attached (see
             ``resolve_parameterization``).
 
     Returns: ``(K, C, R, R)`` in [0, 1] on the CPU; strength 0 reproduces ``result.raw[image]``.
-    Multi-code and subspace results move all N codes by the same vector and keep their channel
-    importances, as in mGANprior's manipulation experiments.
+    Multi-code and subspace results move all N codes by the same vector (a non-linear direction:
+    each code along its own path) and keep their channel importances, as in mGANprior's
+    manipulation experiments.
     """
     param = resolve_parameterization(result, prior)
     render_prior = param.prior
     codes = param.codes.detach()
     i = check_index(image, codes.shape[0])
-    d = direction_vector(direction, render_prior).to(codes)
     s = _strength_tensor(strengths).to(codes)
     k = s.numel()
     base = codes[i]  # (*extra, *latent_shape): extra = () single/DGP, (N,) multi, (R, K) subspace
-    moved = base[None] + s.view(k, *([1] * base.ndim)) * d  # d broadcasts over the extra axes
+    move = getattr(direction, "move", None)
+    if callable(move):  # a non-linear direction: every code along its own path
+        check = getattr(direction, "check", None)
+        if callable(check):
+            check(render_prior)
+        moved = move(base, s.tolist()).to(codes)
+    else:
+        d = direction_vector(direction, render_prior).to(codes)
+        moved = base[None] + s.view(k, *([1] * base.ndim)) * d  # d broadcasts over the extra axes
     with torch.no_grad():
         if isinstance(param, DGPGenerator):
             x = param.render(moved[None], image_weights(param, i))[0]
