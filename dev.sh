@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine with Python 3.11 and access to the package registry.
 #   ./dev.sh demo   set up .venv, then restore the bundled demo inputs (results/demo/summary.png)
-#   ./dev.sh test   set up .venv, then run the test suite
+#   ./dev.sh test   set up .venv (and Debian's chromium for the browser test), then run the test suite
 #   ./dev.sh bench  set up .venv, then run every benchmark and rebuild BENCHMARKS.md (needs ../shared;
 #                   about 5 h on 2 cores); with arguments, only benchmarks/inversion.py ARGS
 set -euo pipefail
@@ -20,7 +20,15 @@ cmd=${1:-demo}
 shift || true
 case "$cmd" in
   demo)  exec .venv/bin/ganprior demo --out results/demo "$@" ;;
-  test)  exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    # the web app's browser test needs Chromium; Playwright's own download does not work offline,
+    # so it drives Debian's package
+    if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "installing Debian's chromium for the browser test" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+        || echo "could not install chromium: the browser test will be skipped (or fail under CI)" >&2
+    fi
+    exec .venv/bin/python -m pytest "$@" ;;
   bench)
     if [ $# -eq 0 ]; then
       .venv/bin/python benchmarks/subspace.py --part all

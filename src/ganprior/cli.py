@@ -735,10 +735,9 @@ def app_cmd(argv: list[str]) -> int:
     a = p.parse_args(argv)
     if not 0 < a.port < 65536:
         raise GanpriorError(f"--port must be in 1..65535, got {a.port}")
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise GanpriorError("the web app needs Gradio: pip install 'ganprior[app]'") from None
+    import importlib.util
+    if importlib.util.find_spec("gradio") is None:
+        raise GanpriorError("the web app needs Gradio: pip install 'ganprior[app]'")
     if a.threads:
         import torch
         torch.set_num_threads(a.threads)

@@ -313,7 +313,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
                    method: str = "multi", codes: int | None = 0, layer: int | str | None = "preset",
                    steps: int = 300, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
-                   runs: RunRegistry = RUNS) -> Iterator[Update]:
+                   runs: RunRegistry = RUNS, perceptual: float | str = "auto") -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
     With ``simulate`` the upload is taken as clean: it is degraded (with the painted mask for
@@ -347,7 +347,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
         if method == "dgp":
             loss, notes = "discriminator", []
         else:
-            loss, note = resolve_loss("auto")
+            loss, note = resolve_loss(perceptual)
             notes = [note] if note else []
         options = {} if method == "dgp" else {"num_codes": codes, "layer": _layer(layer)}
         flag = runs.start(session)
@@ -413,7 +413,7 @@ def direction_choices(prior: str) -> list[str]:
 def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "single", direction: str = "age",
                 strength: float = 2.0, frames: int = 5, steps: int = 300, seed: int = 0, *,
                 session: str = "local", out_root: str | os.PathLike | None = None,
-                runs: RunRegistry = RUNS) -> Iterator[Update]:
+                runs: RunRegistry = RUNS, perceptual: float | str = "auto") -> Iterator[Update]:
     """Invert the editor's image, then move its code(s) along ``direction`` from -strength to +strength."""
     before = None
     try:
@@ -433,7 +433,7 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
         chosen = resolve_direction(str(direction), model)  # before the inversion: a bad direction fails fast
         inputs = load_inputs(_to_tensor(image), [], model.resolution)
         before = _display(inputs.observed[0])
-        loss = "discriminator" if method == "dgp" else resolve_loss("auto")[0]
+        loss = "discriminator" if method == "dgp" else resolve_loss(perceptual)[0]
         flag = runs.start(session)
     except BaseException as e:  # noqa: BLE001
         yield _error_update(e, before)

@@ -1,8 +1,8 @@
 """The Gradio page of ``ganprior app``: components and wiring only; the logic is in ``handlers``."""
 
-from __future__ import annotations
-
 import os
+
+import gradio as gr  # this module is the only one that needs Gradio; it is imported on demand
 
 from ..errors import GanpriorError
 from . import handlers as h
@@ -18,8 +18,6 @@ def _session(request) -> str:
 
 def build_app(out_root: str | os.PathLike | None = None):
     """The ``gr.Blocks`` page. ``out_root``: where each run's folder is made (default: a temp folder)."""
-    import gradio as gr
-
     from ..priors import PRIORS
     from ..priors.zoo import DEFAULT_PRIOR
 
