@@ -6,12 +6,14 @@ Parts (numbers cached in benchmarks/results/editing_<part>.json; the report is r
   UTKFace training split: the *labeller* (half a) labels generated samples; the *judge* (half b)
   scores the edits. A direction is never scored by the network that defined it.
 * directions: 10,000 seeded samples of the prior, labelled by the labeller: gender (female logit
-  > 0) and age (ordinal: <= 20 vs >= 50 years), each conditioned on the other; InterFaceGAN linear-SVM
-  boundaries in z with accuracy on 20% held-out codes. They ship as the prior's named directions
+  > 0) and age (ordinal: <= 20 vs >= 50 years), each conditioned on the other. Two models on the
+  same labels and the same 20% held-out codes: InterFaceGAN linear-SVM boundaries in z, shipped as
+  ``{age,gender}-linear.npz``, and MLPs regressing the labeller's score whose gradient flow is the
+  edit (``ganprior.editing.nonlinear``), shipped as the prior's default named directions
   (``src/ganprior/weights/directions/utkface64/{age,gender}.npz``: ``ganprior edit --direction age``).
-* edits: held-out real faces, inverted with multi-code (library defaults: N=20 at layer 2, 300
-  steps; every code moved by s * direction, as mGANprior) and with single-code, and 200 samples of
-  the prior; s in -2..2 (5 frames). An edit counts as
+* edits: held-out real faces, inverted once with multi-code (library defaults: N=20 at layer 2, 300
+  steps; every code moved, as mGANprior) and with single-code, and 200 samples of the prior, each
+  edited along both models' directions; s in -2..2 (5 frames). An edit counts as
   monotonic when the judge's score (age in years, or the female logit) never decreases along the
   strengths; identity is the LPIPS of each frame to the unedited reconstruction.
 
@@ -221,7 +223,7 @@ def part_sheets() -> None:
 
 
 def report() -> None:
-    lines = ["## Semantic editing of real faces (InterFaceGAN boundaries on `utkface64`)", ""]
+    lines = ["## Semantic editing of real faces (InterFaceGAN boundaries and MLP flows on `utkface64`)", ""]
     d = RESULTS / "editing_directions.json"
     e = RESULTS / "editing_edits.json"
     if d.exists():
@@ -229,45 +231,56 @@ def report() -> None:
         meta = {p.stem: metadata(p) for p in (LABELLER, JUDGE) if p.exists()}
         lab = meta.get(LABELLER.stem, {})
         jud = meta.get(JUDGE.stem, {})
-        lines += [f"Directions: linear-SVM boundaries in z, fitted on {r['samples']} seeded samples of the prior "
-                  "labelled by a *labeller* CNN (UTKFace training half a; validation gender accuracy "
+        lines += [f"Directions, fitted on {r['samples']} seeded samples of the prior labelled by a *labeller* CNN "
+                  "(UTKFace training half a; validation gender accuracy "
                   f"{float(lab.get('validation_gender_accuracy', 'nan')):.3f}, age error "
-                  f"{float(lab.get('validation_age_mae', 'nan')):.1f} years). Edits are scored by a *judge* CNN "
-                  "trained on the other half (validation gender accuracy "
+                  f"{float(lab.get('validation_age_mae', 'nan')):.1f} years): *linear*, InterFaceGAN linear-SVM "
+                  "boundaries in z (edit: z + s x normal); *flow*, an MLP (2 x 256 SiLU) regressing the labeller's "
+                  "score (female logit, age in years) from z, the edit following its normalised logit gradient "
+                  "for a path length |s| (Euler steps of 0.1; `ganprior.editing.nonlinear`). Edits are scored by a "
+                  "*judge* CNN trained on the other half (validation gender accuracy "
                   f"{float(jud.get('validation_gender_accuracy', 'nan')):.3f}, age error "
-                  f"{float(jud.get('validation_age_mae', 'nan')):.1f} years). Both ship in `benchmarks/assets` "
+                  f"{float(jud.get('validation_age_mae', 'nan')):.1f} years). Both CNNs ship in `benchmarks/assets` "
                   "(UTKFace licence: non-commercial research only). Reproduce: "
                   "`.venv/bin/python benchmarks/editing.py`.", "",
-                  "| direction | labels | accuracy on held-out codes |", "|---|---|---|"]
+                  "| direction | labels | linear: accuracy on held-out codes | MLP: accuracy on the same codes |",
+                  "|---|---|---|---|"]
         for name in ATTRIBUTES:
             kind = ("female logit > 0" if name == "gender" else
                     f"age <= {r[name]['thresholds'][0]:g} vs >= {r[name]['thresholds'][1]:g} years")
-            lines.append(f"| {name} | {kind} | {r[name]['accuracy']:.3f} |")
-        lines += ["", "The two boundaries' normals have cosine "
+            mlp = r[name].get("mlp_accuracy")
+            lines.append(f"| {name} | {kind} | {r[name]['accuracy']:.3f} | "
+                         + ("-" if mlp is None else f"{mlp:.3f}") + " |")
+        lines += ["", "The two linear normals have cosine "
                   f"{r['age'].get('cosine_to_gender', float('nan')):.2f}: age and gender are entangled in the prior's z. "
-                  "Each ships conditioned on the other (InterFaceGAN's conditional manipulation: the other normal "
-                  "projected out), so an age edit leaves the gender boundary distance unchanged and vice versa."]
+                  "Each direction is conditioned on the other (InterFaceGAN's conditional manipulation): the linear "
+                  "ones have the other normal projected out; a flow has the other MLP's gradient projected out at "
+                  "every step of its path. `ganprior edit --direction age|gender` uses the flows; the linear "
+                  "boundaries ship as `age-linear` / `gender-linear`."]
         lines.append("")
     if e.exists():
         r = json.loads(e.read_text())
         s = r["strengths"]
-        lines += [f"Edits of {r['images']} held-out real faces spread over all ages (inverted with the library "
-                  f"defaults; multi-code moves all 20 codes by s x direction, as mGANprior), s = {s[0]:g}..{s[-1]:g} "
+        lines += [f"Edits of {r['images']} held-out real faces spread over all ages (inverted once with the library "
+                  f"defaults, then edited with both kinds of direction; multi-code moves all 20 codes, by s x normal "
+                  f"or each along its own flow path, as mGANprior), s = {s[0]:g}..{s[-1]:g} "
                   f"in {len(s)} frames, and of 200 samples of the prior (no inversion). Monotonic: the judge's score "
                   "never decreases along s. LPIPS: to the unedited image (identity drift). The judge reads the held-out "
                   f"faces themselves at {r['judge_on_held_out_faces']['gender_accuracy']:.3f} gender accuracy and "
                   f"{r['judge_on_held_out_faces']['age_mae']:.1f} years mean age error.", "",
-                  "| edited | direction | monotonic | mean change over the range | LPIPS at s = "
-                  + " / ".join(f"{v:+g}" for v in s) + " |", "|---|---|---|---|---|"]
+                  "| edited | direction | model | monotonic | mean change over the range | LPIPS at s = "
+                  + " / ".join(f"{v:+g}" for v in s) + " |", "|---|---|---|---|---|---|"]
         for key, row in r["summary"].items():
-            what, name = key.split("/")
+            what, name, *model = key.split("/")
             what = {"samples": "prior samples", "multi": "real faces, multi-code",
                     "single": "real faces, single-code"}.get(what, what)
             unit = "years" if row["judge_score"] == "age" else "female logit"
-            lines.append(f"| {what} | {name} | {row['monotonic_fraction'] * 100:.0f}% of {row['images']} | "
+            lines.append(f"| {what} | {name} | {model[0] if model else 'linear'} | "
+                         f"{row['monotonic_fraction'] * 100:.1f}% of {row['images']} | "
                          f"{row['mean_score_change']:+.1f} {unit} | "
                          + " / ".join(f"{v:.3f}" for v in row["lpips_by_strength"]) + " |")
-        lines += ["", "![edits](benchmarks/editing_examples.png)", ""]
+        lines += ["", "Single-code flow edits of three held-out faces:", "",
+                  "![edits](benchmarks/editing_examples.png)", ""]
     sheets = {"roles": "Per-code role maps (mGANprior Fig. 5; `ganprior roles`): where the image changes when one "
                        "code's important channels (importance > 0.2) are switched off.",
               "layers": "Reconstruction PSNR against the composition layer and the number of codes (mGANprior "
