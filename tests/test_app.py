@@ -256,8 +256,16 @@ def test_edit_bad_settings_fail_before_inverting(tmp_path, tiny_prior, kwargs, p
 
 def test_direction_choices_list_shipped_names_first():
     choices = h.direction_choices("utkface64")
-    assert choices[:2] == ["age", "gender"] and "sefa:0" in choices and "pca:4" in choices
+    assert choices[0] == "age" and "gender" in choices and "sefa:0" in choices and "pca:4" in choices
+    assert choices.index("gender") < choices.index("sefa:0")
     assert h.direction_choices("dcgan-digiface64")[0] == "sefa:0"
+
+
+def test_enlarged_repeats_pixels_by_an_integer_factor():
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    big = h.enlarged(image, size=12)
+    assert big.shape == (8, 12, 3) and np.array_equal(big[::4, ::4], image)
+    assert h.enlarged(np.zeros((300, 200, 3), np.uint8)).shape == (300, 200, 3)  # never shrinks
 
 
 def test_examples_are_bundled_images():

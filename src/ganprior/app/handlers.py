@@ -155,6 +155,12 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
+def enlarged(image: np.ndarray, size: int = DISPLAY_SIZE) -> np.ndarray:
+    """(H, W, 3) uint8 enlarged by an integer factor (nearest) so its longer side reaches ``size``."""
+    k = max(1, size // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, k, axis=0), k, axis=1)
+
+
 def _display(x: torch.Tensor, size: int = DISPLAY_SIZE) -> np.ndarray:
     """(C, h, w) in [0, 1] -> (size, size, 3) uint8, nearest-neighbour (the pixels the prior made)."""
     from ..io import to_uint8

@@ -36,12 +36,13 @@ def build_app(out_root: str | os.PathLike | None = None):
 
     def on_edit_upload(path):
         if path is None:
-            return gr.update(), ""
+            return gr.update(), gr.update(), ""
         try:
             up = h.read_upload(path)
         except GanpriorError as e:
-            return None, f"Error: {e}"
-        return up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]})."
+            return None, None, f"Error: {e}"
+        # shown enlarged (nearest) when small; the run gets the upload itself, kept in the session's state
+        return (h.enlarged(up.image), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).")
 
     def run_restore(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
                     request: gr.Request, progress=gr.Progress()):
@@ -122,6 +123,7 @@ def build_app(out_root: str | os.PathLike | None = None):
                 with gr.Column(scale=3):
                     edit_upload = gr.File(label="Upload a face", type="filepath", elem_id="edit-upload")
                     edit_image = gr.Image(label="Input", type="numpy", interactive=False, height=300)
+                    edit_source = gr.State(None)
                     gr.Examples(h.examples()[:1], inputs=[edit_upload], label="Examples")
                 with gr.Column(scale=2):
                     edit_prior = gr.Dropdown(priors, value=edit_prior, label="Prior")
@@ -142,10 +144,10 @@ def build_app(out_root: str | os.PathLike | None = None):
                 gif = gr.Image(label="Edit (GIF)", type="filepath", interactive=False, height=256)
             gallery = gr.Gallery(label="Frames", columns=9, height=200)
             edit_files = gr.File(label="Download", file_count="multiple", interactive=False)
-            edit_upload.change(on_edit_upload, edit_upload, [edit_image, edit_status])
+            edit_upload.change(on_edit_upload, edit_upload, [edit_image, edit_source, edit_status])
             edit_prior.change(lambda p: gr.update(choices=h.direction_choices(p), value=h.direction_choices(p)[0]),
                               edit_prior, direction)
-            edit_job = edit_run.click(run_edit, [edit_image, edit_prior, edit_method, direction, strength, n_frames,
+            edit_job = edit_run.click(run_edit, [edit_source, edit_prior, edit_method, direction, strength, n_frames,
                                                  edit_steps, edit_seed], [edit_status, recon, gallery, gif, edit_files],
                                       show_progress="minimal", show_progress_on=[edit_status], concurrency_limit=2)
             edit_stop.click(cancel, None, edit_status, cancels=[edit_job], queue=False)
