@@ -157,7 +157,6 @@ def build_app(out_root: str | os.PathLike | None = None):
 def launch(host: str = "127.0.0.1", port: int = 7860, out_root: str | os.PathLike | None = None,
            quiet: bool = False) -> None:
     """Build the page and serve it until interrupted (localhost only unless ``host`` says otherwise)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no calls home
     page = build_app(out_root)
     page.queue(default_concurrency_limit=2)
     page.launch(server_name=host, server_port=port, max_file_size=f"{h.MAX_UPLOAD_MB}mb", ssr_mode=False,
