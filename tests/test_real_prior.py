@@ -74,27 +74,29 @@ def test_utkface64_ships_in_the_package_and_loads_offline(monkeypatch, tmp_path)
 
 
 def test_utkface64_ships_age_and_gender_directions():
-    """The named directions `ganprior edit --direction age|gender` uses: MLP gradient flows in z,
-    each conditioned on the other attribute's MLP, with held-out accuracy above the linear
-    boundaries'; the linear InterFaceGAN boundaries ship too, as age-linear / gender-linear (unit
-    vectors, each conditioned on the other). Moving a sample along either changes the image."""
-    from ganprior.editing import FlowDirection
+    """The named directions `ganprior edit --direction age|gender` uses, and their alternatives:
+    linear InterFaceGAN boundaries (``age``, ``gender-linear``: unit vectors in z, each conditioned on
+    the other) and MLP gradient flows (``gender``, ``age-flow``: each conditioned on the other
+    attribute's MLP, held-out accuracy at least the linear boundary's). Moving a sample along any of
+    them changes the image."""
+    from ganprior.editing import Direction, FlowDirection
     from ganprior.editing.directions import named_directions, resolve_direction
     prior = ganprior.load_prior("utkface64")
-    assert {"age", "gender", "age-linear", "gender-linear"} <= set(named_directions("utkface64"))
+    names = named_directions("utkface64")
+    assert set(names) == {"age", "age-flow", "gender", "gender-linear"}
     z = prior.sample_latent(2, torch.Generator().manual_seed(0))
-    for name in ("age", "gender"):
+    for name, linear_name, flow_name in (("age", "age", "age-flow"), ("gender", "gender-linear", "gender")):
         other = {"age": "gender", "gender": "age"}[name]
-        linear = resolve_direction(f"{name}-linear", prior)
-        assert linear.name == name and linear.space == "z" and linear.source == "supervised"
+        linear = resolve_direction(linear_name, prior)
+        assert isinstance(linear, Direction) and linear.name == name and linear.space == "z"
         assert abs(float(linear.vector.norm()) - 1) < 1e-5 and tuple(linear.vector.shape) == tuple(prior.latent_shape)
         assert linear.meta["unconditioned_accuracy"] > 0.8 and "UTKFace" in linear.meta["licence"]
-        assert linear.meta["conditioned_on"] == [other]
-        flow = resolve_direction(name, prior)
+        assert linear.meta["conditioned_on"] == [other] and linear.source == "supervised"
+        flow = resolve_direction(flow_name, prior)
         assert isinstance(flow, FlowDirection) and flow.name == name and flow.space == "z"
         assert flow.accuracy >= linear.meta["unconditioned_accuracy"] and "UTKFace" in flow.meta["licence"]
         assert flow.meta["conditioned_on"] == [other] and flow.meta["target"] == "scores"
-        assert named_directions("utkface64")[name].stat().st_size < 1 << 20
+        assert names[flow_name].stat().st_size < 1 << 20
         moved = flow.move(z, [0.0, 3.0])
         assert torch.equal(moved[0], z)
         assert (flow.logit(moved[1]) > flow.logit(z)).all()
