@@ -75,8 +75,16 @@ def app_url(tmp_path_factory):
     log.close()
 
 
-def _load(page, url: str, image: Path) -> None:
-    page.goto(url, wait_until="networkidle", timeout=60000)
+def _open(browser, url: str):
+    """A page that may reach the app only: anything else (web fonts, CDNs) is refused at once, as offline."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
+    page.goto(url, wait_until="domcontentloaded", timeout=60000)
+    page.locator("#upload input[type=file]").wait_for(state="attached", timeout=60000)
+    return page
+
+
+def _load(page, image: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(image))
     page.wait_for_function("document.querySelector('#status').innerText.includes('Loaded')", timeout=30000)
     page.wait_for_timeout(500)
@@ -109,8 +117,8 @@ def test_inpaint_a_painted_mask_in_the_browser(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            _load(page, app_url, EXAMPLE)
+            page = _open(browser, app_url)
+            _load(page, EXAMPLE)
             assert "Loaded astronaut (64×64)" in page.locator("#status").inner_text()
             # paint a band across the face with the brush (selected by default)
             canvas = page.locator("#editor canvas").first.bounding_box()
@@ -123,8 +131,8 @@ def test_inpaint_a_painted_mask_in_the_browser(app_url):
             page.mouse.up()
             _set_steps(page, STEPS)
             # a second tab runs a different job at the same time; results must not mix
-            other = browser.new_page(viewport={"width": 1400, "height": 1100})
-            _load(other, app_url, SECOND)
+            other = _open(browser, app_url)
+            _load(other, SECOND)
             other.locator("#task input").click()
             other.get_by_role("option", name="reconstruct", exact=True).click()
             _set_steps(other, 20)
@@ -168,8 +176,7 @@ def test_a_non_image_upload_shows_a_message_in_the_page(app_url, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(app_url, wait_until="networkidle", timeout=60000)
+            page = _open(browser, app_url)
             page.locator("#upload input[type=file]").set_input_files(str(fake))
             page.wait_for_function("document.querySelector('#status').innerText.includes('Error')", timeout=30000)
             text = page.locator("#status").inner_text().strip()
