@@ -36,6 +36,7 @@ case "$cmd" in
       .venv/bin/python benchmarks/dgp.py
       .venv/bin/python benchmarks/defense.py
       .venv/bin/python benchmarks/editing.py
+      .venv/bin/python benchmarks/throughput.py
       exec .venv/bin/python benchmarks/inversion.py --part all
     fi
     exec .venv/bin/python benchmarks/inversion.py "$@" ;;

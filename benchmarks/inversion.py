@@ -4,7 +4,6 @@ Parts (each caches its numbers in benchmarks/results/<part>.json; the report is 
 
 * grid:       PSNR/SSIM of single-code vs multi-code for N in {1,5,10,20,30} x layer in {1..4}, equal steps
 * default:    single vs multi with the library defaults (300 steps), the headline comparison
-* throughput: batched multi-code vs a reference-style loop (codes one at a time, one image at a time)
 * tasks:      every task (--simulate) beside the classical baseline a user would otherwise pick
 * perceptual: reconstruction with and without the VGG16 perceptual term (PSNR, LPIPS)
 
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -28,10 +25,8 @@ import numpy as np
 import torch
 
 import ganprior
-from ganprior.inversion.base import optimize
-from ganprior.inversion.multi_code import MultiCode
 from ganprior.io import fit_image, read_image
-from ganprior.losses import DEFAULT_PERCEPTUAL_WEIGHT, PixelLoss, build_loss
+from ganprior.losses import DEFAULT_PERCEPTUAL_WEIGHT, build_loss
 from ganprior.metrics import evaluate_images, psnr, ssim
 from ganprior.physics.tasks import build_degradation
 
@@ -93,51 +88,6 @@ def part_default(prior, faces) -> None:
     out["steps"] = 300
     print({k: v["psnr"] for k, v in out.items() if k != "steps"}, flush=True)
     save("default", out)
-
-
-class ReferenceStyleMultiCode(MultiCode):
-    """The reference code's structure: each code goes through the head on its own, in a Python loop."""
-
-    def compose(self) -> torch.Tensor:
-        b, n = self.codes.shape[:2]
-        total = 0
-        for k in range(n):
-            feat = self.prior.head(self.codes[:, k], self.layer)
-            total = total + feat * self.importance[:, k, :, None, None]
-        return total
-
-
-def part_throughput(prior, faces, steps: int, images: int, codes: int = 20, layer: int = 2) -> None:
-    torch.set_num_threads(2)
-    faces = faces[:images]
-    loss = PixelLoss()
-    ident = lambda x: x  # noqa: E731
-
-    def batched():
-        p = MultiCode(prior, len(faces), num_codes=codes, layer=layer, seed=0)
-        x, _ = optimize(p, faces, ident, loss, steps=steps, lr=0.03)
-        return x
-
-    def reference_loop():
-        outs = []
-        for i in range(len(faces)):  # one image at a time
-            p = ReferenceStyleMultiCode(prior, 1, num_codes=codes, layer=layer, seed=0)
-            x, _ = optimize(p, faces[i:i + 1], ident, loss, steps=steps, lr=0.03)
-            outs.append(x)
-        return torch.cat(outs)
-
-    res = {}
-    for name, fn in (("batched", batched), ("reference_loop", reference_loop)):
-        t0 = time.perf_counter()
-        x = fn()
-        dt = time.perf_counter() - t0
-        res[name] = {"seconds": dt, "image_steps_per_s": len(faces) * steps / dt,
-                     "psnr": float(psnr(x, faces).mean())}
-        print(name, res[name], flush=True)
-    res.update({"steps": steps, "images": len(faces), "codes": codes, "layer": layer,
-                "speedup": res["batched"]["image_steps_per_s"] / res["reference_loop"]["image_steps_per_s"],
-                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()})
-    save("throughput", res)
 
 
 def baseline(task: str, y: torch.Tensor, mask: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
@@ -207,7 +157,7 @@ def report() -> None:
         f = RESULTS / f"{part}.json"
         return json.loads(f.read_text()) if f.exists() else None
 
-    grid, default, thr, tasks = load("grid"), load("default"), load("throughput"), load("tasks")
+    grid, default, tasks = load("grid"), load("default"), load("tasks")
     perc = load("perceptual")
     lines = ["# Benchmarks", "",
              "All numbers: CPU (2 cores), prior `dcgan-digiface64` (64x64), the 21 aligned faces of "
@@ -215,7 +165,7 @@ def report() -> None:
              "antialiased bicubic). Faces are real photos; the prior was trained on synthetic DigiFace-1M "
              "faces, so these are out-of-distribution inversions.", "",
              "Reproduce: `.venv/bin/python benchmarks/inversion.py --part all` (about 70 min on 2 cores), "
-             "or one `--part grid|default|throughput|tasks|perceptual`, then `--part report`. "
+             "or one `--part grid|default|tasks|perceptual`, then `--part report`. "
              "NIQE is not reported: it needs 96x96 blocks and these images are 64x64.", ""]
     if default:
         s, m = default["single"], default["multi"]
@@ -239,17 +189,6 @@ def report() -> None:
             lines.append(f"| {layer_desc[layer]} | " + " | ".join(f"{r['psnr']:.2f}" for r in vals) + " |")
         lines += ["", "![PSNR vs number of codes](benchmarks/inversion_grid.png)", ""]
         _plot_grid(rows)
-    if thr:
-        b, r = thr["batched"], thr["reference_loop"]
-        lines += ["## Throughput: batched multi-code vs a reference-style loop", "",
-                  f"{thr['images']} faces, N={thr['codes']} codes at layer {thr['layer']}, {thr['steps']} Adam steps, "
-                  f"{thr['threads']} torch threads, same run. The reference-style loop sends each code through the "
-                  "generator head on its own and inverts one image at a time, as the official code does; the "
-                  "batched one sends all images x codes through in one forward per step.", "",
-                  "| implementation | image-steps / s | final PSNR (dB) | seconds |", "|---|---|---|---|",
-                  f"| reference-style loop | {r['image_steps_per_s']:.1f} | {r['psnr']:.2f} | {r['seconds']:.1f} |",
-                  f"| ganprior (batched) | {b['image_steps_per_s']:.1f} | {b['psnr']:.2f} | {b['seconds']:.1f} |", "",
-                  f"Speed-up: **{thr['speedup']:.2f}x** at equal final PSNR (same initial codes, same optimiser).", ""]
     if tasks:
         lines += ["## Tasks (`--simulate`) against classical baselines", "",
                   "ganprior: library defaults (multi-code, 300 steps, task presets), pixel MSE loss. Metrics on the "
@@ -277,7 +216,7 @@ def report() -> None:
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
     # sections written by the other benchmark scripts (subspace.py, prior_quality.py)
-    for section in ("subspace.md", "prior_quality.md", "dgp.md", "defense.md", "editing.md"):
+    for section in ("throughput.md", "subspace.md", "prior_quality.md", "dgp.md", "defense.md", "editing.md"):
         if (RESULTS / section).exists():
             lines += [(RESULTS / section).read_text().strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
@@ -304,17 +243,13 @@ def _plot_grid(rows) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", default="all",
-                    choices=["all", "grid", "default", "throughput", "tasks", "perceptual", "report"])
+                    choices=["all", "grid", "default", "tasks", "perceptual", "report"])
     ap.add_argument("--grid-steps", type=int, default=100)
-    ap.add_argument("--throughput-steps", type=int, default=50)
-    ap.add_argument("--throughput-images", type=int, default=4)
     a = ap.parse_args()
     torch.set_num_threads(2)
     if a.part != "report":
         prior = ganprior.load_prior("dcgan-digiface64")  # the numbers above were measured on this prior
         _, faces = load_faces()
-        if a.part in ("all", "throughput"):
-            part_throughput(prior, faces, a.throughput_steps, a.throughput_images)
         if a.part in ("all", "default"):
             part_default(prior, faces)
         if a.part in ("all", "tasks"):

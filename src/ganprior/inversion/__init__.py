@@ -31,7 +31,7 @@ _COMPOSITION_OPTIONS = ("num_codes", "layer", "latent_init", "importance_init", 
 def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: str = "multi",
            steps: int | None = None, lr: float | None = None, optimizer: str = "adam", loss=None,
            seed: int = 0, callback: ProgressCallback | None = None, stop_mse: float | None = None,
-           **method_options) -> Result:
+           precision: str = "fp32", compile: bool = False, **method_options) -> Result:
     """Solve ``min loss(A(G(params)), y)`` for a batch of observations ``y``.
 
     Args:
@@ -47,11 +47,15 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
             discriminator-feature term.
         stop_mse: stop each image once the MSE between its observation and ``A(x)`` ([0, 1] scale)
             falls below this (DGP's adversarial defense uses 5e-3); ``Result.stopped_at`` says when.
+        precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.batching``);
+            ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
         method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``; for ``dgp`` those are ignored, and ``schedule``,
             ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight`` apply).
     """
     if method in SOLVERS:
+        if precision != "fp32" or compile:
+            raise GanpriorError(f"method {method} runs in fp32 without torch.compile; drop --precision/--compile")
         if optimizer != "adam":
             raise GanpriorError(f"method {method} optimises with Adam; --optimizer {optimizer} is not supported")
         if loss is None:
@@ -80,7 +84,7 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
     stop = EarlyStop(stop_mse, y, degradation.A)
     t0 = time.perf_counter()
     raw, history = optimize(param, y, degradation.A, loss_fn, steps=steps, lr=lr, optimizer=optimizer,
-                            callback=callback, stop=stop)
+                            callback=callback, stop=stop, precision=precision, compile=compile)
     seconds = time.perf_counter() - t0
     images = degradation.postprocess(raw, y).clamp(0, 1)
     for p in param.parameters():

@@ -151,11 +151,16 @@ def take_step(optimizer: torch.optim.Optimizer,
 def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, steps: int, lr: float,
              optimizer: str = "adam", callback: ProgressCallback | None = None,
-             stop: EarlyStop | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             stop: EarlyStop | None = None, precision: str = "fp32",
+             compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the loop. Returns (final images in [0, 1], per-step per-image loss history).
 
     With ``stop``, the loop ends once every image met its stopping rule; the history then has
-    one row per step run, and stopped images are those rendered at their stop."""
+    one row per step run, and stopped images are those rendered at their stop.
+    ``precision``: ``fp32`` or ``bf16`` (the generator's forward autocast; see ``ganprior.batching``).
+    ``compile``: render through ``torch.compile`` (pays off over many steps on a GPU)."""
+    from ..batching import autocast, check_precision
+    check_precision(precision)
     if steps < 1:
         raise GanpriorError(f"steps must be >= 1, got {steps}")
     if not lr > 0:
@@ -164,8 +169,12 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
     prior = param.prior
     history = torch.empty(steps, y.shape[0])
 
+    render = torch.compile(param) if compile else param
+
     def render_and_score():
-        x = prior.to_unit(param())
+        with autocast(precision, y.device):
+            x = prior.to_unit(render())
+        x = x.float()  # the loss and the physics run in fp32
         return x, loss_fn(forward_model(x), y)
 
     for step in range(steps):

@@ -1,0 +1,99 @@
+"""Throughput settings of an inversion: mixed precision, and a batch size chosen from free memory.
+
+* ``precision``: ``"fp32"`` (default) or ``"bf16"``. bf16 autocasts the generator's forward (and so
+  its backward) while codes, importances and the optimiser stay fp32 and the loss is computed in
+  fp32. It pays off on GPUs with bf16 tensor cores and CPUs with AVX512-BF16/AMX; on plain AVX2
+  CPUs it is slower (BENCHMARKS.md, throughput). No loss scaling is needed for bf16 (fp32's range).
+* ``auto_batch_size``: measures the memory one image takes in an optimisation step (the tensors
+  autograd saves for the backward pass, for the chosen method and codes), reads the free memory of
+  the device, and returns how many images fit in a fraction of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+
+from .errors import GanpriorError
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise GanpriorError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    return precision
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
+    """Autocast the enclosed forward pass to ``precision`` (no-op for fp32)."""
+    check_precision(precision)
+    if precision == "fp32":
+        yield
+        return
+    kind = torch.device(device).type
+    with torch.autocast(device_type=kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16):
+        yield
+
+
+def free_memory_bytes(device: torch.device | str) -> int:
+    """Free memory where the tensors live: the GPU's free memory, or the host's available RAM."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2 ** 31  # unknown: assume 2 GB
+
+
+def step_bytes_per_image(prior, method: str = "multi", precision: str = "fp32", **method_options) -> int:
+    """Bytes one image needs in one optimisation step: the activations autograd keeps for the
+    backward pass (measured on a probe batch of 2 images) plus its trainable parameters with their
+    gradients and Adam moments."""
+    from .inversion import METHODS
+    if method not in METHODS:
+        raise GanpriorError(f"automatic batch size covers {', '.join(METHODS)}; got {method!r}")
+    from .presets import defaults_for
+    options = defaults_for(method, [], max(prior.composition_layers))
+    options.update({k: v for k, v in method_options.items() if v is not None})
+    options.pop("steps", None)
+    options.pop("lr", None)
+    probe = 2
+    param = METHODS[method](prior, probe, seed=0, **options)
+    saved = 0
+
+    def pack(t: torch.Tensor):
+        nonlocal saved
+        if isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter):
+            saved += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(precision, prior.device):
+        x = prior.to_unit(param())
+        x.float().mean().backward()
+    trainable = sum(p.numel() * p.element_size() for p in param.parameters() if p.requires_grad)
+    return int((saved + 4 * trainable) / probe) + 1  # values, grads and two Adam moments
+
+
+def auto_batch_size(prior, num_images: int, method: str = "multi", *, fraction: float = 0.5,
+                    cap: int = 256, precision: str = "fp32", **method_options) -> int:
+    """How many images to invert together: ``fraction`` of the free memory over the per-image need,
+    at least 1, at most ``num_images`` and ``cap``."""
+    if not 0 < fraction <= 1:
+        raise GanpriorError(f"memory fraction must be in (0, 1], got {fraction}")
+    need = step_bytes_per_image(prior, method, precision, **method_options)
+    fit = int(fraction * free_memory_bytes(prior.device) // need)
+    return max(1, min(num_images, cap, fit))
