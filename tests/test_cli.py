@@ -132,8 +132,10 @@ class TestBadInput:
         assert_one_line_error(*run_cli(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "factor")
 
-    def test_finished_batches_are_kept_when_a_later_one_fails(self, tmp_path, capsys, tiny_checkpoint, face_pngs,
-                                                             monkeypatch):
+    def test_a_failed_batch_is_recorded_and_the_others_go_on(self, tmp_path, capsys, tiny_checkpoint, face_pngs,
+                                                            monkeypatch):
+        """Batch jobs (issue #10): the failing image is recorded with its error, the images before
+        and after it are restored, and the run ends with a one-line error (exit 2)."""
         import ganprior.api
         from ganprior.errors import GanpriorError
         real = ganprior.api.restore_batch
@@ -149,8 +151,13 @@ class TestBadInput:
         code, _, err = run_cli(["reconstruct", *face_pngs, "--simulate", "--batch", "1",
                             *self.base(tmp_path, tiny_checkpoint)], capsys)
         assert_one_line_error(code, err, "NaN/inf")
+        assert "1 of 3 images failed: img1:" in err
         records = json.loads((tmp_path / "out" / "metrics.json").read_text())
-        assert len(records) == 1 and (tmp_path / "out" / f"{face_pngs[0].stem}.png").exists()
+        assert [r["input"] for r in records] == [str(face_pngs[0]), str(face_pngs[2])]
+        assert (tmp_path / "out" / "img0.png").exists() and (tmp_path / "out" / "img2.png").exists()
+        assert not (tmp_path / "out" / "img1.png").exists()
+        items = json.loads((tmp_path / "out" / "manifest.json").read_text())["items"]
+        assert [i["state"] for i in items] == ["done", "failed", "done"] and "NaN/inf" in items[1]["error"]
 
 
 def test_invalid_factor_fails_before_creating_output(tmp_path, capsys, tiny_checkpoint, face_pngs):

@@ -90,7 +90,17 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-paste", action="store_true", help="do not paste known pixels / luminance back")
     p.add_argument("--batch", type=int, default=4, help="images inverted together")
     p.add_argument("--gif", action="store_true", help="also write an animation of the optimisation")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=None,
+                   help="torch device [cpu; with --engine ray: cuda (one GPU per task) when the cluster has GPUs]")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="where the images are restored: this process, or spread over a Ray cluster "
+                        "(pip install 'ganprior[ray]'); both keep DIR/manifest.json and resume alike")
+    p.add_argument("--address", default=None,
+                   help="--engine ray: address of a running Ray cluster (e.g. ray://host:10001 or auto) "
+                        "[a local one on this machine]")
+    p.add_argument("--restart", action="store_true",
+                   help="start the job in --out over: forget its manifest and redo every image "
+                        "(without it a rerun skips finished, verified images and refuses other settings)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -102,91 +112,79 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    """A resumable batch job (``ganprior.jobs``): DIR/manifest.json records every input's state; a
+    rerun skips finished, verified outputs; a failed image is recorded and the others go on."""
+    import tempfile
 
-    from .api import load_inputs, restore_batch
-    from .io import make_sheet, save_gif, save_image, stack_rows, write_json
-    from .losses import resolve_loss
+    import torch
+
+    from .api import load_inputs
+    from .jobs import Job, WorkItem, collect_inputs, load_item, mask_arg, run_local, settings_from_args
     from .physics.tasks import parse_task
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
 
     if args.batch < 1:
         raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
+    if args.address is not None and args.engine != "ray":
+        raise GanpriorError("--address is for --engine ray")
     tasks = parse_task(args.task)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GanpriorError(f"--out {out} exists and is not a folder")
-    prior = configure_prior(load_prior(args.prior or default_prior(args.method), args.device),
-                            latent_space=args.latent_space,
-                            class_index=args.class_index, truncation=args.truncation)
-    inputs = load_inputs(args.inputs, tasks, prior.resolution, simulate=args.simulate, fit=args.fit,
-                         factor=args.factor, mask=args.mask, mask_white_is_missing=not args.mask_white_known,
-                         noise_sigma=args.noise_sigma, seed=args.seed)
-    if args.method == "dgp":  # DGP's loss is its own: discriminator features (or the --dgp-loss ablations)
-        loss, note = args.dgp_loss, None
-    else:
-        loss, note = resolve_loss(args.perceptual, l1_weight=args.l1, perceptual_resize=args.perceptual_resize)
-    notes = [note] if note else []
-    out.mkdir(parents=True, exist_ok=True)
-    task_name = "+".join(tasks) or "reconstruct"
-    records: list[dict] = []
-    sheets = []
-    n_batches = (len(inputs) + args.batch - 1) // args.batch
-    for b, start in enumerate(range(0, len(inputs), args.batch)):
-        idx = slice(start, start + args.batch)
-        frames: list = []
-        bar = None if args.quiet else tqdm(total=1, desc=f"batch {b + 1}/{n_batches}", unit="step",
-                                            dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
-
-        def progress(step, total, step_loss, x, bar=bar, frames=frames):
-            if bar is not None:
-                bar.total = total
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}")
-            if args.gif and (step == 1 or step % max(1, total // 40) == 0 or step == total):
-                frames.append(x.cpu())
-
-        try:
-            result = restore_batch(
-                inputs, idx, prior, tasks, factor=args.factor, noise_sigma=args.noise_sigma,
-                paste_known=not args.no_paste, method=args.method, steps=args.steps, lr=args.lr,
-                optimizer=args.optimizer, loss=loss, seed=args.seed, callback=progress, niqe_params=args.niqe_params,
-                num_codes=args.codes, layer=args.layer, latent_init=args.latent_init, num_subspaces=args.subspaces,
-                importance_init=args.importance_init, normalize=args.normalize or None, stop_mse=args.stop_mse)
-        finally:
-            if bar is not None:
-                bar.close()
-        for i, name in enumerate(inputs.names[idx]):
-            save_image(result.images[i], out / f"{name}.png")
-            save_image(result.observed[i].clamp(0, 1), out / f"{name}_input.png")
-            tiles = [result.observed[i]]
-            labels = ["input"]
-            if result.ground_truth is not None:
-                tiles.append(result.ground_truth[i])
-                labels.append("ground truth")
-            tiles.append(result.images[i])
-            m = result.metrics[i]
-            labels.append(f"{args.method} {m['psnr']:.2f}dB" if m["psnr"] is not None else f"{args.method}")
-            sheet = make_sheet(tiles, labels)
-            sheets.append(sheet)
-            save_image(sheet, out / f"{name}_sheet.png")
-            if args.gif and frames:
-                save_gif([f[i] for f in frames], out / f"{name}.gif")
-            steps = result.steps if result.stopped_at is None or not result.stopped_at[i] else int(result.stopped_at[i])
-            records.append({"input": inputs.sources[start + i], "task": task_name, "method": args.method, **m,
-                            "seconds": result.seconds / len(result.metrics), "steps": steps})
-        notes += [n for n in result.notes if n not in notes]
-        write_json(records, out / "metrics.json")  # after every batch: finished work is never lost
-    save_image(stack_rows(sheets), out / "summary.png")
+    if args.engine == "ray":
+        from .ray_engine import require_ray
+        require_ray()
+    # the driver's copy of the prior validates the settings; with Ray the workers load their own
+    prior = configure_prior(load_prior(args.prior or default_prior(args.method),
+                                       args.device or "cpu" if args.engine == "local" else "cpu"),
+                            latent_space=args.latent_space, class_index=args.class_index, truncation=args.truncation)
+    settings = settings_from_args(args, device=args.device or "cpu")
+    # validate factor, mask and noise before any work, on a stand-in image (an inpaint mask may also
+    # come from each input's transparency: then each input is checked on its own)
+    if "inpaint" not in tasks or args.mask is not None or args.simulate:
+        load_inputs([torch.full((3, prior.resolution, prior.resolution), 0.5)], tasks, prior.resolution,
+                    simulate=args.simulate, fit=args.fit, factor=args.factor, mask=args.mask,
+                    mask_white_is_missing=not args.mask_white_known, noise_sigma=args.noise_sigma, seed=args.seed)
+    inputs = collect_inputs(args.inputs)
+    # a file named on the command line must be readable (fail fast, nothing written); a folder's
+    # unreadable files are recorded as failed and the others go on
+    with tempfile.TemporaryDirectory(prefix="ganprior-check-") as tmp:
+        mask = mask_arg(settings, Path(tmp))
+        for inp in inputs:
+            if inp.explicit:
+                try:
+                    data = inp.path.read_bytes()
+                except OSError as e:
+                    raise GanpriorError(f"cannot read image {inp.path}: {e.strerror}") from None
+                load_item(WorkItem(inp.name, str(inp.path), data), settings, prior.resolution, Path(tmp), mask)
+    with Job(out, settings, inputs, restart=args.restart, prior_name=prior.name) as job:
+        todo = job.pending()
+        job.save()
+        if args.engine == "ray":
+            from .ray_engine import run_ray
+            del prior  # the workers hold the models
+            run_ray(job, todo, args.batch, address=args.address, device=args.device, quiet=args.quiet)
+        else:
+            run_local(job, todo, args.batch, quiet=args.quiet)
+        summary = job.finish()
     if not args.quiet:
-        print_table(records, "input")
-        known = [r["psnr"] for r in records if r["psnr"] is not None]
-        if known:
-            print(f"mean PSNR {sum(known) / len(known):.2f} dB over {len(known)} images")
-        for n in notes:
+        if summary.records:
+            print_table(summary.records, "input")
+            known = [r["psnr"] for r in summary.records if r["psnr"] is not None]
+            if known:
+                print(f"mean PSNR {sum(known) / len(known):.2f} dB over {len(known)} images")
+        for n in summary.notes:
             print(f"note: {n}")
-        print(f"wrote {len(records)} results, summary.png and metrics.json to {out}")
+        print(summary.line())
+        for name, error in summary.failed:
+            print(f"failed: {name}: {error}")
+        print(f"wrote {len(summary.records)} results, summary.png, metrics.json and manifest.json to {out}")
+    if summary.failed:
+        name, error = summary.failed[0]
+        more = f" (and {len(summary.failed) - 1} more)" if len(summary.failed) > 1 else ""
+        raise GanpriorError(f"{len(summary.failed)} of {len(inputs)} images failed: {name}: {error}{more}; "
+                            f"see {out / 'manifest.json'}")
     return 0
 
 

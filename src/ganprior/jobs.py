@@ -1,0 +1,541 @@
+"""Resumable batch jobs: a manifest of the inputs and their state, and the local engine.
+
+``ganprior TASK INPUT... --out DIR`` is a job. ``DIR/manifest.json`` holds the job's settings and,
+per input, its source, the sha256 of its bytes, its state (``pending``, ``done`` or ``failed``),
+the error of a failure (one line), the output files with their sha256, its metrics, seconds and
+attempts. The manifest is rewritten atomically after every finished batch, and every output file
+is written atomically before the manifest names it, so a kill (even ``kill -9``) loses no finished
+result and leaves no half-written file (at most ``.*.part`` temporaries, removed by the next run).
+
+A rerun on the same DIR skips an input only when it is ``done``, its bytes still hash to the
+recorded sha256 and every recorded output still exists with its recorded sha256; anything else is
+redone. A rerun with other settings is refused (``--restart`` starts over) so results are never
+mixed. A failure on one input (unreadable file, NaN loss, ...) is recorded and the others go on; a
+batch whose inversion fails is retried image by image so that only the culprit fails.
+
+Both engines (this local one and ``ganprior.ray_engine``) run ``process_items``: it reads a batch
+of inputs from their bytes, inverts it and returns the encoded output files and metrics; it never
+writes to DIR. Only the driver (``Job.record``) writes outputs and the manifest, so each input's
+outputs are written once per finished attempt, and results of a retried task are deduplicated by
+input name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import GanpriorError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+# run options that do not change what a job computes: they may differ between a run and its resume
+EXECUTION_OPTIONS = ("inputs", "out", "quiet", "device", "engine", "address", "restart", "batch", "task")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str | None:
+    """sha256 of a file's bytes, or None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def one_line(e: BaseException) -> str:
+    """A one-line message for an exception (GanpriorError's text; others prefixed by their type)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if isinstance(e, GanpriorError):
+        return text or type(e).__name__
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+# ---------------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass
+class JobSettings:
+    """What a job computes (``options``: the run's options, all JSON values) and how (``device``).
+
+    ``options`` is compared with the manifest's on a rerun; ``device`` and the ``*_data`` fields
+    are not (they change where and from which bytes it runs, not the result)."""
+    options: dict
+    tasks: list[str]
+    prior: str  # registry name or absolute checkpoint path
+    device: str = "cpu"
+    prior_data: bytes | None = None  # the checkpoint's bytes, shipped to workers that may not see the path
+    mask_data: bytes | None = None  # a mask file's bytes, likewise
+
+    @property
+    def task_name(self) -> str:
+        return "+".join(self.tasks) or "reconstruct"
+
+    def fingerprint(self) -> dict:
+        return {"task": self.task_name, "prior": self.prior, **self.options}
+
+
+def settings_from_args(args, *, device: str = "cpu") -> JobSettings:
+    """JobSettings of a parsed ``ganprior TASK ...`` command line (validates nothing but the names)."""
+    from .physics.tasks import parse_task
+    from .priors.zoo import PRIORS, default_prior
+
+    tasks = parse_task(args.task)
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in EXECUTION_OPTIONS}
+    prior = args.prior or default_prior(args.method)
+    if prior not in PRIORS and Path(prior).is_file():
+        prior = str(Path(prior).resolve())
+    options.pop("prior", None)
+    mask_data = None
+    mask = options.get("mask")
+    if mask is not None and Path(mask).is_file():
+        options["mask"] = str(Path(mask).resolve())
+        mask_data = Path(mask).read_bytes()
+        options["mask_sha256"] = sha256_bytes(mask_data)
+    return JobSettings(options=options, tasks=tasks, prior=prior, device=device, mask_data=mask_data)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the work function, shared by both engines
+
+
+@dataclass
+class WorkItem:
+    name: str
+    source: str
+    data: bytes
+
+
+@dataclass
+class ItemResult:
+    """What processing one input gave: output files (name -> encoded bytes) and its metrics record,
+    or an error."""
+    name: str
+    error: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    record: dict | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+_CONTEXT: dict = {}  # per process: the loaded prior and loss, reused by every batch of a job
+
+
+def _context(settings: JobSettings, tmp: Path):
+    """(prior, loss, notes) for the settings, loaded once per process."""
+    from .losses import resolve_loss
+    from .priors import load_prior
+    from .priors.zoo import configure_prior
+
+    o = settings.options
+    key = json.dumps([settings.prior, settings.device, o.get("latent_space"), o.get("class_index"),
+                      o.get("truncation"), o.get("method"), o.get("dgp_loss"), o.get("perceptual"), o.get("l1"),
+                      o.get("perceptual_resize")], default=str)
+    if key not in _CONTEXT:
+        spec = settings.prior
+        if settings.prior_data is not None and not Path(spec).is_file():
+            spec = str(tmp / Path(spec).name)  # a worker that cannot see the checkpoint gets its bytes
+            Path(spec).write_bytes(settings.prior_data)
+        prior = configure_prior(load_prior(spec, settings.device), latent_space=o.get("latent_space"),
+                                class_index=o.get("class_index"), truncation=o.get("truncation"))
+        if o.get("method") == "dgp":  # DGP's loss is its own: discriminator features (or an ablation)
+            loss, note = o.get("dgp_loss", "discriminator"), None
+        else:
+            loss, note = resolve_loss(o.get("perceptual", "auto"), l1_weight=o.get("l1", 0.0),
+                                      perceptual_resize=o.get("perceptual_resize"))
+        _CONTEXT.clear()  # one job's model at a time
+        _CONTEXT[key] = (prior, loss, [note] if note else [])
+    return _CONTEXT[key]
+
+
+def mask_arg(settings: JobSettings, tmp: Path):
+    mask = settings.options.get("mask")
+    if settings.mask_data is not None:
+        path = tmp / ("mask" + Path(mask).suffix)
+        path.write_bytes(settings.mask_data)
+        return path
+    return mask
+
+
+def load_item(item: WorkItem, settings: JobSettings, resolution: int, tmp: Path, mask=None):
+    """One input's ``Inputs`` (from its bytes), validated as ``load_inputs`` does."""
+    from .api import load_inputs
+    o = settings.options
+    path = tmp / "in" / item.name / Path(item.source).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(item.data)
+    try:
+        inputs = load_inputs([path], settings.tasks, resolution, simulate=o.get("simulate", False),
+                             fit=o.get("fit", "crop"), factor=o.get("factor"), mask=mask,
+                             mask_white_is_missing=not o.get("mask_white_known", False),
+                             noise_sigma=o.get("noise_sigma"), seed=o.get("seed", 0))
+    except GanpriorError as e:  # name the user's file, not the temporary copy
+        raise GanpriorError(str(e).replace(str(path), item.source)) from None
+    finally:
+        path.unlink(missing_ok=True)
+    inputs.names, inputs.sources = [item.name], [item.source]
+    return inputs
+
+
+def _stack(loaded: list):
+    import torch
+
+    from .api import Inputs
+    cat = lambda xs: torch.cat(xs) if xs[0] is not None else None  # noqa: E731
+    return Inputs(names=[n for i in loaded for n in i.names], sources=[s for i in loaded for s in i.sources],
+                  observed=cat([i.observed for i in loaded]), ground_truth=cat([i.ground_truth for i in loaded]),
+                  masks=cat([i.masks for i in loaded]))
+
+
+def _encode_outputs(result, inputs, i: int, frames: list, settings: JobSettings, tmp: Path) -> dict[str, bytes]:
+    """The output files of image ``i`` of a batch result, encoded exactly as ``io`` writes them."""
+    from .io import make_sheet, save_gif, save_image
+    o = settings.options
+    name = inputs.names[i]
+    d = tmp / "out" / name
+    d.mkdir(parents=True, exist_ok=True)
+    files = {f"{name}.png": save_image(result.images[i], d / f"{name}.png"),
+             f"{name}_input.png": save_image(result.observed[i].clamp(0, 1), d / f"{name}_input.png")}
+    tiles, labels = [result.observed[i]], ["input"]
+    if result.ground_truth is not None:
+        tiles.append(result.ground_truth[i])
+        labels.append("ground truth")
+    tiles.append(result.images[i])
+    m = result.metrics[i]
+    method = o.get("method", "multi")
+    labels.append(f"{method} {m['psnr']:.2f}dB" if m["psnr"] is not None else method)
+    files[f"{name}_sheet.png"] = save_image(make_sheet(tiles, labels), d / f"{name}_sheet.png")
+    if o.get("gif") and frames:
+        files[f"{name}.gif"] = save_gif([f[i] for f in frames], d / f"{name}.gif")
+    data = {k: p.read_bytes() for k, p in files.items()}
+    for p in files.values():
+        p.unlink()
+    return data
+
+
+def process_items(items: list[WorkItem], settings: JobSettings,
+                  progress: Callable[[int, int, object], None] | None = None) -> list[ItemResult]:
+    """Read, invert and score one batch of inputs; return one ``ItemResult`` per item, in order.
+
+    Pure with respect to the job: it reads only the items' bytes and writes only temporary files.
+    It never raises for a bad input or a failed inversion: an input that cannot be read fails
+    alone, and when the batch's inversion fails its images are retried one by one so that only the
+    culprit fails. ``progress(step, total, loss)`` is called at every optimisation step."""
+    from . import api
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    o = settings.options
+    results: dict[str, ItemResult] = {}
+    with tempfile.TemporaryDirectory(prefix="ganprior-job-") as tmp_name:
+        tmp = Path(tmp_name)
+        try:
+            prior, loss, notes = _context(settings, tmp)
+            mask = mask_arg(settings, tmp)
+        except Exception as e:  # noqa: BLE001 - the prior cannot be had here: every item fails, the job goes on
+            if os.environ.get("GANPRIOR_DEBUG"):
+                raise
+            return [ItemResult(it.name, error=one_line(e), worker=worker) for it in items]
+        loaded = []
+        for it in items:
+            try:
+                loaded.append((it, load_item(it, settings, prior.resolution, tmp, mask)))
+            except Exception as e:  # noqa: BLE001
+                if os.environ.get("GANPRIOR_DEBUG") and not isinstance(e, GanpriorError):
+                    raise
+                results[it.name] = ItemResult(it.name, error=one_line(e), worker=worker)
+
+        def invert(group):
+            inputs = _stack([inp for _, inp in group])
+            frames: list = []
+
+            def callback(step, total, step_loss, x):
+                if progress is not None:
+                    progress(step, total, step_loss)
+                if o.get("gif") and (step == 1 or step % max(1, total // 40) == 0 or step == total):
+                    frames.append(x.detach().cpu())
+
+            result = api.restore_batch(
+                inputs, slice(None), prior, settings.tasks, factor=o.get("factor"), noise_sigma=o.get("noise_sigma"),
+                paste_known=not o.get("no_paste", False), method=o.get("method", "multi"), steps=o.get("steps"),
+                lr=o.get("lr"), optimizer=o.get("optimizer", "adam"), loss=loss, seed=o.get("seed", 0),
+                callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),
+                layer=o.get("layer"), latent_init=o.get("latent_init", "normal"),
+                num_subspaces=o.get("subspaces"), importance_init=o.get("importance_init", "inverse"),
+                normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"))
+            n = len(group)
+            for i, (it, _) in enumerate(group):
+                stopped = result.stopped_at is not None and result.stopped_at[i]
+                record = {"input": it.source, "task": settings.task_name, "method": o.get("method", "multi"),
+                          **result.metrics[i], "seconds": result.seconds / n,
+                          "steps": int(result.stopped_at[i]) if stopped else result.steps}
+                results[it.name] = ItemResult(it.name, files=_encode_outputs(result, inputs, i, frames, settings, tmp),
+                                              record=record, seconds=result.seconds / n,
+                                              notes=list(dict.fromkeys(notes + result.notes)), worker=worker)
+
+        pending = [loaded] if loaded else []
+        while pending:
+            group = pending.pop(0)
+            try:
+                invert(group)
+            except Exception as e:  # noqa: BLE001 - isolate the failure to the image(s) that caused it
+                if os.environ.get("GANPRIOR_DEBUG") and not isinstance(e, GanpriorError):
+                    raise
+                if len(group) > 1:
+                    pending = [[g] for g in group] + pending
+                else:
+                    results[group[0][0].name] = ItemResult(group[0][0].name, error=one_line(e), worker=worker)
+    return [results[it.name] for it in items]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the job: inputs, manifest, outputs
+
+
+@dataclass
+class JobInput:
+    name: str
+    path: Path
+    explicit: bool  # named on the command line (a folder's files are not)
+
+
+def collect_inputs(args: Iterable[str | os.PathLike]) -> list[JobInput]:
+    """Files as given, folders expanded (sorted); unique names (file stem, ``_1``, ``_2`` on clashes)."""
+    from .io import expand_inputs
+    found: list[tuple[Path, bool]] = []
+    for a in args:
+        found.extend((f, not Path(a).is_dir()) for f in expand_inputs([a]))
+    if not found:
+        raise GanpriorError("no input given")
+    seen: dict[str, int] = {}
+    out = []
+    for f, explicit in found:
+        n = seen.get(f.stem, 0)
+        seen[f.stem] = n + 1
+        out.append(JobInput(f.stem if n == 0 else f"{f.stem}_{n}", f, explicit))
+    return out
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, error)
+    notes: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"done {self.done}, skipped {self.skipped}, failed {len(self.failed)}"
+
+
+class Job:
+    """A job's folder: its manifest, its inputs' states and the writing of their outputs.
+
+    Hold it in a ``with`` block: it takes an exclusive lock on DIR (two runs never write one job)."""
+
+    def __init__(self, out: str | os.PathLike, settings: JobSettings, inputs: list[JobInput], *,
+                 restart: bool = False, prior_name: str | None = None):
+        self.out = Path(out)
+        self.settings = settings
+        self.inputs = inputs
+        self.restart = restart
+        self.prior_name = prior_name
+        self.summary = Summary()
+        self._lock_fd: int | None = None
+        self.items: dict[str, dict] = {}
+
+    # -- opening ---------------------------------------------------------------------------------
+    def check_settings(self) -> None:
+        """Refuse a DIR that holds a job with other settings (before anything is written)."""
+        old = self._read_manifest()
+        if old is None or self.restart:
+            return
+        mine = json.loads(json.dumps(self.settings.fingerprint()))
+        theirs = old.get("settings", {})
+        if theirs != mine:
+            diff = [f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
+                    if theirs.get(k) != mine.get(k)]
+            raise GanpriorError(f"--out {self.out} holds a job with other settings ({'; '.join(diff[:3])}"
+                                f"{'; ...' if len(diff) > 3 else ''}); use another --out, or --restart to start over")
+
+    def _read_manifest(self) -> dict | None:
+        path = self.out / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                raise ValueError("not a ganprior manifest")
+        except (OSError, ValueError) as e:
+            if self.restart:
+                return None
+            raise GanpriorError(f"cannot read {path}: {one_line(e)}; use --restart to start over") from None
+        return data
+
+    def __enter__(self) -> Job:
+        self.check_settings()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        for tmp in self.out.glob(".*.part"):  # left by a killed run: never an output
+            tmp.unlink(missing_ok=True)
+        old = self._read_manifest()
+        if old is not None and self.restart:
+            for entry in old["items"]:
+                for f in entry.get("outputs", {}):
+                    (self.out / f).unlink(missing_ok=True)
+            old = None
+        self.items = {e["name"]: e for e in old["items"]} if old else {}
+        self.created = old.get("created") if old else time.strftime("%Y-%m-%dT%H:%M:%S")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        import fcntl
+        fd = os.open(self.out, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise GanpriorError(f"another ganprior run is writing to {self.out}; wait for it or use another --out") \
+                from None
+        self._lock_fd = fd
+
+    # -- planning --------------------------------------------------------------------------------
+    def pending(self) -> list[JobInput]:
+        """The inputs to (re)do; the verified finished ones are counted as skipped."""
+        todo = []
+        for inp in self.inputs:
+            entry = self.items.get(inp.name)
+            if entry is not None and self._verified(entry, inp):
+                self.summary.skipped += 1
+            else:
+                todo.append(inp)
+        return todo
+
+    def _verified(self, entry: dict, inp: JobInput) -> bool:
+        if entry.get("state") != "done" or not entry.get("outputs"):
+            return False
+        if entry.get("source") != str(inp.path) or sha256_file(inp.path) != entry.get("sha256"):
+            return False
+        return all(sha256_file(self.out / f) == h for f, h in entry["outputs"].items())
+
+    def work_item(self, inp: JobInput) -> WorkItem:
+        try:
+            data = inp.path.read_bytes()
+        except OSError:
+            data = b""  # process_items reports it as an unreadable image
+        return WorkItem(inp.name, str(inp.path), data)
+
+    # -- recording -------------------------------------------------------------------------------
+    def record(self, item: WorkItem, result: ItemResult, attempts: int = 1) -> None:
+        """Write one finished input's outputs (atomically), then its manifest entry."""
+        from .io import atomic_write
+        old = self.items.get(item.name, {})
+        entry = {"name": item.name, "source": item.source, "sha256": sha256_bytes(item.data),
+                 "attempts": int(old.get("attempts", 0)) + attempts, "worker": result.worker}
+        if result.ok:
+            outputs = {}
+            for fname, data in result.files.items():
+                atomic_write(self.out / fname, lambda f, data=data: f.write(data))
+                outputs[fname] = sha256_bytes(data)
+            entry.update(state="done", error=None, outputs=outputs, metrics=result.record,
+                         seconds=round(result.seconds, 4))
+            self.summary.done += 1
+            self.summary.notes += [n for n in result.notes if n not in self.summary.notes]
+        else:
+            for fname in old.get("outputs", {}):  # outputs of an earlier input under this name are stale
+                (self.out / fname).unlink(missing_ok=True)
+            entry.update(state="failed", error=result.error, outputs={}, metrics=None, seconds=0.0)
+            self.summary.failed.append((item.name, result.error))
+        self.items[item.name] = entry
+
+    def save(self) -> None:
+        from .io import write_json
+        current = {i.name for i in self.inputs}
+        for inp in self.inputs:  # inputs never attempted yet are listed as pending
+            self.items.setdefault(inp.name, {"name": inp.name, "source": str(inp.path), "sha256": None,
+                                             "state": "pending", "error": None, "outputs": {}, "metrics": None,
+                                             "seconds": 0.0, "attempts": 0})
+        order = [i.name for i in self.inputs] + [n for n in self.items if n not in current]
+        write_json({"version": MANIFEST_VERSION, "created": self.created,
+                    "updated": time.strftime("%Y-%m-%dT%H:%M:%S"), "prior_name": self.prior_name,
+                    "settings": self.settings.fingerprint(),
+                    "items": [self.items[n] for n in order]}, self.out / MANIFEST)
+        write_json(self.records(), self.out / "metrics.json")
+
+    def records(self) -> list[dict]:
+        """Metrics records of this job's finished inputs, in input order."""
+        return [self.items[i.name]["metrics"] for i in self.inputs
+                if self.items.get(i.name, {}).get("state") == "done" and self.items[i.name].get("metrics")]
+
+    def finish(self) -> Summary:
+        """Rebuild metrics.json and summary.png from the manifest."""
+        from .io import read_image, save_image, stack_rows
+        self.save()
+        sheets = []
+        for i in self.inputs:
+            entry = self.items.get(i.name, {})
+            sheet = self.out / f"{i.name}_sheet.png"
+            if entry.get("state") == "done" and sheet.exists():
+                sheets.append(read_image(sheet)[0])
+        if sheets:
+            save_image(stack_rows(sheets), self.out / "summary.png")
+        self.summary.records = self.records()
+        return self.summary
+
+
+def batches(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def run_local(job: Job, todo: list[JobInput], batch: int, *, quiet: bool = False) -> None:
+    """Process the pending inputs in this process, batch by batch, recording each as it finishes."""
+    import sys
+
+    from tqdm import tqdm
+
+    plan = batches(todo, batch)
+    for b, group in enumerate(plan):
+        items = [job.work_item(inp) for inp in group]
+        bar = None if quiet else tqdm(total=1, desc=f"batch {b + 1}/{len(plan)}", unit="step", dynamic_ncols=True,
+                                      file=sys.stderr, mininterval=0.5)
+
+        def progress(step, total, step_loss, bar=bar):
+            if bar is None:
+                return
+            if step == 1 and bar.n:  # the batch is retried image by image
+                bar.reset(total)
+            bar.total = total
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}")
+
+        try:
+            results = process_items(items, job.settings, progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        for item, result in zip(items, results):
+            job.record(item, result)
+        job.save()
