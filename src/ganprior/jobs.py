@@ -529,7 +529,7 @@ def run_local(job: Job, todo: list[JobInput], batch: int, *, quiet: bool = False
                 bar.reset(total)
             bar.total = total
             bar.update(1)
-            bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}")
+            bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}", refresh=False)
 
         try:
             results = process_items(items, job.settings, progress)
