@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise GanpriorError(f"--out {out} exists and is not a folder")
+    cluster = None
     if args.engine == "ray":
         from .ray_engine import require_ray
         require_ray()
@@ -158,16 +159,21 @@ def run(args: argparse.Namespace) -> int:
                 except OSError as e:
                     raise GanpriorError(f"cannot read image {inp.path}: {e.strerror}") from None
                 load_item(WorkItem(inp.name, str(inp.path), data), settings, prior.resolution, Path(tmp), mask)
-    with Job(out, settings, inputs, restart=args.restart, prior_name=prior.name) as job:
-        todo = job.pending()
-        job.save()
-        if args.engine == "ray":
-            from .ray_engine import run_ray
-            del prior  # the workers hold the models
-            run_ray(job, todo, args.batch, address=args.address, device=args.device, quiet=args.quiet)
-        else:
-            run_local(job, todo, args.batch, quiet=args.quiet)
-        summary = job.finish()
+    if args.engine == "ray":  # join (or start) the cluster before DIR is touched: its errors write nothing
+        from .ray_engine import Cluster, run_ray
+        cluster = Cluster(args.address, args.device, quiet=args.quiet)
+    try:
+        with Job(out, settings, inputs, restart=args.restart, prior_name=prior.name) as job:
+            todo = job.pending()
+            job.save()
+            if cluster is not None:
+                run_ray(job, todo, args.batch, cluster=cluster, quiet=args.quiet)
+            else:
+                run_local(job, todo, args.batch, quiet=args.quiet)
+            summary = job.finish()
+    finally:
+        if cluster is not None:
+            cluster.close()
     if not args.quiet:
         if summary.records:
             print_table(summary.records, "input")

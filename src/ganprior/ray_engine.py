@@ -42,45 +42,66 @@ def _batch_task(items, settings: JobSettings, threads: int):
     return process_items(items, settings)
 
 
-def run_ray(job: Job, todo: list[JobInput], batch: int, *, address: str | None = None, device: str | None = None,
-            quiet: bool = False, max_in_flight: int | None = None, cpus_per_task: float = 1) -> None:
-    """Process ``todo`` on a Ray cluster (a local one when ``address`` is None and Ray is not yet
-    initialised), recording each batch in ``job`` as it finishes."""
-    ray = require_ray()
-    started = False
-    if not ray.is_initialized():
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+class Cluster:
+    """A connection to a Ray cluster and where its tasks run: ``device`` (``cuda`` when it has GPUs,
+    unless ``--device`` said otherwise) and ``slots`` (tasks that run at once)."""
+
+    def __init__(self, address: str | None = None, device: str | None = None, *, quiet: bool = False,
+                 cpus_per_task: float = 1):
+        ray = self.ray = require_ray()
+        self.started = False
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=not quiet,
+                         logging_level="ERROR", configure_logging=True)
+            except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is a user error
+                raise GanpriorError(f"cannot start or join a Ray cluster{f' at {address}' if address else ''}: "
+                                    f"{one_line(e)}") from None
+            self.started = True
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=not quiet,
-                     logging_level="ERROR", configure_logging=True)
-        except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is a user error
-            raise GanpriorError(f"cannot start or join a Ray cluster{f' at {address}' if address else ''}: "
-                                f"{one_line(e)}") from None
-        started = True
-    try:
-        _run(ray, job, todo, batch, device=device, quiet=quiet, max_in_flight=max_in_flight,
-             cpus_per_task=cpus_per_task)
-    finally:
-        if started:
-            ray.shutdown()
+            resources = ray.cluster_resources()
+            gpus = int(resources.get("GPU", 0))
+            if device is None:
+                device = "cuda" if gpus else "cpu"
+            elif device.startswith("cuda") and not gpus:
+                raise GanpriorError(f"--device {device}: the Ray cluster has no GPU")
+        except BaseException:
+            self.close()
+            raise
+        self.use_gpu = device.startswith("cuda")
+        self.device = "cuda" if self.use_gpu else device  # each task sees only its own GPU
+        self.cpus_per_task = cpus_per_task
+        self.slots = gpus if self.use_gpu else max(1, int(resources.get("CPU", 1) // cpus_per_task))
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+            self.started = False
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def _run(ray, job: Job, todo: list[JobInput], batch: int, *, device, quiet, max_in_flight, cpus_per_task) -> None:
+def run_ray(job: Job, todo: list[JobInput], batch: int, *, cluster: Cluster | None = None, address: str | None = None,
+            device: str | None = None, quiet: bool = False, max_in_flight: int | None = None) -> None:
+    """Process ``todo`` on a Ray cluster (``cluster``, or one joined at ``address``, or a local one
+    when that is None and Ray is not yet initialised), recording each batch in ``job`` as it finishes."""
+    if cluster is None:
+        with Cluster(address, device, quiet=quiet) as cluster:
+            return run_ray(job, todo, batch, cluster=cluster, quiet=quiet, max_in_flight=max_in_flight)
     from tqdm import tqdm
 
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    if device is None:
-        device = "cuda" if gpus else "cpu"
-    elif device.startswith("cuda") and not gpus:
-        raise GanpriorError(f"--device {device}: the Ray cluster has no GPU")
-    use_gpu = device.startswith("cuda")
-    device = "cuda" if use_gpu else device  # each task sees only its own GPU
+    ray = cluster.ray
     settings = job.settings
-    settings = JobSettings(options=settings.options, tasks=settings.tasks, prior=settings.prior, device=device,
+    settings = JobSettings(options=settings.options, tasks=settings.tasks, prior=settings.prior,
+                           device=cluster.device,
                            prior_data=Path(settings.prior).read_bytes() if Path(settings.prior).is_file() else None,
                            mask_data=settings.mask_data)
-    slots = gpus if use_gpu else max(1, int(resources.get("CPU", 1) // cpus_per_task))
+    use_gpu, slots, cpus_per_task = cluster.use_gpu, cluster.slots, cluster.cpus_per_task
     max_in_flight = max_in_flight or 2 * slots
     remote = ray.remote(_batch_task).options(
         name=TASK_NAME, num_gpus=1 if use_gpu else 0, num_cpus=cpus_per_task, max_retries=0)
