@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -73,3 +75,27 @@ def test_compiled_render_matches_eager(tiny_prior):
     eager = ganprior.invert(y, deg, tiny_prior, method="multi", num_codes=4, layer=1, steps=10)
     compiled = ganprior.invert(y, deg, tiny_prior, method="multi", num_codes=4, layer=1, steps=10, compile=True)
     assert torch.allclose(eager.images, compiled.images, atol=1e-4)
+
+
+def test_cli_batch_auto_and_precision(tmp_path, face_pngs, tiny_checkpoint, capsys):
+    from .conftest import run_cli
+    code, out, err = run_cli(["reconstruct", *face_pngs, "--out", tmp_path / "auto", "--prior", tiny_checkpoint,
+                              "--steps", "3", "--perceptual", "0", "--batch", "auto", "--precision", "bf16"], capsys)
+    assert code == 0, err
+    assert "--batch auto: 3 images per batch" in err  # 3 inputs, ample memory: one batch of all three
+    manifest = json.loads((tmp_path / "auto" / "manifest.json").read_text())
+    assert manifest["settings"]["precision"] == "bf16" and "compile" not in manifest["settings"]
+    assert len(json.loads((tmp_path / "auto" / "metrics.json").read_text())) == 3
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--batch", "many"], "--batch must be a whole number >= 1 or 'auto', got 'many'"),
+    (["--batch", "0"], "--batch must be >= 1, got 0"),
+    (["--batch", "auto", "--method", "dgp"], "--batch auto covers single, multi and subspace"),
+])
+def test_cli_bad_batch_is_a_one_line_error(tmp_path, face_pngs, tiny_checkpoint, capsys, argv, pattern):
+    from .conftest import assert_one_line_error, run_cli
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior", tiny_checkpoint,
+                            "--steps", "2", *argv], capsys)
+    assert_one_line_error(code, err, pattern)
+    assert not (tmp_path / "o").exists()

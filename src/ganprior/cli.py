@@ -88,7 +88,13 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", default="crop", choices=["crop", "pad", "stretch"],
                    help="how inputs are brought to the prior's size: centre-crop, pad or stretch, then resize")
     p.add_argument("--no-paste", action="store_true", help="do not paste known pixels / luminance back")
-    p.add_argument("--batch", type=int, default=4, help="images inverted together")
+    p.add_argument("--batch", default="4",
+                   help="images inverted together, or 'auto': as many as fit in half the free memory "
+                        "(measured per image for the method and codes; single, multi and subspace)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16 autocasts the generator (fast on GPUs and AVX512-BF16/AMX CPUs, slow on others)")
+    p.add_argument("--compile", action="store_true",
+                   help="render through torch.compile (pays off over many steps, mainly on GPUs)")
     p.add_argument("--gif", action="store_true", help="also write an animation of the optimisation")
     p.add_argument("--device", default=None,
                    help="torch device [cpu; with --engine ray: cuda (one GPU per task) when the cluster has GPUs]")
@@ -124,8 +130,16 @@ def run(args: argparse.Namespace) -> int:
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
 
-    if args.batch < 1:
-        raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
+    auto_batch = str(args.batch).strip().lower() == "auto"
+    if not auto_batch:
+        try:
+            args.batch = int(args.batch)
+        except ValueError:
+            raise GanpriorError(f"--batch must be a whole number >= 1 or 'auto', got {args.batch!r}") from None
+        if args.batch < 1:
+            raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
+    elif args.method == "dgp":
+        raise GanpriorError("--batch auto covers single, multi and subspace; give --method dgp a number")
     if args.address is not None and args.engine != "ray":
         raise GanpriorError("--address is for --engine ray")
     tasks = parse_task(args.task)
@@ -162,6 +176,12 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":  # join (or start) the cluster before DIR is touched: its errors write nothing
         from .ray_engine import Cluster, run_ray
         cluster = Cluster(args.address, args.device, quiet=args.quiet)
+    if auto_batch:
+        from .batching import auto_batch_size
+        args.batch = auto_batch_size(prior, len(inputs), args.method, precision=args.precision,
+                                     num_codes=args.codes, layer=args.layer, num_subspaces=args.subspaces)
+        if not args.quiet:
+            print(f"--batch auto: {args.batch} images per batch", file=sys.stderr)
     try:
         with Job(out, settings, inputs, restart=args.restart, prior_name=prior.name) as job:
             todo = job.pending()

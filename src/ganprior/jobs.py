@@ -37,7 +37,8 @@ from .errors import GanpriorError
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 # run options that do not change what a job computes: they may differ between a run and its resume
-EXECUTION_OPTIONS = ("inputs", "out", "quiet", "device", "engine", "address", "restart", "batch", "task")
+# options that change how a job runs, not what it computes: a resumed job may change them
+EXECUTION_OPTIONS = ("inputs", "out", "quiet", "device", "engine", "address", "restart", "batch", "task", "compile")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -280,7 +281,8 @@ def process_items(items: list[WorkItem], settings: JobSettings,
                 callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),
                 layer=o.get("layer"), latent_init=o.get("latent_init", "normal"),
                 num_subspaces=o.get("subspaces"), importance_init=o.get("importance_init", "inverse"),
-                normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"))
+                normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"),
+                precision=o.get("precision", "fp32"), compile=o.get("compile", False))
             n = len(group)
             for i, (it, _) in enumerate(group):
                 stopped = result.stopped_at is not None and result.stopped_at[i]
