@@ -267,6 +267,27 @@ def _error_update(e: BaseException, before: np.ndarray | None = None) -> Update:
     return Update(status=f"Error: internal error {type(e).__name__}: {msg}", before=before, done=True, error=True)
 
 
+def _run(work, finish, *, label: str, before: np.ndarray | None, runs: RunRegistry,
+         session: str) -> Iterator[Update]:
+    """Stream a job: ``work(callback)`` runs in a worker thread, ``finish(result)`` returns the
+    final Update; a failure or Cancel ends the stream with a one-line status, and the session's
+    cancel flag is always released."""
+    flag = runs.start(session)
+    progress = _Progress()
+    try:
+        yield Update(status=f"{label}: starting", before=before)
+        yield from _stream_worker(work, flag, progress, label, before)
+        if progress.error is not None:
+            raise progress.error
+        yield finish(progress.result)
+    except BaseException as e:  # noqa: BLE001 - shown in the page
+        if isinstance(e, GeneratorExit):
+            raise
+        yield _error_update(e, before)
+    finally:
+        runs.finish(session, flag)
+
+
 def _check_knobs(steps, codes, seed) -> tuple[int, int | None, int]:
     values = {"steps": steps, "codes": codes, "seed": seed}
     for k, v in values.items():
@@ -356,24 +377,17 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
             loss, note = resolve_loss(perceptual)
             notes = [note] if note else []
         options = {} if method == "dgp" else {"num_codes": codes, "layer": _layer(layer)}
-        flag = runs.start(session)
     except BaseException as e:  # noqa: BLE001 - shown in the page
         yield _error_update(e, before)
         return
-    progress = _Progress()
     label = f"{method} {'+'.join(tasks)} on {model.name}"
-    yield Update(status=f"{label}: starting", before=before)
 
     def work(callback):
         return restore_batch(inputs, slice(0, 1), model, tasks, factor=int(factor) if sr else None,
                              noise_sigma=float(noise_sigma) if "denoise" in tasks else None, method=method,
                              steps=steps, loss=loss, seed=seed, callback=callback, **options)
 
-    try:
-        yield from _stream_worker(work, flag, progress, label, before)
-        if progress.error is not None:
-            raise progress.error
-        result = progress.result
+    def finish(result) -> Update:
         deg = build_degradation(tasks, model.resolution, factor=int(factor) if sr else None, mask=inputs.masks,
                                 noise_sigma=float(noise_sigma) if "denoise" in tasks else None)
         with torch.no_grad():
@@ -397,14 +411,10 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
         summary = f"Done: {label}, {result.steps} steps in {result.seconds:.1f} s"
         if record["psnr"] is not None:
             summary += f", PSNR {record['psnr']:.2f} dB against the clean upload"
-        yield Update(status=summary, before=before, after=_display(result.images[0]), metrics=metrics_table(record),
-                     files=[str(f) for f in files], done=True)
-    except BaseException as e:  # noqa: BLE001
-        if isinstance(e, GeneratorExit):
-            raise
-        yield _error_update(e, before)
-    finally:
-        runs.finish(session, flag)
+        return Update(status=summary, before=before, after=_display(result.images[0]), metrics=metrics_table(record),
+                      files=[str(f) for f in files], done=True)
+
+    yield from _run(work, finish, label=label, before=before, runs=runs, session=session)
 
 
 # -- editing ------------------------------------------------------------------------------------
@@ -440,23 +450,15 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
         inputs = load_inputs(_to_tensor(image), [], model.resolution)
         before = _display(inputs.observed[0])
         loss = "discriminator" if method == "dgp" else resolve_loss(perceptual)[0]
-        flag = runs.start(session)
     except BaseException as e:  # noqa: BLE001
         yield _error_update(e, before)
         return
-    progress = _Progress()
-    label = f"{method} inversion on {model.name}"
-    yield Update(status=f"{label}: starting", before=before)
 
     def work(callback):
         return restore_batch(inputs, slice(0, 1), model, [], method=method, steps=steps, loss=loss, seed=seed,
                              callback=callback)
 
-    try:
-        yield from _stream_worker(work, flag, progress, label, before)
-        if progress.error is not None:
-            raise progress.error
-        result = progress.result
+    def finish(result) -> Update:
         strengths = strengths_for(float(strength), int(frames))
         edited = edit_frames(result, chosen, strengths, prior=model)
         out = _new_folder(out_root)
@@ -472,15 +474,12 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
                                 "accuracy": chosen.accuracy},
                   "strengths": strengths, "seconds": result.seconds}
         files.append(write_json(record, out / "edit.json"))
-        yield Update(status=f"Done: {chosen.name} edit, strengths {strengths[0]:+g} to {strengths[-1]:+g}",
-                     before=before, after=_display(result.images[0]), frames=[_display(x) for x in edited],
-                     files=[str(f) for f in files], done=True)
-    except BaseException as e:  # noqa: BLE001
-        if isinstance(e, GeneratorExit):
-            raise
-        yield _error_update(e, before)
-    finally:
-        runs.finish(session, flag)
+        return Update(status=f"Done: {chosen.name} edit, strengths {strengths[0]:+g} to {strengths[-1]:+g}",
+                      before=before, after=_display(result.images[0]), frames=[_display(x) for x in edited],
+                      files=[str(f) for f in files], done=True)
+
+    yield from _run(work, finish, label=f"{method} inversion on {model.name}", before=before, runs=runs,
+                    session=session)
 
 
 def examples() -> list[str]:

@@ -60,6 +60,23 @@ def active_space(prior: Prior) -> str:
     return spaces[0]
 
 
+def check_code_space(name: str, kind: str, space: str, shape: tuple[int, ...], prior: Prior, *,
+                     broadcast_hint: bool = False) -> None:
+    """Raise ``GanpriorError`` unless codes of ``space`` and ``shape`` are what ``prior`` takes now
+    (its active latent space and ``latent_shape``); ``kind`` names the thing in the message."""
+    active, expected = active_space(prior), tuple(prior.latent_shape)
+    if space != active:
+        hint = (" (use direction.as_latent(prior) to broadcast it over the w+ layers)"
+                if broadcast_hint and space == "w" and active == "w+" else
+                f"; switch with prior.use_latent_space({space!r})"
+                if space in getattr(prior, "latent_spaces", ()) else "")
+        raise GanpriorError(f"direction {name!r} is a {space}-space {kind} but prior {prior.name!r} uses "
+                            f"{active} codes{hint}")
+    if tuple(shape) != expected:
+        raise GanpriorError(f"direction {name!r} has shape {_shape_text(shape)} but prior {prior.name!r} takes "
+                            f"{active} codes of shape {_shape_text(expected)}")
+
+
 def _shape_text(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -155,18 +172,7 @@ class Direction:
     def check(self, prior: Prior) -> "Direction":
         """Raise ``GanpriorError`` unless the direction fits the prior exactly: same latent space
         as the prior's active one and ``vector.shape == prior.latent_shape``. Returns self."""
-        space = active_space(prior)
-        expected = tuple(prior.latent_shape)
-        if self.space != space:
-            hint = (" (use direction.as_latent(prior) to broadcast it over the w+ layers)"
-                    if self.space == "w" and space == "w+" else
-                    f"; switch with prior.use_latent_space({self.space!r})"
-                    if self.space in getattr(prior, "latent_spaces", ()) else "")
-            raise GanpriorError(f"direction {self.name!r} is a {self.space}-space direction but prior "
-                                f"{prior.name!r} uses {space} codes{hint}")
-        if self.shape != expected:
-            raise GanpriorError(f"direction {self.name!r} has shape {_shape_text(self.shape)} but prior "
-                                f"{prior.name!r} takes {space} codes of shape {_shape_text(expected)}")
+        check_code_space(self.name, "direction", self.space, self.shape, prior, broadcast_hint=True)
         return self
 
     def as_latent(self, prior: Prior) -> torch.Tensor:

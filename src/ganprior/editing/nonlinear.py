@@ -43,7 +43,8 @@ from torch import nn
 from ..errors import GanpriorError
 from ..io import atomic_write
 from ..priors.base import Prior
-from .directions import SPACES, Direction, _json_default, _shape_text, active_space, label_targets, labelled_codes
+from .directions import (SPACES, Direction, _json_default, _shape_text, check_code_space, label_targets,
+                         labelled_codes)
 
 FORMAT = "ganprior-flow-direction"
 FORMAT_VERSION = 1
@@ -176,15 +177,7 @@ class FlowDirection:
 
     def check(self, prior: Prior) -> "FlowDirection":
         """Raise ``GanpriorError`` unless the prior's active space and code shape are the flow's."""
-        space, expected = active_space(prior), tuple(prior.latent_shape)
-        if self.space != space:
-            hint = (f"; switch with prior.use_latent_space({self.space!r})"
-                    if self.space in getattr(prior, "latent_spaces", ()) else "")
-            raise GanpriorError(f"direction {self.name!r} is a {self.space}-space flow but prior "
-                                f"{prior.name!r} uses {space} codes{hint}")
-        if self.shape != expected:
-            raise GanpriorError(f"direction {self.name!r} has shape {_shape_text(self.shape)} but prior "
-                                f"{prior.name!r} takes {space} codes of shape {_shape_text(expected)}")
+        check_code_space(self.name, "flow", self.space, self.shape, prior)
         return self
 
     def _flat(self, codes: torch.Tensor) -> tuple[torch.Tensor, tuple]:
