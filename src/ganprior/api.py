@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -94,7 +93,7 @@ def _inpaint_masks(mask, alphas: list[torch.Tensor | None], size: int, *, fit: s
             raise GanpriorError(f"mask tensor must be (H, W), (1, H, W) or (B, 1, H, W) with B = {n} images, "
                                 f"got {tuple(mask.shape)}")
         m = torch.stack([fit_image(mi, size, fit, mode="nearest") for mi in m]).round()
-    elif mask is not None and str(mask).split(":")[0] in BUILTIN_MASKS and not Path(str(mask)).exists():
+    elif mask is not None and str(mask).split(":")[0] in BUILTIN_MASKS and not os.path.exists(str(mask)):
         m = builtin_mask(str(mask), size, seed)[None]
     elif mask is not None:
         m = read_mask(mask, size, fit, white_is_missing)[None]

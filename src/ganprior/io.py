@@ -12,14 +12,23 @@ converted to RGB; an alpha channel is composited over white, and is returned sep
 
 Every write goes to a temporary file in the destination folder and is then renamed, so an
 interrupted run never leaves a half-written file.
+
+Any file that cannot be decoded gives a one-line ``GanpriorError``: truncated or corrupt data,
+non-images, NaN or infinite float pixels, and images over PIL's decompression-bomb limit
+(``PIL.Image.MAX_IMAGE_PIXELS``, about 89 megapixels; raise it or set it to None to read larger
+images). Folders, FIFOs and devices are refused before they are opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import json
 import os
+import sys
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,6 +41,8 @@ from .errors import GanpriorError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 FIT_POLICIES = ("crop", "pad", "stretch")
+# read_image changes process-wide state (warning filters, file descriptor 2) while it decodes
+_DECODE_LOCK = threading.Lock()
 
 
 def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -39,14 +50,20 @@ def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     if not paths:
         raise GanpriorError("no input given")
     files: list[Path] = []
+    # os.path's isdir/isfile, not Path's: those raise on a name too long or an unsearchable folder
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        if os.path.isdir(p):
+            try:
+                found = sorted(f for f in p.iterdir() if os.path.isfile(f) and f.suffix.lower() in IMAGE_EXTS)
+            except OSError as e:
+                raise GanpriorError(f"cannot read folder {p}: {e.strerror or e}") from None
             if not found:
                 raise GanpriorError(f"folder {p} holds no image files ({', '.join(sorted(IMAGE_EXTS))})")
             files.extend(found)
-        elif p.is_file():
+        elif os.path.isfile(p):
             files.append(p)
+        elif os.path.exists(p):
+            raise GanpriorError(f"input {p} is not a regular file")
         else:
             raise GanpriorError(f"input not found: {p}")
     return files
@@ -57,6 +74,8 @@ def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im).astype(np.float32)
+        if not np.isfinite(a).all():  # before any scaling or clipping: read_image refuses it
+            return a[..., None], None
         if im.mode.startswith("I;16"):
             a /= 65535.0
         elif im.mode == "I":
@@ -89,15 +108,38 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> tuple[torch.Tensor
     luma (Rec. 601) when ``channels == 1``.
     """
     path = Path(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # opening a FIFO would wait forever
+        raise GanpriorError(f"cannot read image {path}: not a regular file")
+    chatter: list[str] = []
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            arr, alpha = _pil_to_array(im)
+        with _DECODE_LOCK, warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that; refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                with _c_stderr(chatter) if im.format == "TIFF" else contextlib.nullcontext():
+                    im.load()
+                im = ImageOps.exif_transpose(im)
+                arr, alpha = _pil_to_array(im)
     except FileNotFoundError:
         raise GanpriorError(f"input not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise GanpriorError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    except MemoryError:
+        raise GanpriorError(f"cannot read image {path}: out of memory") from None
+    except Exception as e:  # noqa: BLE001 - any failure to decode a file is the file's (PIL plugins raise
+        # OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, ...)
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        expected = isinstance(e, (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+                                  Image.DecompressionBombWarning))
+        if isinstance(e, UnidentifiedImageError):  # PIL's text repeats the path
+            text = "not an image, or in a format PIL cannot read"
+        elif isinstance(e, OSError) and e.strerror and e.filename:  # likewise
+            text = e.strerror
+        elif not text:
+            text = type(e).__name__
+        elif not expected:
+            text = f"{type(e).__name__}: {text}"
+        if chatter:  # libtiff's own account of a decoding error
+            text += f" ({chatter[0].strip()})"
+        raise GanpriorError(f"cannot read image {path}: {text}") from None
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise GanpriorError(f"image {path} is too small ({arr.shape[1]}x{arr.shape[0]})")
     if not np.isfinite(arr).all():
@@ -109,6 +151,29 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> tuple[torch.Tensor
         t = to_gray(t[None])[0]
     a = None if alpha is None else torch.from_numpy(alpha)[None]
     return t.contiguous(), a
+
+
+@contextlib.contextmanager
+def _c_stderr(lines: list[str]):
+    """Collect what C code writes to file descriptor 2 meanwhile into ``lines`` (libtiff prints every
+    decoding problem there, which would add lines to the CLI's one-line error)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr to redirect
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                lines.extend(ln for ln in tmp.read().decode(errors="replace").splitlines() if ln.strip())
+    finally:
+        os.close(saved)
 
 
 REC601 = (0.299, 0.587, 0.114)
