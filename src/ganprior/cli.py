@@ -772,6 +772,11 @@ def app_cmd(argv: list[str]) -> int:
     return 0
 
 
+def _one_line(message: str) -> str:
+    """A message as one line: line breaks (a file name may hold them) are shown escaped."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -821,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
             return analyze_cmd(argv[1:])
         return run(_run_parser().parse_args(argv))
     except GanpriorError as e:
-        print(f"ganprior: error: {e}", file=sys.stderr)
+        print(f"ganprior: error: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ganprior: interrupted; results written so far are kept", file=sys.stderr)
@@ -832,8 +837,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a user never sees a traceback
         if os.environ.get("GANPRIOR_DEBUG"):
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
-        print(f"ganprior: internal error: {type(e).__name__}: {msg} (set GANPRIOR_DEBUG=1 for details)",
+        print(f"ganprior: internal error: {type(e).__name__}: {_one_line(str(e))} (set GANPRIOR_DEBUG=1 for details)",
               file=sys.stderr)
         return 1
 

@@ -90,6 +90,14 @@ class JobSettings:
         return {"task": self.task_name, "prior": self.prior, **self.options}
 
 
+def _is_file(path) -> bool:
+    """``os.path.isfile`` that is False for names the OS refuses (too long, bad bytes) instead of raising."""
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
 def settings_from_args(args, *, device: str = "cpu") -> JobSettings:
     """JobSettings of a parsed ``ganprior TASK ...`` command line (validates nothing but the names)."""
     from .physics.tasks import parse_task
@@ -98,14 +106,17 @@ def settings_from_args(args, *, device: str = "cpu") -> JobSettings:
     tasks = parse_task(args.task)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in EXECUTION_OPTIONS}
     prior = args.prior or default_prior(args.method)
-    if prior not in PRIORS and Path(prior).is_file():
+    if prior not in PRIORS and _is_file(prior):
         prior = str(Path(prior).resolve())
     options.pop("prior", None)
     mask_data = None
     mask = options.get("mask")
-    if mask is not None and Path(mask).is_file():
+    if mask is not None and _is_file(mask):
         options["mask"] = str(Path(mask).resolve())
-        mask_data = Path(mask).read_bytes()
+        try:
+            mask_data = Path(mask).read_bytes()
+        except OSError as e:
+            raise GanpriorError(f"cannot read mask {mask}: {e.strerror or type(e).__name__}") from None
         options["mask_sha256"] = sha256_bytes(mask_data)
     return JobSettings(options=options, tasks=tasks, prior=prior, device=device, mask_data=mask_data)
 
@@ -153,7 +164,7 @@ def _context(settings: JobSettings, tmp: Path):
                       o.get("perceptual_resize")], default=str)
     if key not in _CONTEXT:
         spec = settings.prior
-        if settings.prior_data is not None and not Path(spec).is_file():
+        if settings.prior_data is not None and not _is_file(spec):
             spec = str(tmp / Path(spec).name)  # a worker that cannot see the checkpoint gets its bytes
             Path(spec).write_bytes(settings.prior_data)
         prior = configure_prior(load_prior(spec, settings.device), latent_space=o.get("latent_space"),

@@ -212,9 +212,7 @@ def _tree(root: Path) -> dict[str, str]:
     return out
 
 
-# Known failures outside io.py/api.py: strict, so that the fix turns them into errors to remove the marker.
-@pytest.mark.xfail(strict=True, reason="cli.main prints the error message as is, so a newline in a file name "
-                                       "(legal on POSIX) splits the one-line error (cli.py)")
+# a newline in a file name (legal on POSIX) must not split the one-line error
 @pytest.mark.parametrize("kind", ["image", "mask"])
 def test_newline_in_a_bad_file_name_gives_one_line_error(kind, fuzz_checkpoint, capfd, tmp_path, corpus):
     root, _ = corpus
@@ -226,8 +224,6 @@ def test_newline_in_a_bad_file_name_gives_one_line_error(kind, fuzz_checkpoint, 
     assert outcome == ERROR, detail
 
 
-@pytest.mark.xfail(strict=True, reason="jobs.settings_from_args calls Path(mask).is_file(), which raises OSError "
-                                       "(ENAMETOOLONG) on Python 3.11: an internal error instead of a one-line one")
 def test_mask_name_too_long_gives_one_line_error(fuzz_checkpoint, capfd, tmp_path, corpus):
     root, _ = corpus
     args = ("inpaint", str(root / "good.png"), "--mask", str(tmp_path / ("m" * 300 + ".png")))
