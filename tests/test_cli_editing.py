@@ -60,6 +60,37 @@ def test_fit_ordinal_labels_from_text(tmp_path, capsys, tiny_checkpoint):
     assert d.accuracy > 0.9 and d.meta["thresholds"] == [30.0, 50.0] and d.meta["kind"] == "ordinal"
 
 
+def test_fit_flow_model_learns_a_non_linear_attribute_and_edits(tmp_path, capsys, tiny_checkpoint, tiny_prior):
+    """Labels set by |component 2| (no linear boundary can split them): the flow model learns them, the
+    linear one cannot, and the saved flow drives 'ganprior edit'."""
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((600, 8))
+    labels = (np.abs(codes[:, 2]) > 0.7).astype(np.int64)
+    np.save(tmp_path / "codes.npy", codes)
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "scores.npy", np.abs(codes[:, 2]) - 0.7)
+    base = ["directions", "fit", "--prior", tiny_checkpoint, "--codes", tmp_path / "codes.npy", "--labels",
+            tmp_path / "labels.npy", "--name", "ring"]
+    code, out, err = run_cli([*base, "--out", tmp_path / "linear.npz"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli([*base, "--out", tmp_path / "flow.npz", "--model", "flow", "--epochs", "60"], capsys)
+    assert code == 0, err
+    assert "ring (flow): held-out accuracy" in out
+    linear, flow = load_direction(tmp_path / "linear.npz"), load_direction(tmp_path / "flow.npz", tiny_prior)
+    assert flow.accuracy > 0.85 and linear.accuracy < 0.75, (flow.accuracy, linear.accuracy)
+    code, out, err = run_cli([*base, "--out", tmp_path / "scored.npz", "--model", "flow", "--scores",
+                              tmp_path / "scores.npy"], capsys)
+    assert code == 0, err
+    assert load_direction(tmp_path / "scored.npz").accuracy > 0.85
+    image = write_png(tmp_path / "face.png", (rng.random((16, 16, 3)) * 255).astype(np.uint8))
+    code, _, err = run_cli(["edit", image, "--direction", tmp_path / "flow.npz", "--out", tmp_path / "edit",
+                            "--prior", tiny_checkpoint, "--method", "single", "--frames", "3", *FAST], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "edit" / "edit.json").read_text())["direction"]["name"] == "ring"
+    assert_one_line_error(*run_cli([*base, "--out", tmp_path / "x.npz", "--scores", tmp_path / "scores.npy"],
+                                   capsys)[::2], "--scores applies to --model flow")
+
+
 def test_fit_user_errors_are_one_line(tmp_path, capsys, tiny_checkpoint):
     codes, labels = separable_codes(tmp_path)
     out = tmp_path / "d.npz"

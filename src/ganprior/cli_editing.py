@@ -239,6 +239,14 @@ def directions_fit_cmd(argv: list[str]) -> int:
                    help="binary: labels 0/1; ordinal: labels <= LOW vs >= HIGH")
     p.add_argument("--thresholds", default=None, metavar="LOW,HIGH",
                    help="ordinal thresholds [default: the lower and upper tertiles of the labels]")
+    p.add_argument("--model", default="linear", choices=["linear", "flow"],
+                   help="linear: an InterFaceGAN boundary (edit: code + s x normal); flow: an MLP attribute model, "
+                        "the edit following its logit's gradient (better where the attribute is not linear in "
+                        "the codes, e.g. utkface64's gender)")
+    p.add_argument("--scores", default=None,
+                   help="--model flow with --codes: a continuous score per code (.npy/.txt, e.g. a classifier's "
+                        "logit or an age) to regress instead of the classes")
+    p.add_argument("--epochs", type=int, default=40, help="--model flow: training epochs of the MLP")
     p.add_argument("--classifier", default="svm", choices=["svm", "logistic"])
     p.add_argument("--holdout", type=float, default=0.2, help="share of each class held out to measure accuracy")
     p.add_argument("--latent-space", default=None, choices=["z", "w", "w+"],
@@ -304,14 +312,29 @@ def directions_fit_cmd(argv: list[str]) -> int:
         meta.update(images=str(a.images), label_regex=a.label_regex, num_images=len(files), inversion_steps=a.steps,
                     mean_inversion_psnr=sum(psnrs) / len(psnrs) if psnrs else None)
         _print_notes(result, a.quiet)
-    direction = fit_direction(codes, labels, name=a.name, attribute_kind=a.kind, thresholds=thresholds,
-                              classifier=a.classifier, holdout_fraction=a.holdout, seed=a.seed, space=space,
-                              meta=meta)
+    if a.model == "flow":
+        from .editing.nonlinear import fit_flow_direction
+        scores = None
+        if a.scores is not None:
+            if a.codes is None:
+                raise GanpriorError("--scores goes with --codes (one score per code)")
+            scores = _load_array(a.scores, "scores").reshape(-1)
+            if scores.shape[0] != codes.shape[0] or not np.issubdtype(scores.dtype, np.number):
+                raise GanpriorError(f"{codes.shape[0]} codes but {scores.shape[0]} scores; give one number per code")
+        direction = fit_flow_direction(codes, labels, name=a.name, attribute_kind=a.kind, thresholds=thresholds,
+                                       scores=scores, epochs=a.epochs, holdout_fraction=a.holdout, seed=a.seed,
+                                       space=space, meta=meta)
+    else:
+        if a.scores is not None:
+            raise GanpriorError("--scores applies to --model flow")
+        direction = fit_direction(codes, labels, name=a.name, attribute_kind=a.kind, thresholds=thresholds,
+                                  classifier=a.classifier, holdout_fraction=a.holdout, seed=a.seed, space=space,
+                                  meta=meta)
     direction.save(out)
     counts = direction.meta.get("class_counts", {})
     acc = "no held-out set" if direction.accuracy is None else f"held-out accuracy {direction.accuracy:.3f}"
-    print(f"{a.name}: {acc} ({counts.get('positive')} positive, {counts.get('negative')} negative codes, "
-          f"{space} space); saved to {out}")
+    print(f"{a.name} ({a.model}): {acc} ({counts.get('positive')} positive, {counts.get('negative')} negative "
+          f"codes, {space} space); saved to {out}")
     return 0
 
 
