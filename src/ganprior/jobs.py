@@ -154,7 +154,7 @@ _CONTEXT: dict = {}  # per process: the loaded prior and loss, reused by every b
 
 def _context(settings: JobSettings, tmp: Path):
     """(prior, loss, notes) for the settings, loaded once per process."""
-    from .losses import resolve_loss
+    from .losses import method_loss
     from .priors import load_prior
     from .priors.zoo import configure_prior
 
@@ -169,11 +169,9 @@ def _context(settings: JobSettings, tmp: Path):
             Path(spec).write_bytes(settings.prior_data)
         prior = configure_prior(load_prior(spec, settings.device), latent_space=o.get("latent_space"),
                                 class_index=o.get("class_index"), truncation=o.get("truncation"))
-        if o.get("method") == "dgp":  # DGP's loss is its own: discriminator features (or an ablation)
-            loss, note = o.get("dgp_loss", "discriminator"), None
-        else:
-            loss, note = resolve_loss(o.get("perceptual", "auto"), l1_weight=o.get("l1", 0.0),
-                                      perceptual_resize=o.get("perceptual_resize"))
+        loss, note = method_loss(o.get("method", "multi"), o.get("perceptual", "auto"),
+                                 dgp_loss=o.get("dgp_loss", "discriminator"), l1_weight=o.get("l1", 0.0),
+                                 perceptual_resize=o.get("perceptual_resize"))
         _CONTEXT.clear()  # one job's model at a time
         _CONTEXT[key] = (prior, loss, [note] if note else [])
     return _CONTEXT[key]

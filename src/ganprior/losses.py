@@ -60,6 +60,15 @@ def build_loss(mse_weight: float = 1.0, l1_weight: float = 0.0, perceptual_weigh
     return SumLoss([(1.0, pixel), (perceptual_weight, PerceptualLoss(perceptual_resize, vgg_weights))])
 
 
+def method_loss(method: str, perceptual: float | str | None = "auto", dgp_loss: str = "discriminator",
+                **kwargs) -> tuple[nn.Module | str, str | None]:
+    """The loss a method optimises: DGP's is its own, named (``dgp_loss``: discriminator features or
+    an ablation); every other method gets ``resolve_loss(perceptual, **kwargs)``. Returns (loss, note)."""
+    if method == "dgp":
+        return dgp_loss, None
+    return resolve_loss(perceptual, **kwargs)
+
+
 def resolve_loss(perceptual: float | str | None = "auto", **kwargs) -> tuple[nn.Module, str | None]:
     """``build_loss`` with ``perceptual='auto'``: the perceptual term at its default weight when the
     VGG16 weights can be had, else pixel only. Returns (loss, note explaining a fallback or None)."""

@@ -352,7 +352,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
     try:
         from ..api import load_inputs, restore_batch
         from ..io import make_sheet, save_image, write_json
-        from ..losses import resolve_loss
+        from ..losses import method_loss
         from ..metrics import psnr
         from ..physics.tasks import build_degradation, parse_task
         from ..priors import load_prior
@@ -371,11 +371,8 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcg
                              factor=int(factor) if sr else None, mask=mask,
                              noise_sigma=float(noise_sigma) if "denoise" in tasks else None, seed=seed)
         before = _display(inputs.observed[0].clamp(0, 1))
-        if method == "dgp":
-            loss, notes = "discriminator", []
-        else:
-            loss, note = resolve_loss(perceptual)
-            notes = [note] if note else []
+        loss, note = method_loss(method, perceptual)
+        notes = [note] if note else []
         options = {} if method == "dgp" else {"num_codes": codes, "layer": _layer(layer)}
     except BaseException as e:  # noqa: BLE001 - shown in the page
         yield _error_update(e, before)
@@ -437,7 +434,7 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
         from ..editing import edit_frames, strengths_for
         from ..editing.directions import resolve_direction
         from ..io import make_sheet, save_gif, save_image, write_json
-        from ..losses import resolve_loss
+        from ..losses import method_loss
         from ..priors import load_prior
         if method not in EDIT_METHOD_CHOICES:
             raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(EDIT_METHOD_CHOICES)}")
@@ -449,7 +446,7 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
         chosen = resolve_direction(str(direction), model)  # before the inversion: a bad direction fails fast
         inputs = load_inputs(_to_tensor(image), [], model.resolution)
         before = _display(inputs.observed[0])
-        loss = "discriminator" if method == "dgp" else resolve_loss(perceptual)[0]
+        loss = method_loss(method, perceptual)[0]
     except BaseException as e:  # noqa: BLE001
         yield _error_update(e, before)
         return
