@@ -91,34 +91,16 @@ def part_default(prior, faces) -> None:
 
 
 def baseline(task: str, y: torch.Tensor, mask: torch.Tensor | None, sigma: float) -> dict[str, torch.Tensor]:
-    from PIL import Image
-    from skimage.restoration import denoise_nl_means, inpaint_biharmonic
-
-    def per_image(fn):
-        return torch.stack([fn(i) for i in range(y.shape[0])])
-
-    def np_img(t):
-        return t.permute(1, 2, 0).numpy().astype(np.float64)
-
-    def to_t(a):
-        return torch.from_numpy(np.asarray(a, dtype=np.float32)).permute(2, 0, 1).clamp(0, 1)
-
+    """The classical answers of this historical table (``ganprior.baselines``; restoration.py has them all)."""
+    from ganprior.baselines import colorize, denoise, fill, upsample
     if task == "super-resolve":
-        bicubic = torch.nn.functional.interpolate(y, size=64, mode="bicubic", align_corners=False).clamp(0, 1)
-
-        def lanczos(i):
-            im = Image.fromarray((np_img(y[i]) * 255 + 0.5).clip(0, 255).astype(np.uint8))
-            return to_t(np.asarray(im.resize((64, 64), Image.LANCZOS)) / 255.0)
-        return {"bicubic": bicubic, "lanczos": per_image(lanczos)}
+        return {"bicubic": upsample(y, 64, "bicubic"), "lanczos": upsample(y, 64, "lanczos")}
     if task == "inpaint":
-        return {"biharmonic": per_image(lambda i: to_t(inpaint_biharmonic(
-            np_img(y[i]), (mask[i, 0] < 0.5).numpy(), channel_axis=-1)))}
+        return {"biharmonic": fill(y, mask)}
     if task == "colorize":
-        return {"gray input": y.expand(-1, 3, -1, -1).clamp(0, 1)}
+        return {"gray input": colorize(y)}
     if task == "denoise":
-        return {"non-local means": per_image(lambda i: to_t(denoise_nl_means(
-            np_img(y[i]), h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True,
-            channel_axis=-1)))}
+        return {"non-local means": denoise(y, sigma, "nl-means")}
     return {}
 
 
@@ -216,7 +198,8 @@ def report() -> None:
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
     # sections written by the other benchmark scripts (subspace.py, prior_quality.py)
-    for section in ("throughput.md", "subspace.md", "prior_quality.md", "dgp.md", "defense.md", "editing.md"):
+    for section in ("restoration.md", "throughput.md", "subspace.md", "prior_quality.md", "dgp.md", "defense.md",
+                    "editing.md"):
         if (RESULTS / section).exists():
             lines += [(RESULTS / section).read_text().strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))

@@ -147,8 +147,8 @@ def test_inpaint_a_painted_mask_in_the_browser(app_url):
             live = [s for s in seen if re.search(rf"step \d+/{STEPS}", s) and not s.startswith("Done")]
             assert live, f"no live progress was shown while the run went on: {seen}"
             other_status = _status_done(other)
-            assert status.startswith(f"Done: multi inpaint on dcgan-digiface64, {STEPS} steps"), status
-            assert other_status.startswith("Done: multi reconstruct on dcgan-digiface64, 20 steps"), other_status
+            assert status.startswith(f"Done: multi inpaint on utkface64, {STEPS} steps"), status
+            assert other_status.startswith("Done: multi reconstruct on utkface64, 20 steps"), other_status
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "app_inpaint.png"), full_page=True)
 

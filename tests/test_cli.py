@@ -117,8 +117,22 @@ class TestBadInput:
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "emptycache"))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
         monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
-        assert_one_line_error(*run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o"], capsys)[::2],
-                              "GANPRIOR_OFFLINE")
+        # dcgan-digiface64 comes from the package registry: offline with an empty cache it cannot be had
+        assert_one_line_error(*run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--prior",
+                                        "dcgan-digiface64"], capsys)[::2], "GANPRIOR_OFFLINE")
+        assert not (tmp_path / "o").exists()
+
+    def test_default_prior_needs_no_download(self, tmp_path, capsys, face_pngs, monkeypatch):
+        # the default prior (utkface64) ships inside the package: offline, empty cache, it still runs
+        monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "emptycache"))
+        monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
+        monkeypatch.setattr("ganprior.registry_files._installed_copy", lambda spec: None)
+        code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o", "--steps", "2", "--quiet"],
+                               capsys)
+        assert code == 0, err
+        record = json.loads((tmp_path / "o" / "metrics.json").read_text())[0]
+        assert record["method"] == "multi" and record["steps"] == 2
+        assert Image.open(tmp_path / "o" / f"{face_pngs[0].stem}.png").size == (64, 64)
 
     def test_nan_loss(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
         code, _, err = run_cli(["reconstruct", face_pngs[0], "--simulate", "--out", tmp_path / "o", "--prior",

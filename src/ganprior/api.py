@@ -13,6 +13,7 @@ from .inversion import SOLVERS, Result, invert
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .losses import resolve_loss
 from .metrics import evaluate_images
+from .presets import apply_preset
 from .physics.tasks import (BUILTIN_MASKS, Degradation, build_degradation, builtin_mask, check_factor,
                             custom_degradation, parse_task)
 from .priors import Prior, load_prior
@@ -180,11 +181,12 @@ def concat_results(results: list[Result]) -> Result:
 
 
 def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", prior: str | Prior | None = None,
-            method: str = "multi", *, simulate: bool = False, mask=None, factor: int | None = None,
+            method: str | None = None, *, simulate: bool = False, mask=None, factor: int | None = None,
             noise_sigma: float | None = None, physics=None, fit: str = "crop", paste_known: bool = True,
             mask_white_is_missing: bool = True, batch_size: int | None = None, seed: int = 0,
-            device: str = "cpu", perceptual: float | str | None = "auto", perceptual_resize: int | None = None,
-            mse_weight: float = 1.0, l1_weight: float = 0.0, niqe_params=None, **options) -> Result:
+            device: str = "cpu", perceptual: float | str | None = None, perceptual_resize: int | None = None,
+            mse_weight: float = 1.0, l1_weight: float = 0.0, niqe_params=None, preset: str = "auto",
+            **options) -> Result:
     """Restore images with a GAN prior.
 
     Args:
@@ -192,18 +194,29 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             ``simulate`` they are the degraded observations (gray for colorize, low-res for
             super-resolve); with it they are clean images, degraded first so metrics can be computed.
         task: ``reconstruct``, ``colorize``, ``super-resolve``, ``inpaint``, ``denoise`` or a ``+`` chain.
-        prior: registry name, checkpoint path or a ``Prior`` (default ``dcgan-digiface64``).
+        prior: registry name, checkpoint path or a ``Prior`` (default ``utkface64``).
         method: ``multi`` (mGANprior), ``single``, ``subspace`` (PmSFC) or ``dgp`` (its loss: ``loss=``
-            ``"discriminator"`` (default), ``"mse"`` or ``"perceptual"``).
+            ``"discriminator"`` (default), ``"mse"`` or ``"perceptual"``). Default: the preset's.
         physics: a deepinv Physics to use instead of the task's (images are then clean if
             ``simulate``, else observations of that physics).
-        perceptual: weight of the VGG16 perceptual term, or ``'auto'`` (default): on at its default
-            weight when the VGG16 weights can be had, else pixel loss only (the reason is in ``notes``).
+        perceptual: weight of the VGG16 perceptual term, or ``'auto'``: on at its default weight when the
+            VGG16 weights can be had, else pixel loss only (the reason is in ``notes``). Default: the
+            preset's (``'auto'`` without one).
+        preset: ``auto`` (default: the task's measured default style), ``faithful`` (favours PSNR),
+            ``perceptual`` (favours LPIPS) or ``none`` (method defaults only); see ``ganprior.presets``.
+            Options given here always override the preset's.
         options: ``steps``, ``lr``, ``optimizer``, ``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``, ``loss`` (overrides the pixel/perceptual terms), ``callback``.
 
     Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated.
     """
+    if physics is None:
+        chosen = apply_preset(parse_task(task), preset, {"method": method, "perceptual": perceptual,
+                                                        **options})
+        method, perceptual = chosen.pop("method"), chosen.pop("perceptual", None)
+        options = chosen
+    method = method or "multi"
+    perceptual = "auto" if perceptual is None else perceptual
     model = load_prior(prior if prior is not None else default_prior(method), device)
     if physics is not None:
         inputs = _custom_inputs(images, physics, model, simulate, fit, seed)

@@ -39,11 +39,15 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--prior", default=None, help="prior name (see 'ganprior priors') or checkpoint path "
-                                                 "[default: dcgan-digiface64; utkface64 for --method dgp]")
-    p.add_argument("--method", default="multi", choices=["single", "multi", "subspace", "dgp"],
+                                                 "[default: utkface64]")
+    p.add_argument("--preset", default="auto", choices=["auto", "faithful", "perceptual", "none"],
+                   help="task recipe (method, codes, layer, loss, steps) chosen by benchmarks/restoration.py: "
+                        "faithful favours PSNR, perceptual favours LPIPS, auto = the task's measured default, "
+                        "none = method defaults only; options given here override it")
+    p.add_argument("--method", default=None, choices=["single", "multi", "subspace", "dgp"],
                    help="inversion method: single code, multi-code (mGANprior), subspace (PmSFC), dgp (DGP: "
                         "fine-tunes the generator too, progressively; needs a prior with a discriminator "
-                        "unless --dgp-loss mse)")
+                        "unless --dgp-loss mse) [default: the preset's, multi]")
     p.add_argument("--codes", type=int, default=None,
                    help="codes: N for multi [default: per task, 20]; K per subspace for subspace [5]")
     p.add_argument("--subspaces", type=int, default=None,
@@ -61,9 +65,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--l1", type=float, default=0.0, help="weight of an L1 pixel term (MSE weight is 1)")
     p.add_argument("--dgp-loss", default="discriminator", choices=["discriminator", "mse", "perceptual"],
                    help="--method dgp: the loss (discriminator features need a prior with a discriminator)")
-    p.add_argument("--perceptual", default="auto",
+    p.add_argument("--perceptual", default=None,
                    help="weight of the VGG16 conv4_3 perceptual term; 'auto' = 1e-3 when its weights can be had, "
-                        "0 = pixel loss only")
+                        "0 = pixel loss only [default: the preset's]")
     p.add_argument("--perceptual-resize", type=int, default=None,
                    help="compare perceptual features at this size (the reference code uses 256)")
     p.add_argument("--niqe-params", default=None,
@@ -117,6 +121,27 @@ def _fmt(v) -> str:
     return (f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}") if isinstance(v, float) else str(v)
 
 
+# restore() option -> `ganprior TASK` flag, for the options a preset sets
+_PRESET_FLAGS = {"method": "method", "perceptual": "perceptual", "num_codes": "codes", "layer": "layer",
+                 "steps": "steps", "lr": "lr", "num_subspaces": "subspaces"}
+
+
+def resolve_preset(args: argparse.Namespace) -> None:
+    """Fill the flags the user left unset from ``--preset`` (in place), so the job manifest records
+    the recipe that actually runs."""
+    from .physics.tasks import parse_task
+    from .presets import apply_preset
+    given = {name: getattr(args, flag) for name, flag in _PRESET_FLAGS.items()}
+    chosen = apply_preset(parse_task(args.task), args.preset, given)
+    unknown = sorted(set(chosen) - set(_PRESET_FLAGS))
+    if unknown:  # a recipe key without a flag would silently not run
+        raise GanpriorError(f"preset {args.preset} sets {', '.join(unknown)}, which the command line cannot pass")
+    for name, flag in _PRESET_FLAGS.items():
+        setattr(args, flag, chosen.get(name))
+    if args.perceptual is None:
+        args.perceptual = "auto"
+
+
 def run(args: argparse.Namespace) -> int:
     """A resumable batch job (``ganprior.jobs``): DIR/manifest.json records every input's state; a
     rerun skips finished, verified outputs; a failed image is recorded and the others go on."""
@@ -130,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
 
+    resolve_preset(args)
     auto_batch = str(args.batch).strip().lower() == "auto"
     if not auto_batch:
         try:
@@ -278,7 +304,7 @@ def subspaces_cmd(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ganprior subspaces", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Discover channel subspaces of a prior layer (PmSFC): learn a "
                                             "self-expressive matrix, cluster its affinity, cache the result.")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--layer", type=int, default=2)
     p.add_argument("--num-subspaces", type=int, default=6, help="R")
     p.add_argument("--steps", type=int, default=3000)

@@ -225,7 +225,7 @@ def directions_fit_cmd(argv: list[str]) -> int:
                                 description="Fit an attribute boundary in latent space (InterFaceGAN) and save its "
                                             "unit normal as a direction: from codes and labels, or from a folder of "
                                             "images (inverted with a single code) labelled by their file names.")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--codes", default=None, help="codes .npy, shape (M, *latent_shape) or (M, D)")
     p.add_argument("--labels", default=None, help="labels .npy or .txt, one number per code")
     p.add_argument("--images", default=None, metavar="FOLDER", help="instead of --codes/--labels: invert these images")
@@ -371,7 +371,7 @@ def _unsupervised_cmd(argv: list[str], kind: str) -> int:
                                 formatter_class=HELP,
                                 description=f"Compute the top-k {what}; write each as {kind}-I.npz, a "
                                             "directions.json summary and a preview sheet.png.")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--k", type=int, default=5, help="number of directions")
     if kind == "pca":
         p.add_argument("--samples", type=int, default=2000, help="sampled codes")
@@ -452,8 +452,7 @@ def edit_cmd(argv: list[str]) -> int:
     p.add_argument("--method", default="multi", choices=["multi", "single", "subspace", "dgp"],
                    help="inversion method of the reconstruction (dgp also fine-tunes the generator)")
     p.add_argument("--prior", default=None,
-                   help="prior name or checkpoint path [utkface64 for its shipped directions (age, gender) and "
-                        "for --method dgp; else dcgan-digiface64]")
+                   help="prior name or checkpoint path [utkface64, which ships directions age and gender]")
     p.add_argument("--codes", type=int, default=None, help="multi: N codes; subspace: K per subspace [preset]")
     p.add_argument("--layer", type=int, default=None, help="multi/subspace: composition layer [preset]")
     p.add_argument("--subspaces", type=int, default=None, help="subspace: number of subspaces R [6]")
@@ -537,7 +536,7 @@ def mix_cmd(argv: list[str]) -> int:
     p.add_argument("first", help="image A")
     p.add_argument("second", help="image B")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--method", default=None, choices=["multi", "single"],
                    help="single: style mixing of w+ codes (StyleGAN2 only); multi: feature mixing "
                         "[single for StyleGAN2, else multi]")
@@ -626,7 +625,7 @@ def roles_cmd(argv: list[str]) -> int:
                                             "switched off.")
     p.add_argument("input", help="image file")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--codes", type=int, default=20, help="N codes")
     p.add_argument("--layer", type=int, default=None, help="composition layer [preset]")
     p.add_argument("--threshold", type=float, default=0.2, help="channel importance above which a channel is the code's")
@@ -680,7 +679,7 @@ def analyze_cmd(argv: list[str]) -> int:
                                             "Fig. 10/11).")
     p.add_argument("inputs", nargs="+", help="clean image files or folders")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--prior", default=None, help="prior name or checkpoint path [dcgan-digiface64]")
+    p.add_argument("--prior", default=None, help="prior name or checkpoint path [utkface64]")
     p.add_argument("--layers", default=None, help="composition layers, e.g. 1,2,3 [all of the prior's]")
     p.add_argument("--codes", default="1,5,10,20", help="numbers of codes N")
     p.add_argument("--task", default="reconstruct",

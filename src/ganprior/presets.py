@@ -11,6 +11,8 @@ the noise.
 
 from __future__ import annotations
 
+from .errors import GanpriorError
+
 METHOD_DEFAULTS = {
     "single": {"lr": 0.1, "steps": 300},
     "multi": {"lr": 0.03, "steps": 300, "num_codes": 20, "layer": 2},
@@ -43,6 +45,78 @@ def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -
             out["layer"] = min(out["layer"], num_layers)
     return out
 
+
+
+# -- task presets: what ``ganprior TASK`` runs when no method or loss is given ------------------------
+#
+# Two styles per task, as DGP's MSE- and discriminator-biased settings: ``faithful`` favours PSNR
+# (pixel loss only), ``perceptual`` favours LPIPS/NIQE (adds the VGG16 perceptual term). Each recipe
+# holds ``restore()`` options; the user's own options always win. Chosen by
+# ``benchmarks/restoration.py`` (numbers in BENCHMARKS.md, "Restoration against classical baselines").
+
+STYLES = ("faithful", "perceptual")
+PRESET_CHOICES = ("auto", *STYLES, "none")
+
+RECIPES: dict[str, dict[str, dict]] = {
+    "faithful": {
+        "reconstruct": {"method": "multi", "perceptual": 0.0},
+        "colorize": {"method": "multi", "perceptual": 0.0},
+        "super-resolve": {"method": "multi", "perceptual": 0.0},
+        "inpaint": {"method": "multi", "perceptual": 0.0},
+        "denoise": {"method": "multi", "perceptual": 0.0},
+    },
+    "perceptual": {
+        "reconstruct": {"method": "multi", "perceptual": "auto"},
+        "colorize": {"method": "multi", "perceptual": "auto"},
+        "super-resolve": {"method": "multi", "perceptual": "auto"},
+        "inpaint": {"method": "multi", "perceptual": "auto"},
+        "denoise": {"method": "multi", "perceptual": "auto"},
+    },
+}
+# the style ``--preset auto`` picks per task (the first task of the chain in canonical order decides)
+DEFAULT_STYLES = {"reconstruct": "faithful", "colorize": "faithful", "super-resolve": "faithful",
+                  "inpaint": "faithful", "denoise": "faithful"}
+_PRESET_ORDER = ("denoise", "inpaint", "super-resolve", "colorize", "reconstruct")
+
+
+def _lead_task(tasks: list[str] | str) -> str:
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    for task in _PRESET_ORDER:
+        if task in tasks:
+            return task
+    return "reconstruct"
+
+
+def default_style(tasks: list[str] | str) -> str:
+    """The style ``--preset auto`` gives a task chain."""
+    return DEFAULT_STYLES[_lead_task(tasks)]
+
+
+def task_preset(tasks: list[str] | str, style: str = "auto") -> dict:
+    """The recipe (``restore()`` options) of ``style`` for a task chain; ``{}`` for ``none``."""
+    if style not in PRESET_CHOICES:
+        raise GanpriorError(f"preset must be one of {', '.join(PRESET_CHOICES)}, got {style!r}")
+    if style == "none":
+        return {}
+    if style == "auto":
+        style = default_style(tasks)
+    return dict(RECIPES[style][_lead_task(tasks)])
+
+
+def apply_preset(tasks: list[str] | str, style: str, given: dict) -> dict:
+    """``given`` options (None = not given) filled in from the preset.
+
+    A preset belongs to its method: when the user names another method, only that method's own
+    defaults apply. Returns a new dict; keys the preset has but ``given`` lacks are added."""
+    recipe = task_preset(tasks, style)
+    out = dict(given)
+    if not recipe or out.get("method") not in (None, recipe.get("method")):
+        out["method"] = out.get("method") or "multi"
+        return out
+    for key, value in recipe.items():
+        if out.get(key) is None:
+            out[key] = value
+    return out
 
 # -- DGP (Deep Generative Prior, Pan et al. ECCV 2020 / TPAMI 2021) -------------------------------
 #

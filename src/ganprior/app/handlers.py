@@ -336,7 +336,7 @@ def _new_folder(out_root: str | os.PathLike | None) -> Path:
 
 # -- restoration --------------------------------------------------------------------------------
 
-def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "dcgan-digiface64",
+def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utkface64",
                    method: str = "multi", codes: int | None = 0, layer: int | str | None = "preset",
                    steps: int = 300, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,

@@ -231,7 +231,7 @@ register_prior(PriorEntry(
     load=_load_utkface,
 ))
 
-DEFAULT_PRIOR = "dcgan-digiface64"
+DEFAULT_PRIOR = "utkface64"  # trained on real faces: the better prior for the photos users bring (BENCHMARKS.md)
 DEFAULT_DGP_PRIOR = "utkface64"  # DGP's loss needs the discriminator trained with the generator
 
 

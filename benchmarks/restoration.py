@@ -1,0 +1,414 @@
+"""Restoration against what users would otherwise pick: every task, every method and prior, the
+library's presets, classical baselines and a learned SR network, on held-out real faces.
+
+Data (``--set``):
+
+* ``heldout``: the 200 UTKFace images ``ganprior train`` held out (``holdout_files``), 64x64; never
+  seen by ``utkface64``; taken every tenth first, so a partial run (``--images 20``) spans all ages;
+* ``examples``: the 21 aligned faces of ../shared/data/mganprior-examples/face, brought to 64x64.
+
+Each run is cached per (set, case, recipe) in ``benchmarks/results/restoration/<set>.json`` with
+per-image metrics, and extended image by image (``--images`` raises the count; finished images are
+never redone), so the long CPU job can be spread over several sessions. The report is rebuilt from
+the cache.
+
+Metrics: PSNR, SSIM, LPIPS-AlexNet and colorization AuC against the clean image; NIQE (lower is
+better) on a 2x bicubic upscale, since NIQE needs 96 px blocks and the faces are 64 px; data
+consistency as the PSNR between the result pushed through the degradation and the observation
+(noise-free part for denoising, where a faithful fit sits near the noise level); seconds per image.
+
+    python benchmarks/restoration.py --part presets --images 200      # the default preset of every task
+    python benchmarks/restoration.py --part baselines --images 200    # classical baselines + Real-ESRGAN
+    python benchmarks/restoration.py --part methods --images 20       # every method x prior (library defaults)
+    python benchmarks/restoration.py --part report                    # BENCHMARKS.md section, plot, sheets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import ganprior
+from ganprior.errors import GanpriorError
+from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
+from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
+from ganprior.physics.tasks import build_degradation
+from ganprior.presets import STYLES, default_style
+
+from sections import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = RESULTS / "restoration"
+IMAGES_OUT = RESULTS / ".cache" / "restoration"  # outputs of the first images, for sheets (not committed)
+UTKFACE = ROOT.parent / "shared" / "data" / "utkface"
+FACES = ROOT.parent / "shared" / "data" / "mganprior-examples" / "face"
+PRIORS = ("utkface64", "dcgan-digiface64")
+METHODS = ("single", "multi", "subspace", "dgp")
+SHEET_IMAGES = 6
+warnings.filterwarnings("ignore")
+
+# key -> (label, task, options)
+CASES = {
+    "reconstruct": ("reconstruction", "reconstruct", {}),
+    "colorize": ("colorization", "colorize", {}),
+    "sr4": ("super-resolution x4", "super-resolve", {"factor": 4}),
+    "sr8": ("super-resolution x8", "super-resolve", {"factor": 8}),
+    "inpaint-center": ("inpainting, centre box", "inpaint", {"mask": "center"}),
+    "inpaint-random": ("inpainting, 80% of pixels missing", "inpaint", {"mask": "random:0.8"}),
+    "denoise-0.1": ("denoising, sigma 0.1", "denoise", {"noise_sigma": 0.1}),
+    "denoise-0.2": ("denoising, sigma 0.2", "denoise", {"noise_sigma": 0.2}),
+    "chain": ("colorize + inpaint + x2 SR", "colorize+inpaint+super-resolve", {"factor": 2, "mask": "center"}),
+}
+
+
+# -- data -------------------------------------------------------------------------------------------
+
+def load_set(name: str, limit: int | None) -> tuple[list[str], torch.Tensor]:
+    if name == "heldout":
+        if not UTKFACE.is_dir():
+            sys.exit(f"{UTKFACE} not found: this benchmark needs ../shared beside the repository")
+        from ganprior.training import holdout_files
+        files = holdout_files(UTKFACE, 200)
+        # interleaved (every tenth first): the list is sorted by file name, i.e. by age, so any prefix
+        # that a partial run covers still spans all ages
+        files = [f for k in range(10) for f in files[k::10]]
+    else:
+        files = sorted(FACES.glob("*.png"))
+        if not files:
+            sys.exit(f"no faces under {FACES}: this benchmark needs ../shared beside the repository")
+    files = files[:limit]
+    return [f.name for f in files], torch.stack([fit_image(read_image(f)[0], 64) for f in files])
+
+
+def observe(case: str, images: torch.Tensor):
+    """(inputs, degradation) of a case, simulated with seed 0 as ``ganprior TASK --simulate`` does."""
+    _, task, options = CASES[case]
+    inputs = ganprior.load_inputs(images, task, 64, simulate=True, seed=0, **options)
+    deg = build_degradation(task, 64, factor=options.get("factor"), mask=inputs.masks,
+                            noise_sigma=options.get("noise_sigma"))
+    return inputs, deg
+
+
+# -- the cache --------------------------------------------------------------------------------------
+
+def cache_path(set_name: str) -> Path:
+    return CACHE / f"{set_name}.json"
+
+
+def load_cache(set_name: str) -> dict:
+    path = cache_path(set_name)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_cache(set_name: str, data: dict) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cache_path(set_name).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+    os.replace(tmp, cache_path(set_name))
+
+
+def niqe_upscaled(x: torch.Tensor) -> list[float | None]:
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False).clamp(0, 1)
+    return [m["niqe"] for m in evaluate_images(up)]
+
+
+def score(out: torch.Tensor, truth: torch.Tensor, observed: torch.Tensor, deg) -> dict[str, list]:
+    cols = {k: [m[k] for m in evaluate_images(out, truth)] for k in METRIC_KEYS if k != "niqe"}
+    cols["niqe"] = niqe_upscaled(out)
+    with torch.no_grad():
+        cols["data_psnr"] = psnr(deg.A(out).clamp(0, 1), observed.clamp(0, 1)).tolist()
+    return cols
+
+
+def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: torch.Tensor, batch: int,
+               fn) -> None:
+    """Extend ``cache[case][recipe]`` to the first ``len(names)`` images; ``fn(inputs, deg, sl)`` ->
+    (outputs, seconds) for ``inputs[sl]``."""
+    data = load_cache(set_name)
+    entry = data.setdefault(case, {}).setdefault(recipe, {"names": [], "seconds": [], **{k: [] for k in
+                                                         (*METRIC_KEYS, "data_psnr")}})
+    done = len(entry["names"])
+    if done and entry["names"] != names[:done]:
+        raise SystemExit(f"cache {cache_path(set_name)} [{case}][{recipe}] was made on other images; delete it")
+    if done >= len(names):
+        return
+    inputs, deg = observe(case, images)
+    for start in range(done, len(names), batch):
+        sl = slice(start, min(start + batch, len(names)))
+        out, seconds = fn(inputs, deg, sl)
+        cols = score(out, inputs.ground_truth[sl], inputs.observed[sl], _slice_deg(deg, sl))
+        data = load_cache(set_name)  # another process may have written other entries meanwhile
+        entry = data.setdefault(case, {}).setdefault(recipe, entry)
+        entry["names"] += names[sl]
+        entry["seconds"] += [seconds / (sl.stop - sl.start)] * (sl.stop - sl.start)
+        for k, v in cols.items():
+            entry[k] += v
+        save_cache(set_name, data)
+        if sl.start < SHEET_IMAGES:
+            keep = IMAGES_OUT / set_name / case
+            keep.mkdir(parents=True, exist_ok=True)
+            torch.save(out[: SHEET_IMAGES - sl.start].cpu(), keep / f"{recipe}-{sl.start}.pt")
+        print(f"{set_name} {case:15s} {recipe:32s} {sl.stop:4d}/{len(names)}  "
+              f"PSNR {np.mean(entry['psnr']):.2f}  LPIPS {np.mean(entry['lpips']):.4f}  "
+              f"{seconds / (sl.stop - sl.start):.1f} s/img", flush=True)
+
+
+def _slice_deg(deg, sl: slice):
+    """The degradation of images ``sl`` (per-image masks are sliced with them)."""
+    if deg.mask is None or deg.mask.shape[0] == 1:
+        return deg
+    factor = deg.resolution // deg.observed_size if "super-resolve" in deg.tasks else None
+    return build_degradation(deg.tasks, deg.resolution, factor=factor, mask=deg.mask[sl], noise_sigma=deg.noise_sigma)
+
+
+# -- recipes ----------------------------------------------------------------------------------------
+
+def ganprior_fn(prior, case: str, **restore_options):
+    """The library as a user calls it on the observations (the set's own simulation, so every recipe
+    and baseline sees the same noise and masks)."""
+    _, task, options = CASES[case]
+
+    def fn(inputs, deg, sl):
+        r = ganprior.restore(inputs.observed[sl], task, prior, seed=0,
+                             mask=inputs.masks[sl] if inputs.masks is not None else None,
+                             factor=options.get("factor"), noise_sigma=options.get("noise_sigma"),
+                             **restore_options)
+        return r.images.cpu(), r.seconds
+    return fn
+
+
+def baseline_fn(options: dict):
+    from ganprior.baselines import classical_restore
+
+    def fn(inputs, deg, sl):
+        t0 = time.perf_counter()
+        out = classical_restore(inputs.observed[sl], _slice_deg(deg, sl), **options)
+        return out, time.perf_counter() - t0
+    return fn
+
+
+def realesrgan_fn():
+    from ganprior.baselines.realesrgan import realesrgan_x4
+
+    def fn(inputs, deg, sl):
+        t0 = time.perf_counter()
+        out = realesrgan_x4(inputs.observed[sl])
+        if out.shape[-1] != 64:  # x8: Real-ESRGAN x4, then bicubic x2 (the network only comes in x4)
+            out = torch.nn.functional.interpolate(out, size=64, mode="bicubic", align_corners=False).clamp(0, 1)
+        return out, time.perf_counter() - t0
+    return fn
+
+
+def _steps(steps: int | None) -> tuple[str, dict]:
+    """Recipe-name suffix and option of a ``--steps`` override (kept apart in the cache)."""
+    return (f"@{steps}", {"steps": steps}) if steps else ("", {})
+
+
+def part_presets(set_name, names, images, batch, cases, styles, steps) -> None:
+    from ganprior.priors.zoo import DEFAULT_PRIOR
+    prior = ganprior.load_prior(DEFAULT_PRIOR)
+    tag, extra = _steps(steps)
+    for case in cases:
+        for style in styles:
+            run_cached(set_name, case, f"preset:{style}{tag}", names, images, batch,
+                       ganprior_fn(prior, case, preset=style, **extra))
+
+
+def part_methods(set_name, names, images, batch, cases, priors, methods, steps) -> None:
+    tag, extra = _steps(steps)
+    for name in priors:
+        prior = ganprior.load_prior(name)
+        for case in cases:
+            for method in methods:
+                if method == "dgp" and prior.discriminator is None:
+                    continue
+                run_cached(set_name, case, f"{name}:{method}{tag}", names, images, batch,
+                           ganprior_fn(prior, case, method=method, preset="none", **extra))
+
+
+def part_baselines(set_name, names, images, cases) -> None:
+    from ganprior.baselines import baseline_variants
+    try:
+        from ganprior.baselines.realesrgan import available
+    except ImportError:
+        def available():
+            return False, "ganprior.baselines.realesrgan is missing"
+    for case in cases:
+        _, deg = observe(case, images[:1])
+        for label, options in baseline_variants(deg).items():
+            run_cached(set_name, case, f"baseline:{label}", names, images, 25, baseline_fn(options))
+        if deg.tasks == ["super-resolve"] and available()[0]:
+            run_cached(set_name, case, "baseline:Real-ESRGAN x4plus", names, images, 25, realesrgan_fn())
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+def mean(entry, key):
+    vals = [v for v in entry[key] if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def fmt(v, digits):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def best_baseline(rows: dict, key: str, lower: bool) -> tuple[str, dict] | None:
+    base = {k: v for k, v in rows.items() if k.startswith("baseline:")}
+    if not base:
+        return None
+    pick = (min if lower else max)(base, key=lambda k: mean(base[k], key))
+    return pick, base[pick]
+
+
+def report() -> None:
+    lines = ["## Restoration against classical baselines (presets, every method and prior)", "",
+             "Reproduce: `.venv/bin/python benchmarks/restoration.py --part presets --images 200`, "
+             "`--part baselines --images 200`, `--part methods --images 20`, then `--part report`. "
+             "PSNR/SSIM/AuC higher is better, LPIPS (AlexNet) and NIQE (2x bicubic upscale: NIQE needs 96 px) "
+             "lower is better; data PSNR: the result pushed through the degradation against the observation "
+             "(how faithful the fit is). Seconds per image on 2 CPU cores (batched).", ""]
+    for set_name, title in (("heldout", "200 held-out UTKFace faces"), ("examples", "the 21 example faces")):
+        data = load_cache(set_name)
+        if not data:
+            continue
+        lines += [f"### {title}", "", "| task | recipe | images | PSNR | SSIM | LPIPS | NIQE | AuC | data PSNR | s / image |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for case, (label, *_) in CASES.items():
+            rows = data.get(case, {})
+            order = sorted(rows, key=lambda k: (not k.startswith("preset:"), k.startswith("baseline:"), k))
+            for i, recipe in enumerate(order):
+                e = rows[recipe]
+                lines.append(f"| {label if i == 0 else ''} | {recipe} | {len(e['names'])} | {fmt(mean(e, 'psnr'), 2)} "
+                             f"| {fmt(mean(e, 'ssim'), 3)} | {fmt(mean(e, 'lpips'), 4)} | {fmt(mean(e, 'niqe'), 2)} "
+                             f"| {fmt(mean(e, 'auc'), 2)} | {fmt(mean(e, 'data_psnr'), 2)} "
+                             f"| {fmt(mean(e, 'seconds'), 2)} |")
+        lines.append("")
+        lines += verdict(data)
+    write_section("restoration", lines)
+    plot()
+
+
+def verdict(data: dict) -> list[str]:
+    """Does the default preset of each task beat the best classical baseline (same images)?"""
+    out = ["| task | default preset | vs best baseline | LPIPS | PSNR |", "|---|---|---|---|---|"]
+    for case, (label, task, _) in CASES.items():
+        rows = data.get(case, {})
+        style = default_style(task)
+        preset = rows.get(f"preset:{style}")
+        if preset is None:
+            continue
+        n = len(preset["names"])
+        cmp = {k: v for k, v in rows.items() if k.startswith("baseline:") and len(v["names"]) >= n}
+        if not cmp:
+            out.append(f"| {label} | {style} | (no baseline) | {fmt(mean(preset, 'lpips'), 4)} | "
+                       f"{fmt(mean(preset, 'psnr'), 2)} |")
+            continue
+        lp = min(cmp, key=lambda k: np.mean(cmp[k]["lpips"][:n]))
+        ps = max(cmp, key=lambda k: np.mean(cmp[k]["psnr"][:n]))
+        lp_b, ps_b = np.mean(cmp[lp]["lpips"][:n]), np.mean(cmp[ps]["psnr"][:n])
+        lp_p, ps_p = mean(preset, "lpips"), mean(preset, "psnr")
+        out.append(f"| {label} | {style} | {lp[9:]} / {ps[9:]} | {lp_p:.4f} vs {lp_b:.4f} "
+                   f"{'**wins**' if lp_p < lp_b else 'loses'} | {ps_p:.2f} vs {ps_b:.2f} "
+                   f"{'**wins**' if ps_p > ps_b else 'loses'} |")
+    return ["Default preset against the best baseline on each metric (same images):", "", *out, ""]
+
+
+def plot() -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    data = load_cache("heldout")
+    if not data:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    cases = [c for c in CASES if c in data]
+    for ax, key, title in ((axes[0], "psnr", "PSNR (dB), higher is better"),
+                           (axes[1], "lpips", "LPIPS, lower is better")):
+        kinds = ("preset", "baseline")
+        for j, kind in enumerate(kinds):
+            vals = []
+            for case in cases:
+                rows = {k: v for k, v in data[case].items() if k.startswith(kind + ":")}
+                if kind == "preset":
+                    rows = {k: v for k, v in rows.items() if k == f"preset:{default_style(CASES[case][1])}"}
+                pick = [mean(v, key) for v in rows.values()]
+                vals.append((min if key == "lpips" else max)(pick) if pick else np.nan)
+            ax.bar(np.arange(len(cases)) + 0.4 * j - 0.2, vals, width=0.4,
+                   label="ganprior default preset" if kind == "preset" else "best classical baseline")
+        ax.set_xticks(np.arange(len(cases)), cases, rotation=35, ha="right")
+        ax.set_title(title)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(ROOT / "benchmarks" / "restoration.png", dpi=110)
+
+
+def sheets() -> None:
+    """benchmarks/restoration_<set>.png: truth, observation, default preset and best baselines."""
+    for set_name in ("heldout", "examples"):
+        data = load_cache(set_name)
+        if not data:
+            continue
+        _, images = load_set(set_name, SHEET_IMAGES)
+        rows = []
+        for case, (label, task, _) in CASES.items():
+            recipes = [f"preset:{default_style(task)}"] + sorted(k for k in data.get(case, {})
+                                                                 if k.startswith("baseline:"))
+            for recipe in recipes:
+                files = sorted((IMAGES_OUT / set_name / case).glob(f"{recipe}-*.pt"),
+                               key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+                if not files:
+                    continue
+                out = torch.cat([torch.load(f) for f in files])[:SHEET_IMAGES]
+                rows.append(make_sheet(list(out), [f"{case}: {recipe}"] + [""] * (len(out) - 1), tile=80))
+        if rows:
+            rows.insert(0, make_sheet(list(images), ["truth"] + [""] * (len(images) - 1), tile=80))
+            save_image(stack_rows(rows), ROOT / "benchmarks" / f"restoration_{set_name}.png")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", required=True, choices=["presets", "baselines", "methods", "report"])
+    ap.add_argument("--set", default="heldout", choices=["heldout", "examples"])
+    ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ",".join(CASES))
+    ap.add_argument("--styles", default=",".join(STYLES))
+    ap.add_argument("--priors", default=",".join(PRIORS))
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=None,
+                    help="override the recipes' steps (a smoke run; cached under recipe@steps)")
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cases = [c for c in a.cases.split(",") if c]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}")
+    try:
+        if a.part == "report":
+            report()
+            sheets()
+            return
+        names, images = load_set(a.set, a.images)
+        if a.part == "presets":
+            part_presets(a.set, names, images, a.batch, cases, a.styles.split(","), a.steps)
+        elif a.part == "baselines":
+            part_baselines(a.set, names, images, cases)
+        else:
+            part_methods(a.set, names, images, a.batch, cases, a.priors.split(","), a.methods.split(","), a.steps)
+    except GanpriorError as e:
+        sys.exit(f"restoration.py: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Classical restorations: what a user would run instead of a GAN prior.
+
+Each baseline inverts a :class:`~ganprior.physics.tasks.Degradation` without any learned prior, by
+undoing the chain's operators in reverse order of the forward model (noise, then holes, then
+colour, then resolution):
+
+* denoising: non-local means (scikit-image) or BM3D (the ``bm3d`` package), with the known sigma;
+* inpainting: biharmonic fill (scikit-image);
+* colorization: the gray input itself, as three equal channels (no colour is invented);
+* super-resolution: bicubic (antialiased, the same kernel family as the forward model) or Lanczos.
+
+scikit-image and bm3d are the optional extra ``ganprior[baselines]``; a missing one gives a one-line
+error naming the extra. Images are ``(B, C, h, w)`` float tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import GanpriorError
+from ..physics.tasks import Degradation
+
+DENOISERS = ("nl-means", "bm3d")
+FILLS = ("biharmonic",)
+UPSAMPLERS = ("bicubic", "lanczos")
+
+
+def _need(module: str):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise GanpriorError(f"this baseline needs {module.split('.')[0]}: pip install 'ganprior[baselines]'") from None
+
+
+def _check(y: torch.Tensor) -> None:
+    if not isinstance(y, torch.Tensor) or y.ndim != 4 or y.shape[1] not in (1, 3):
+        raise GanpriorError(f"baselines take (B, 1 or 3, h, w) images, got "
+                            f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    if not torch.isfinite(y).all():
+        raise GanpriorError("the observation holds NaN or infinite values")
+
+
+def _per_image(y: torch.Tensor, fn: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
+    """Apply ``fn`` to each image as an (h, w, C) float64 array; returns (B, C', h', w') float32."""
+    out = []
+    for img in y.detach().cpu().double():
+        a = np.asarray(fn(img.permute(1, 2, 0).numpy()), dtype=np.float32)
+        if a.ndim == 2:
+            a = a[..., None]
+        out.append(torch.from_numpy(a).permute(2, 0, 1))
+    return torch.stack(out).to(y.device)
+
+
+def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d") -> torch.Tensor:
+    """Remove white Gaussian noise of known standard deviation ``sigma`` (on the [0, 1] scale)."""
+    _check(y)
+    if method not in DENOISERS:
+        raise GanpriorError(f"denoiser must be one of {', '.join(DENOISERS)}, got {method!r}")
+    if sigma <= 0:
+        return y.clone()
+    if method == "nl-means":
+        restoration = _need("skimage.restoration")
+
+        def fn(a):  # h = 0.8 sigma: scikit-image's recommendation when sigma is known
+            return restoration.denoise_nl_means(a, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6,
+                                                fast_mode=True, channel_axis=-1)
+    else:
+        bm3d = _need("bm3d")
+
+        def fn(a):  # the colour version decorrelates channels (opponent space) before filtering
+            return bm3d.bm3d_rgb(a, sigma) if a.shape[-1] == 3 else bm3d.bm3d(a[..., 0], sigma)
+    return _per_image(y, fn).clamp(0, 1)
+
+
+def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> torch.Tensor:
+    """Fill the pixels where ``mask`` (B or 1, 1, h, w; 1 = known) is 0."""
+    _check(y)
+    if method not in FILLS:
+        raise GanpriorError(f"fill must be one of {', '.join(FILLS)}, got {method!r}")
+    if mask.shape[-2:] != y.shape[-2:]:
+        raise GanpriorError(f"mask is {tuple(mask.shape[-2:])}, the image {tuple(y.shape[-2:])}")
+    restoration = _need("skimage.restoration")
+    masks = mask.expand(y.shape[0], 1, *y.shape[-2:]).detach().cpu()
+    out = []
+    for img, m in zip(y, masks):
+        missing = (m[0] < 0.5).numpy()
+        if not missing.any():
+            out.append(img.clone())
+            continue
+        if missing.all():
+            raise GanpriorError("the mask hides every pixel: nothing to fill from")
+        a = restoration.inpaint_biharmonic(img.detach().cpu().double().permute(1, 2, 0).numpy(), missing,
+                                           channel_axis=-1)
+        out.append(torch.from_numpy(np.asarray(a, dtype=np.float32)).permute(2, 0, 1).to(y.device))
+    return torch.stack(out).clamp(0, 1)
+
+
+def upsample(y: torch.Tensor, size: int, method: str = "bicubic") -> torch.Tensor:
+    """Resize to ``size`` x ``size`` by bicubic or Lanczos-3 interpolation."""
+    _check(y)
+    if method not in UPSAMPLERS:
+        raise GanpriorError(f"upsampler must be one of {', '.join(UPSAMPLERS)}, got {method!r}")
+    if method == "bicubic":
+        return torch.nn.functional.interpolate(y, size=(size, size), mode="bicubic",
+                                               align_corners=False).clamp(0, 1)
+    from PIL import Image
+
+    def fn(a):  # PIL's Lanczos on 8-bit images, as a user's image editor would do it
+        u8 = (a * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        im = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
+        return np.asarray(im.resize((size, size), Image.LANCZOS), dtype=np.float64) / 255.0
+    return _per_image(y, fn).clamp(0, 1)
+
+
+def colorize(y: torch.Tensor) -> torch.Tensor:
+    """The gray image as RGB: the classical answer when no colour can be inferred."""
+    _check(y)
+    return y.expand(-1, 3, -1, -1).clamp(0, 1).clone() if y.shape[1] == 1 else y.clamp(0, 1).clone()
+
+
+def classical_restore(y: torch.Tensor, degradation: Degradation, *, denoiser: str = "bm3d",
+                      filler: str = "biharmonic", upsampler: str = "bicubic") -> torch.Tensor:
+    """Undo ``degradation`` (a task chain) with classical operators; returns (B, 3, R, R) in [0, 1]."""
+    _check(y)
+    if not degradation.tasks:
+        raise GanpriorError("classical baselines need a named task chain, not a custom physics")
+    x = y
+    if "denoise" in degradation.tasks:
+        x = denoise(x, degradation.noise_sigma, denoiser)
+    if "inpaint" in degradation.tasks:
+        x = fill(x, degradation.mask.to(x), filler)
+    x = colorize(x)
+    if x.shape[-1] != degradation.resolution:
+        x = upsample(x, degradation.resolution, upsampler)
+    return x
+
+
+def baseline_variants(degradation: Degradation) -> dict[str, dict]:
+    """The named classical baselines worth reporting for a task chain -> ``classical_restore`` options.
+
+    Reconstruction has none (the input is the answer); its comparison is the prior's own coverage.
+    """
+    tasks = degradation.tasks
+    if tasks == ["reconstruct"] or not tasks:
+        return {}
+    variants: dict[str, dict] = {"": {}}
+
+    def fan(key: str, names: tuple[str, ...]) -> None:
+        nonlocal variants
+        variants = {(f"{label} + {n}" if label else n): {**opts, key: n} for label, opts in variants.items()
+                    for n in names}
+    if "denoise" in tasks:
+        fan("denoiser", DENOISERS)
+    if "inpaint" in tasks:
+        fan("filler", FILLS)
+    if "colorize" in tasks and len(tasks) == 1:
+        variants = {"gray input": {}}
+    if "super-resolve" in tasks:
+        fan("upsampler", UPSAMPLERS)
+    return variants
