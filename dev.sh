@@ -28,6 +28,13 @@ case "$cmd" in
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
         || echo "could not install chromium: the browser test will be skipped (or fail under CI)" >&2
     fi
+    # the Real-ESRGAN parity test runs the wheel's own ncnn build, which needs the Vulkan loader and
+    # LLVM's OpenMP runtime (it runs on the CPU through them; without them that one test skips)
+    if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "installing libvulkan1 and libomp5 for the Real-ESRGAN parity test" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvulkan1 libomp5) >/dev/null \
+        || echo "could not install libvulkan1/libomp5: the Real-ESRGAN parity test will be skipped" >&2
+    fi
     exec .venv/bin/python -m pytest "$@" ;;
   bench)
     if [ $# -eq 0 ]; then

@@ -202,3 +202,40 @@ def test_cli_conditional_run_records_classes(face_folder, tmp_path):
     assert Trainer.resume(out, build_image_set(parse_labels(list_images(face_folder), r"^\d+_(\d)_")[0], 16,
                                                [0] * 11, ["0", "1"])).step == 2
     assert main(base + ["--steps", "1", "--labels", "(", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_spectral_copy_of_exported_discriminator_matches_it():
+    torch.manual_seed(0)
+    D = DCGANDiscriminator(width=4, resolution=16, spectral=True)
+    with torch.no_grad():
+        for _ in range(30):
+            D(torch.zeros(1, 3, 16, 16))  # converge the power iteration
+    plain = D.eval().plain()
+    again = plain.spectral_copy()
+    assert again.spectral and set(again.state_dict()) == set(D.state_dict())
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(again.eval()(x), plain(x), rtol=0.01, atol=0.01)
+
+
+def test_cli_init_continues_from_an_exported_prior(face_folder, tmp_path, capsys):
+    first = tmp_path / "first"
+    base = ["train", str(face_folder), "--holdout", "2", "--batch", "4", "--quiet"]
+    assert main(base + ["--out", str(first), "--resolution", "16", "--latent-dim", "8", "--g-width", "4",
+                        "--d-width", "4", "--steps", "3"]) == 0
+    exported = load_prior(first / "prior.safetensors")
+    second = tmp_path / "second"
+    # the architecture comes from the file, not from the (default 64x64) command line
+    seeded = Trainer.start(tmp_path / "direct", TrainConfig(**TINY), _tiny_data(face_folder),
+                           init=first / "prior.safetensors")
+    assert seeded.step == 3
+    for k, v in exported.state_dict().items():
+        if not k.startswith("discriminator."):
+            assert torch.equal(seeded.G_ema.state_dict()[k], v), k
+            assert torch.equal(seeded.G.state_dict()[k], v), k
+    assert main(base + ["--out", str(second), "--init", str(first / "prior.safetensors"), "--steps", "4"]) == 0
+    assert "step 4" in capsys.readouterr().out  # the step count carried over: one more step to 4
+    trainer = Trainer.resume(second, _tiny_data(face_folder))
+    assert trainer.step == 4 and trainer.config.resolution == 16 and "step 3" in trainer.config.init
+    assert main(["train", str(face_folder), "--resume", "--out", str(second), "--steps", "5", "--quiet"]) == 0
+    assert main(base + ["--out", str(tmp_path / "x"), "--init", "no-such-prior"]) == 2
+    assert "--init no-such-prior" in capsys.readouterr().err

@@ -396,6 +396,10 @@ def train_cmd(argv: list[str]) -> int:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (its recorded settings win over the command line)")
     p.add_argument("--steps", type=int, default=20000, help="total training steps (counting resumed ones)")
+    p.add_argument("--init", default=None, metavar="PRIOR",
+                   help="start from an exported prior instead of random weights: a prior.safetensors or a "
+                        "shipped name (utkface64); its architecture and step count carry over, optimisers "
+                        "start fresh")
     p.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this much time")
     p.add_argument("--resolution", type=int, default=d.resolution)
     p.add_argument("--batch", type=int, default=d.batch)
@@ -425,11 +429,19 @@ def train_cmd(argv: list[str]) -> int:
     if a.resume:
         config = read_run_config(out)  # data split and labels come from the run, not the command line
     else:
+        init = arch = None
+        if a.init:
+            init, arch, step = _init_prior_file(a.init)
         config = TrainConfig(resolution=a.resolution, latent_dim=a.latent_dim, g_width=a.g_width,
                              d_width=a.d_width, batch=a.batch, lr_g=a.lr, lr_d=a.lr, loss=a.loss,
                              augment=a.augment, xflip=not a.no_xflip, ema_decay=a.ema_decay, seed=a.seed,
                              checkpoint_every=a.checkpoint_every, log_every=a.log_every,
-                             holdout=a.holdout, labels=a.labels or "").validate()
+                             holdout=a.holdout, labels=a.labels or "")
+        if arch:
+            for key, value in arch.items():
+                setattr(config, key, value)
+            config.init = f"{init.name} (step {step})"
+        config.validate()
         if (out / "checkpoint.pt").exists():
             raise GanpriorError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     files = list_images(a.folder)
@@ -454,7 +466,10 @@ def train_cmd(argv: list[str]) -> int:
         bar.close()
     if data.skipped:
         print(f"note: skipped {len(data.skipped)} unreadable images (e.g. {data.skipped[0]})", file=sys.stderr)
-    trainer = Trainer.resume(out, data, a.device) if a.resume else Trainer.start(out, config, data, a.device)
+    if a.resume:
+        trainer = Trainer.resume(out, data, a.device)
+    else:
+        trainer = Trainer.start(out, config, data, a.device, init=init)
     if trainer.step >= a.steps:
         print(f"run is at step {trainer.step} >= --steps {a.steps}; nothing to do")
         return 0
@@ -484,6 +499,33 @@ def train_cmd(argv: list[str]) -> int:
     print(f"stopped ({reason}) at step {trainer.step}; checkpoint {out / 'checkpoint.pt'}, "
           f"prior {out / 'prior.safetensors'}")
     return 0
+
+
+def _init_prior_file(spec: str) -> tuple[Path, dict, int]:
+    """The safetensors file behind ``--init`` (a path or a shipped name) and the run settings it fixes."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    from .priors.zoo import WEIGHTS_DIR
+    path = Path(spec)
+    if not path.is_file():
+        shipped = WEIGHTS_DIR / f"{spec}.safetensors"
+        if not shipped.is_file():
+            raise GanpriorError(f"--init {spec}: no such file, and not a prior shipped with ganprior")
+        path = shipped
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        g, d = json.loads(meta["generator"]), json.loads(meta["discriminator"])
+    except (SafetensorError, OSError, ValueError, KeyError):
+        raise GanpriorError(f"--init {spec}: not a prior exported by ganprior train "
+                            "(needs a generator and a discriminator)") from None
+    if g.get("num_classes"):
+        raise GanpriorError(f"--init {spec}: class-conditional priors cannot seed a run yet")
+    arch = {"resolution": g["resolution"], "latent_dim": g["latent_dim"], "g_width": g["width"],
+            "d_width": d["width"]}
+    return path, arch, int(meta.get("step", 0))
 
 
 def interpolate_cmd(argv: list[str]) -> int:

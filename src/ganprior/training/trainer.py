@@ -69,6 +69,7 @@ class TrainConfig:
     xflip: bool = True
     ema_decay: float = 0.999
     holdout: int = 200
+    init: str = ""  # the exported prior the run started from ("" = random DCGAN initialisation)
     labels: str = ""  # regular expression giving the class from the file name ("" = unconditional)
     num_classes: int = 0
     classes: list[str] = field(default_factory=list)
@@ -256,6 +257,35 @@ class Trainer:
         self.perm, self.cursor = state["perm"], int(state["cursor"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
 
+    def warm_start(self, path: str | os.PathLike) -> None:
+        """Continue from an exported prior instead of random weights (``ganprior train --init``).
+
+        The file's generator becomes both G and its EMA, its discriminator is wrapped in spectral
+        norm again, and the step count and training time continue from its metadata. The
+        optimisers start fresh: an export keeps no Adam moments. This is how training continues on
+        a machine that has only the shipped prior (``utkface64``) and not the run folder.
+        """
+        from safetensors import safe_open
+
+        from ..priors.zoo import load_safetensors_prior
+
+        prior = load_safetensors_prior(path)
+        if getattr(prior, "discriminator", None) is None:
+            raise GanpriorError(f"{path} holds no discriminator; --init needs a generator and its discriminator")
+        if prior.config != self.G.config:
+            raise GanpriorError(f"{path} has generator {prior.config}; this run builds {self.G.config}")
+        if prior.discriminator.config != self.D.config:
+            raise GanpriorError(f"{path} has discriminator {prior.discriminator.config}; "
+                                f"this run builds {self.D.config}")
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = {k: v for k, v in prior.state_dict().items() if not k.startswith("discriminator.")}
+        self.G.load_state_dict(state)
+        self.G_ema.load_state_dict(state)
+        self.D.load_state_dict(prior.discriminator.spectral_copy().to(self.device).state_dict())
+        self.step = int(meta.get("step", 0))
+        self.seconds = float(meta.get("train_seconds", 0))
+
     def save(self) -> None:
         """Checkpoint (atomic), sample grid, and exported prior."""
         state = self.state_dict()
@@ -304,14 +334,17 @@ class Trainer:
     # -- construction --------------------------------------------------------------
     @classmethod
     def start(cls, run_dir: str | os.PathLike, config: TrainConfig, data: ImageSet,
-              device: str = "cpu") -> "Trainer":
+              device: str = "cpu", init: str | os.PathLike | None = None) -> "Trainer":
         run_dir = Path(run_dir)
         if (run_dir / "checkpoint.pt").exists():
             raise GanpriorError(f"{run_dir} already holds a run; pass --resume to continue it "
                                 "or choose another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(asdict(config.validate()), run_dir / "config.json")
-        return cls(run_dir, config, data, device)
+        trainer = cls(run_dir, config, data, device)
+        if init is not None:
+            trainer.warm_start(init)
+        return trainer
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, data: ImageSet, device: str = "cpu") -> "Trainer":
