@@ -40,8 +40,8 @@ import ganprior
 from ganprior.errors import GanpriorError
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
-from ganprior.physics.tasks import build_degradation
-from ganprior.presets import STYLES, default_style
+from ganprior.physics.tasks import build_degradation, parse_task
+from ganprior.presets import STYLES, default_style, task_preset
 
 from sections import write_section
 
@@ -129,13 +129,24 @@ def score(out: torch.Tensor, truth: torch.Tensor, observed: torch.Tensor, deg) -
     return cols
 
 
+def _empty_entry(fingerprint: str | None) -> dict:
+    entry = {"names": [], "seconds": [], **{k: [] for k in (*METRIC_KEYS, "data_psnr")}}
+    if fingerprint:
+        entry["fingerprint"] = fingerprint
+    return entry
+
+
 def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: torch.Tensor, batch: int,
-               fn) -> None:
+               fn, fingerprint: str | None = None) -> None:
     """Extend ``cache[case][recipe]`` to the first ``len(names)`` images; ``fn(inputs, deg, sl)`` ->
-    (outputs, seconds) for ``inputs[sl]``."""
+    (outputs, seconds) for ``inputs[sl]``. An entry made with another ``fingerprint`` (the options a
+    preset stood for then) is stale and starts over."""
     data = load_cache(set_name)
-    entry = data.setdefault(case, {}).setdefault(recipe, {"names": [], "seconds": [], **{k: [] for k in
-                                                         (*METRIC_KEYS, "data_psnr")}})
+    entry = data.setdefault(case, {}).setdefault(recipe, _empty_entry(fingerprint))
+    if entry.get("fingerprint") != fingerprint:
+        print(f"{set_name} {case} {recipe}: the recipe changed since it was cached; measuring it again", flush=True)
+        entry = data[case][recipe] = _empty_entry(fingerprint)
+        save_cache(set_name, data)
     done = len(entry["names"])
     if done and entry["names"] != names[:done]:
         raise SystemExit(f"cache {cache_path(set_name)} [{case}][{recipe}] was made on other images; delete it")
@@ -147,7 +158,7 @@ def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: 
         out, seconds = fn(inputs, deg, sl)
         cols = score(out, inputs.ground_truth[sl], inputs.observed[sl], _slice_deg(deg, sl))
         data = load_cache(set_name)  # another process may have written other entries meanwhile
-        entry = data.setdefault(case, {}).setdefault(recipe, entry)
+        data.setdefault(case, {})[recipe] = entry
         entry["names"] += names[sl]
         entry["seconds"] += [seconds / (sl.stop - sl.start)] * (sl.stop - sl.start)
         for k, v in cols.items():
@@ -219,8 +230,10 @@ def part_presets(set_name, names, images, batch, cases, styles, steps) -> None:
     tag, extra = _steps(steps)
     for case in cases:
         for style in styles:
+            recipe = {**task_preset(parse_task(CASES[case][1]), style), **extra}
             run_cached(set_name, case, f"preset:{style}{tag}", names, images, batch,
-                       ganprior_fn(prior, case, preset=style, **extra))
+                       ganprior_fn(prior, case, preset=style, **extra),
+                       fingerprint=json.dumps({"prior": DEFAULT_PRIOR, **recipe}, sort_keys=True))
 
 
 def part_methods(set_name, names, images, batch, cases, priors, methods, steps) -> None:

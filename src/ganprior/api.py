@@ -136,23 +136,24 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
 
 
 def _degradation(tasks, prior: Prior, inputs: Inputs, idx: slice, *, factor, noise_sigma, physics,
-                 paste_known) -> Degradation:
+                 paste_known, blend=0.0) -> Degradation:
     if physics is not None:
         return custom_degradation(physics, prior.resolution, prior.device)
     masks = inputs.masks[idx] if inputs.masks is not None else None
     return build_degradation(tasks, prior.resolution, factor=factor, mask=masks, noise_sigma=noise_sigma,
-                             paste_known=paste_known, device=prior.device)
+                             paste_known=paste_known, blend=blend, device=prior.device)
 
 
 def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str], *, factor: int | None = None,
                   noise_sigma: float | None = None, physics=None, paste_known: bool = True,
-                  niqe_params=None, **invert_options) -> Result:
+                  blend: float | None = None, niqe_params=None, **invert_options) -> Result:
     """Invert ``inputs[idx]`` in one batch and score it (reference metrics when ground truth is known).
 
+    ``blend``: the prior's weight in the classical blend (``physics.blend``; 0 or None = off).
     ``invert_options`` go to ``invert`` (``loss`` defaults to pixel MSE there)."""
     tasks = parse_task(task)
     deg = _degradation(tasks, prior, inputs, idx, factor=factor, noise_sigma=noise_sigma, physics=physics,
-                       paste_known=paste_known)
+                       paste_known=paste_known, blend=blend or 0.0)
     y = inputs.observed[idx]
     if y.shape[1:] != (deg.observed_channels, deg.observed_size, deg.observed_size):
         raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects "
@@ -186,7 +187,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             mask_white_is_missing: bool = True, batch_size: int | None = None, seed: int = 0,
             device: str = "cpu", perceptual: float | str | None = None, perceptual_resize: int | None = None,
             mse_weight: float = 1.0, l1_weight: float = 0.0, niqe_params=None, preset: str = "auto",
-            **options) -> Result:
+            blend: float | None = None, **options) -> Result:
     """Restore images with a GAN prior.
 
     Args:
@@ -202,6 +203,9 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         perceptual: weight of the VGG16 perceptual term, or ``'auto'``: on at its default weight when the
             VGG16 weights can be had, else pixel loss only (the reason is in ``notes``). Default: the
             preset's (``'auto'`` without one).
+        blend: the prior's weight ``w`` in the classical blend ``C(y) + w (x - C(A x))`` of its output
+            ``x`` with the classical restoration ``C`` (``ganprior.physics.blend``); 0 = the prior's
+            output with paste-back. Default: the preset's (0 without one). Not for denoising.
         preset: ``auto`` (default: the task's measured default style), ``faithful`` (favours PSNR),
             ``perceptual`` (favours LPIPS) or ``none`` (method defaults only); see ``ganprior.presets``.
             Options given here always override the preset's.
@@ -212,8 +216,9 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
     """
     if physics is None:
         chosen = apply_preset(parse_task(task), preset, {"method": method, "perceptual": perceptual,
-                                                        **options})
+                                                        "blend": blend, **options})
         method, perceptual = chosen.pop("method"), chosen.pop("perceptual", None)
+        blend = chosen.pop("blend", None)
         options = chosen
     method = method or "multi"
     perceptual = "auto" if perceptual is None else perceptual
@@ -232,7 +237,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         notes += [note] if note else []
     bs = batch_size or len(inputs)
     results = [restore_batch(inputs, slice(i, i + bs), model, tasks, factor=factor, noise_sigma=noise_sigma,
-                             physics=physics, paste_known=paste_known, method=method, seed=seed,
+                             physics=physics, paste_known=paste_known, blend=blend, method=method, seed=seed,
                              niqe_params=niqe_params, **options)
                for i in range(0, len(inputs), bs)]
     result = concat_results(results)

@@ -92,6 +92,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", default="crop", choices=["crop", "pad", "stretch"],
                    help="how inputs are brought to the prior's size: centre-crop, pad or stretch, then resize")
     p.add_argument("--no-paste", action="store_true", help="do not paste known pixels / luminance back")
+    p.add_argument("--blend", type=float, default=None, metavar="W",
+                   help="blend the prior's output into the classical restoration: C(y) + W (x - C(A x)), "
+                        "W in [0, 1], 0 = off (not for denoising) [the preset's]")
     p.add_argument("--batch", default="4",
                    help="images inverted together, or 'auto': as many as fit in half the free memory "
                         "(measured per image for the method and codes; single, multi and subspace)")
@@ -123,7 +126,7 @@ def _fmt(v) -> str:
 
 # restore() option -> `ganprior TASK` flag, for the options a preset sets
 _PRESET_FLAGS = {"method": "method", "perceptual": "perceptual", "num_codes": "codes", "layer": "layer",
-                 "steps": "steps", "lr": "lr", "num_subspaces": "subspaces"}
+                 "steps": "steps", "lr": "lr", "num_subspaces": "subspaces", "blend": "blend"}
 
 
 def resolve_preset(args: argparse.Namespace) -> None:

@@ -61,8 +61,8 @@ RECIPES: dict[str, dict[str, dict]] = {
     "faithful": {
         "reconstruct": {"method": "multi", "perceptual": 0.0},
         "colorize": {"method": "multi", "perceptual": 0.0},
-        "super-resolve": {"method": "multi", "perceptual": 0.0},
-        "inpaint": {"method": "multi", "perceptual": 0.0},
+        "super-resolve": {"method": "multi", "perceptual": 0.0, "blend": 0.5},
+        "inpaint": {"method": "multi", "perceptual": 0.0, "blend": 0.5},
         "denoise": {"method": "multi", "perceptual": 0.0},
     },
     "perceptual": {

@@ -8,7 +8,8 @@ observed (low) resolution.
 
 Post-processing follows the papers: colorization keeps the input's luminance and takes only chroma
 from the prior (needs the observation at full resolution), inpainting pastes the known pixels back
-(not when the observation is noisy or downsampled).
+(not when the observation is noisy or downsampled). With a ``blend`` weight, the prior's output is
+instead blended into the classical restoration (``physics.blend``), which keeps known pixels too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from ..errors import GanpriorError
 from ..io import REC601, to_gray
 from ..metrics import lab_to_rgb, rgb_to_lab
+from .blend import blend_applies, classical_blend
 
 TASKS = ("reconstruct", "colorize", "super-resolve", "inpaint", "denoise")
 _ORDER = {"super-resolve": 0, "colorize": 1, "inpaint": 2, "denoise": 3, "reconstruct": 4}
@@ -94,6 +96,8 @@ class Degradation:
         mask: ``(B or 1, 1, s, s)`` known-pixel mask at the observed size, if inpainting.
         noise_sigma: standard deviation of the Gaussian noise added by ``simulate``.
         paste_known: paste known pixels / luminance back after inversion.
+        blend: weight of the prior in the classical blend (``physics.blend``; 0 = the prior's output
+            with paste-back only). Applies with ``paste_known``, to chains without denoising.
     """
     tasks: list[str]
     physics: dinv.physics.Physics
@@ -103,6 +107,7 @@ class Degradation:
     mask: torch.Tensor | None = None
     noise_sigma: float = 0.0
     paste_known: bool = True
+    blend: float = 0.0
     gray_weights: tuple = field(default=REC601)
 
     @property
@@ -133,6 +138,11 @@ class Degradation:
             raise GanpriorError(f"color space must be luma or lab, got {color_space!r}")
         if not self.paste_known or not self.tasks:
             return x_hat
+        if self.blend > 0 and blend_applies(self.tasks):
+            out = classical_blend(x_hat, y, self, self.blend)
+            if "colorize" in self.tasks and color_space == "lab":
+                out = keep_lightness_lab(x_hat, to_gray(out))
+            return out
         full_res = "super-resolve" not in self.tasks
         noisy = "denoise" in self.tasks
         if not full_res or noisy:
@@ -183,13 +193,17 @@ def keep_lightness_lab(x_hat: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
 
 def build_degradation(task: str | list[str], resolution: int, *, factor: int | None = None,
                       mask: torch.Tensor | None = None, noise_sigma: float | None = None,
-                      paste_known: bool = True, device: str | torch.device = "cpu") -> Degradation:
+                      paste_known: bool = True, blend: float = 0.0,
+                      device: str | torch.device = "cpu") -> Degradation:
     """The deepinv physics of a task chain for clean images of size ``resolution``.
 
     ``mask`` is ``(1, s, s)`` or ``(B, 1, s, s)`` with 1 = known, at the observed size; it is
     required for ``inpaint``. ``factor`` (2..16) is required for ``super-resolve``.
     """
     tasks = parse_task(task)
+    blend = float(blend or 0.0)
+    if not 0 <= blend <= 1:
+        raise GanpriorError(f"blend weight must be in [0, 1], got {blend}")
     ops: list[dinv.physics.Physics] = []
     size, channels = resolution, 3
     if "super-resolve" in tasks:
@@ -228,7 +242,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
             physics = dinv.physics.compose(*ops)
     return Degradation(tasks=tasks, physics=physics, resolution=resolution, observed_size=size,
                        observed_channels=channels, mask=mask if "inpaint" in tasks else None,
-                       noise_sigma=noise_sigma, paste_known=paste_known)
+                       noise_sigma=noise_sigma, paste_known=paste_known, blend=blend)
 
 
 def custom_degradation(physics: dinv.physics.Physics, resolution: int,

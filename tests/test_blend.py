@@ -1,0 +1,99 @@
+"""The classical blend C(y) + w (x - C(A x)): exact on known pixels, the classical restoration at
+w = 0, the residual correction at w = 1, luminance kept with colour, off for denoising."""
+
+import json
+
+import pytest
+import torch
+
+import ganprior
+from ganprior.baselines import classical_restore, fill, upsample
+from ganprior.errors import GanpriorError
+from ganprior.io import to_gray
+from ganprior.physics.blend import blend_applies, classical_blend
+from ganprior.physics.tasks import build_degradation, keep_luminance
+
+from .conftest import run_cli
+
+
+def _smooth(b, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    low = 0.4 + 0.2 * torch.rand(b, 3, 8, 8, generator=g)  # far from 0 and 1: no clamping
+    return torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def test_inpainting_blend_keeps_known_pixels_and_spans_classical_to_residual():
+    truth, x = _smooth(2, seed=0), _smooth(2, seed=1)
+    mask = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(2)) > 0.6).float()
+    deg = build_degradation("inpaint", 32, mask=mask)
+    y = deg.A(truth)
+    for w in (0.0, 0.3, 1.0):
+        out = classical_blend(x, y, deg, w)
+        torch.testing.assert_close(out * mask, truth * mask, atol=1e-5, rtol=0)
+    torch.testing.assert_close(classical_blend(x, y, deg, 0.0), classical_restore(y, deg), atol=1e-5, rtol=0)
+    # the definition, operator by operator
+    w = 0.3
+    expected = classical_restore(y, deg) + w * (x - classical_restore(deg.A(x), deg))
+    torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
+    # w = 1 is (up to scikit-image's clipping of extrapolated values to the known range) the prior's
+    # output plus the biharmonic fill of what it missed on the known pixels
+    residual = fill((y - deg.A(x)) / 2 + 0.5, mask) * 2 - 1
+    assert (classical_blend(x, y, deg, 1.0) - (x + residual).clamp(0, 1)).abs().mean() < 1e-3
+    # halfway is the average of the two ends (the operators are linear)
+    mid = classical_blend(x, y, deg, 0.5)
+    ends = 0.5 * (classical_blend(x, y, deg, 0.0) + classical_blend(x, y, deg, 1.0))
+    torch.testing.assert_close(mid, ends, atol=1e-4, rtol=0)
+
+
+def test_super_resolution_blend_adds_the_prior_detail_to_bicubic():
+    truth, x = _smooth(1, 64, seed=3), _smooth(1, 64, seed=4)
+    deg = build_degradation("super-resolve", 64, factor=4)
+    y = deg.A(truth)
+    w = 0.5
+    expected = upsample(y, 64) + w * (x - upsample(deg.A(x).clamp(0, 1), 64))
+    torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_colorization_blend_keeps_the_gray_input_as_luminance_and_full_chroma():
+    truth, x = _smooth(2, seed=5), _smooth(2, seed=6)
+    deg = build_degradation("colorize", 32)
+    y = deg.A(truth)
+    out = classical_blend(x, y, deg, 0.5)
+    torch.testing.assert_close(to_gray(out), y, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out, keep_luminance(x, y), atol=1e-5, rtol=0)  # chroma not faded by w
+
+
+def test_blend_is_off_for_denoising_and_reconstruction_and_checks_its_weight():
+    assert not blend_applies(["denoise"]) and not blend_applies(["super-resolve", "denoise"])
+    assert not blend_applies(["reconstruct"]) and blend_applies(["colorize", "inpaint", "super-resolve"])
+    x = _smooth(1)
+    deg = build_degradation("denoise", 32, noise_sigma=0.1, blend=0.5)
+    assert torch.equal(deg.postprocess(x, x), x)
+    with pytest.raises(GanpriorError, match=r"blend weight must be in \[0, 1\]"):
+        build_degradation("inpaint", 32, mask=torch.ones(1, 32, 32), blend=1.5)
+    with pytest.raises(GanpriorError, match=r"blend weight must be in \[0, 1\]"):
+        classical_blend(x, x, build_degradation("colorize", 32), -0.1)
+
+
+def test_restore_applies_the_blend_through_the_degradation(tiny_prior):
+    truth = _smooth(2, 16, seed=7)
+    mask = torch.ones(1, 16, 16)
+    mask[:, 4:12, 4:12] = 0
+    common = dict(simulate=True, mask=mask, steps=3, num_codes=2, layer=1, preset="none")
+    raw = ganprior.restore(truth, "inpaint", tiny_prior, paste_known=False, **common)
+    blended = ganprior.restore(truth, "inpaint", tiny_prior, blend=0.5, **common)
+    deg = build_degradation("inpaint", 16, mask=mask)
+    expected = classical_blend(raw.images, deg.A(truth), deg, 0.5)
+    torch.testing.assert_close(blended.images, expected, atol=1e-4, rtol=0)
+
+
+def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    out = tmp_path / "out"
+    code, _, err = run_cli(["inpaint", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, "--simulate",
+                            "--mask", "center", "--steps", "2", "--codes", "2", "--layer", "1", "--quiet"], capsys)
+    assert code == 0, err
+    settings = json.loads((out / "manifest.json").read_text())["settings"]
+    assert settings["blend"] == ganprior.presets.task_preset(["inpaint"], "auto")["blend"] == 0.5
+    code, _, err = run_cli(["inpaint", face_pngs[0], "--out", tmp_path / "bad", "--prior", tiny_checkpoint,
+                            "--simulate", "--mask", "center", "--blend", "2", "--steps", "1", "--quiet"], capsys)
+    assert code != 0 and "blend weight must be in [0, 1]" in err and "Traceback" not in err
