@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ganprior
-from ganprior.baselines import classical_restore, fill, upsample
+from ganprior.baselines import classical_restore, denoise, fill, upsample
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
 from ganprior.physics.blend import blend_applies, classical_blend
@@ -63,16 +63,31 @@ def test_colorization_blend_keeps_the_gray_input_as_luminance_and_full_chroma():
     torch.testing.assert_close(out, keep_luminance(x, y), atol=1e-5, rtol=0)  # chroma not faded by w
 
 
-def test_blend_is_off_for_denoising_and_reconstruction_and_checks_its_weight():
-    assert not blend_applies(["denoise"]) and not blend_applies(["super-resolve", "denoise"])
-    assert not blend_applies(["reconstruct"]) and blend_applies(["colorize", "inpaint", "super-resolve"])
+def test_blend_is_off_for_reconstruction_and_checks_its_weight():
+    assert not blend_applies(["reconstruct"]) and not blend_applies([])
+    assert blend_applies(["colorize", "inpaint", "super-resolve"]) and blend_applies(["denoise"])
     x = _smooth(1)
-    deg = build_degradation("denoise", 32, noise_sigma=0.1, blend=0.5)
+    deg = build_degradation("reconstruct", 32, blend=0.5)
     assert torch.equal(deg.postprocess(x, x), x)
     with pytest.raises(GanpriorError, match=r"blend weight must be in \[0, 1\]"):
         build_degradation("inpaint", 32, mask=torch.ones(1, 32, 32), blend=1.5)
     with pytest.raises(GanpriorError, match=r"blend weight must be in \[0, 1\]"):
         classical_blend(x, x, build_degradation("colorize", 32), -0.1)
+
+
+def test_denoising_blend_puts_fresh_noise_on_the_prior_image(monkeypatch):
+    import ganprior.physics.blend as blend
+    monkeypatch.setattr(blend, "default_denoiser", lambda: "nl-means")  # fast, and always installed
+    truth, x = _smooth(1, seed=8), _smooth(1, seed=9)
+    deg = build_degradation("denoise", 32, noise_sigma=0.1)
+    y = deg.simulate(truth, seed=0)  # not clipped: the denoiser sees the noise as it came
+    w = 0.3
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(blend.BLEND_NOISE_SEED))
+    expected = denoise(y, 0.1, "nl-means") + w * (x - denoise(x + 0.1 * noise, 0.1, "nl-means"))
+    torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(classical_blend(x, y, deg, 0.0), denoise(y, 0.1, "nl-means"), atol=1e-6, rtol=0)
+    # the blend's noise is its own draw, not the one that simulated the observation
+    assert not torch.allclose(y - truth, 0.1 * noise)
 
 
 def test_restore_applies_the_blend_through_the_degradation(tiny_prior):
