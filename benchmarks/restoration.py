@@ -202,7 +202,7 @@ def baseline_fn(options: dict):
 
     def fn(inputs, deg, sl):
         t0 = time.perf_counter()
-        out = classical_restore(inputs.observed[sl], _slice_deg(deg, sl), **options)
+        out = classical_restore(inputs.observed[sl].clamp(0, 1), _slice_deg(deg, sl), **options)
         return out, time.perf_counter() - t0
     return fn
 
@@ -212,7 +212,7 @@ def realesrgan_fn():
 
     def fn(inputs, deg, sl):
         t0 = time.perf_counter()
-        out = realesrgan_x4(inputs.observed[sl])
+        out = realesrgan_x4(inputs.observed[sl].clamp(0, 1))
         if out.shape[-1] != 64:  # x8: Real-ESRGAN x4, then bicubic x2 (the network only comes in x4)
             out = torch.nn.functional.interpolate(out, size=64, mode="bicubic", align_corners=False).clamp(0, 1)
         return out, time.perf_counter() - t0
@@ -248,6 +248,10 @@ def part_methods(set_name, names, images, batch, cases, priors, methods, steps) 
                            ganprior_fn(prior, case, method=method, preset="none", **extra))
 
 
+# baselines see the observation as restore() does (and as an image file holds it): clipped to [0, 1]
+BASELINE_INPUT = "observation clipped to [0, 1]"
+
+
 def part_baselines(set_name, names, images, cases) -> None:
     from ganprior.baselines import baseline_variants
     try:
@@ -258,9 +262,11 @@ def part_baselines(set_name, names, images, cases) -> None:
     for case in cases:
         _, deg = observe(case, images[:1])
         for label, options in baseline_variants(deg).items():
-            run_cached(set_name, case, f"baseline:{label}", names, images, 25, baseline_fn(options))
+            run_cached(set_name, case, f"baseline:{label}", names, images, 25, baseline_fn(options),
+                       fingerprint=BASELINE_INPUT)
         if deg.tasks == ["super-resolve"] and available()[0]:
-            run_cached(set_name, case, "baseline:Real-ESRGAN x4plus", names, images, 25, realesrgan_fn())
+            run_cached(set_name, case, "baseline:Real-ESRGAN x4plus", names, images, 25, realesrgan_fn(),
+                       fingerprint=BASELINE_INPUT)
 
 
 # -- report -----------------------------------------------------------------------------------------
