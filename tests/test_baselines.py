@@ -122,3 +122,14 @@ def test_bad_input_is_one_line():
     custom = custom_degradation(dinv.physics.Denoising(), 32)
     with pytest.raises(GanpriorError, match="named task chain"):
         classical_restore(torch.rand(1, 3, 32, 32), custom)
+
+
+def test_bm3d_takes_gray_and_flat_rgb_images_without_nan(recwarn):
+    pytest.importorskip("bm3d")
+    gray = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)).expand(1, 3, 32, 32).contiguous()
+    out = denoise(gray, 0.1, "bm3d")  # the colour BM3D divides by the (zero) chroma range of a gray image
+    assert torch.isfinite(out).all() and torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
+    assert (out - gray).abs().mean() < 0.2
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.equal(denoise(flat, 0.1, "bm3d"), flat)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

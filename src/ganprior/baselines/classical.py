@@ -71,9 +71,25 @@ def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d") -> torch.Tensor
     else:
         bm3d = _need("bm3d")
 
-        def fn(a):  # the colour version decorrelates channels (opponent space) before filtering
-            return bm3d.bm3d_rgb(a, sigma) if a.shape[-1] == 3 else bm3d.bm3d(a[..., 0], sigma)
+        def fn(a):
+            return _bm3d(bm3d, a, sigma)
     return _per_image(y, fn).clamp(0, 1)
+
+
+def _bm3d(bm3d, a: np.ndarray, sigma: float) -> np.ndarray:
+    """BM3D of an (h, w, C) image. Colour goes through the package's opponent-space version, which
+    divides each opponent channel by its range: a gray image (zero chroma range) is denoised as one
+    channel instead, and a flat one is returned as it is (nothing to denoise, and nothing to divide by)."""
+    if np.ptp(a) == 0:
+        return a
+    if a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
+        out = bm3d.bm3d(a[..., 0], sigma)
+        return np.repeat(np.asarray(out)[..., None], a.shape[-1], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = bm3d.bm3d_rgb(a, sigma)  # decorrelates the channels (opponent space) before filtering
+    if np.isfinite(out).all():
+        return out
+    return np.stack([bm3d.bm3d(a[..., c], sigma) for c in range(a.shape[-1])], axis=-1)
 
 
 def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> torch.Tensor:
