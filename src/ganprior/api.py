@@ -136,7 +136,7 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
 
 
 def _degradation(tasks, prior: Prior, inputs: Inputs, idx: slice, *, factor, noise_sigma, physics,
-                 paste_known, blend=0.0) -> Degradation:
+                 paste_known, blend=None) -> Degradation:
     if physics is not None:
         return custom_degradation(physics, prior.resolution, prior.device)
     masks = inputs.masks[idx] if inputs.masks is not None else None
@@ -153,7 +153,7 @@ def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str
     ``invert_options`` go to ``invert`` (``loss`` defaults to pixel MSE there)."""
     tasks = parse_task(task)
     deg = _degradation(tasks, prior, inputs, idx, factor=factor, noise_sigma=noise_sigma, physics=physics,
-                       paste_known=paste_known, blend=blend or 0.0)
+                       paste_known=paste_known, blend=blend)
     y = inputs.observed[idx]
     if y.shape[1:] != (deg.observed_channels, deg.observed_size, deg.observed_size):
         raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects "
@@ -205,7 +205,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             preset's (``'auto'`` without one).
         blend: the prior's weight ``w`` in the classical blend ``C(y) + w (x - C(A x))`` of its output
             ``x`` with the classical restoration ``C`` (``ganprior.physics.blend``); 0 = the prior's
-            output with paste-back. Default: the preset's (0 without one). Not for denoising.
+            output with paste-back. Default: the preset's (0 without one).
         preset: ``auto`` (default: the task's measured default style), ``faithful`` (favours PSNR),
             ``perceptual`` (favours LPIPS) or ``none`` (method defaults only); see ``ganprior.presets``.
             Options given here always override the preset's.

@@ -22,7 +22,7 @@ import torch
 from ..errors import GanpriorError
 from ..io import REC601, to_gray
 from ..metrics import lab_to_rgb, rgb_to_lab
-from .blend import blend_applies, classical_blend
+from .blend import blend_applies, check_weight, classical_blend
 
 TASKS = ("reconstruct", "colorize", "super-resolve", "inpaint", "denoise")
 _ORDER = {"super-resolve": 0, "colorize": 1, "inpaint": 2, "denoise": 3, "reconstruct": 4}
@@ -193,7 +193,7 @@ def keep_lightness_lab(x_hat: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
 
 def build_degradation(task: str | list[str], resolution: int, *, factor: int | None = None,
                       mask: torch.Tensor | None = None, noise_sigma: float | None = None,
-                      paste_known: bool = True, blend: float = 0.0,
+                      paste_known: bool = True, blend: float | None = 0.0,
                       device: str | torch.device = "cpu") -> Degradation:
     """The deepinv physics of a task chain for clean images of size ``resolution``.
 
@@ -201,9 +201,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
     required for ``inpaint``. ``factor`` (2..16) is required for ``super-resolve``.
     """
     tasks = parse_task(task)
-    blend = float(blend or 0.0)
-    if not 0 <= blend <= 1:
-        raise GanpriorError(f"blend weight must be in [0, 1], got {blend}")
+    blend = check_weight(blend)
     ops: list[dinv.physics.Physics] = []
     size, channels = resolution, 3
     if "super-resolve" in tasks:
