@@ -10,6 +10,7 @@ import ganprior
 from ganprior.baselines import classical_restore, denoise, fill, upsample
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
+from ganprior.metrics import psnr
 from ganprior.physics.blend import blend_applies, classical_blend
 from ganprior.physics.tasks import build_degradation, keep_luminance
 
@@ -112,3 +113,21 @@ def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_chec
     code, _, err = run_cli(["inpaint", face_pngs[0], "--out", tmp_path / "bad", "--prior", tiny_checkpoint,
                             "--simulate", "--mask", "center", "--blend", "2", "--steps", "1", "--quiet"], capsys)
     assert code != 0 and "blend weight must be in [0, 1]" in err and "Traceback" not in err
+
+
+def test_denoising_blend_with_bm3d_guides_its_wiener_stage():
+    pytest.importorskip("bm3d")
+    import ganprior.physics.blend as blend
+    truth, other = _smooth(1, seed=8), _smooth(1, seed=9)
+    deg = build_degradation("denoise", 32, noise_sigma=0.1)
+    y = deg.simulate(truth, seed=0)
+    w = 0.4
+    noise = torch.randn(truth.shape, generator=torch.Generator().manual_seed(blend.BLEND_NOISE_SEED))
+    for x in (truth, other):
+        expected = (denoise(y, 0.1, "bm3d", guide=x, guide_weight=w)
+                    + blend.DENOISE_DETAIL * w * (x - denoise(x + 0.1 * noise, 0.1, "bm3d")))
+        torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
+    # a prior image that is right beats plain BM3D; weight 0 is plain BM3D
+    plain = denoise(y, 0.1, "bm3d")
+    assert float(psnr(classical_blend(truth, y, deg, w), truth)) > float(psnr(plain, truth))
+    torch.testing.assert_close(classical_blend(other, y, deg, 0.0), plain, atol=1e-6, rtol=0)

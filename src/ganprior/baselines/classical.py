@@ -55,13 +55,32 @@ def _per_image(y: torch.Tensor, fn: Callable[[np.ndarray], np.ndarray]) -> torch
     return torch.stack(out).to(y.device)
 
 
-def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d") -> torch.Tensor:
-    """Remove white Gaussian noise of known standard deviation ``sigma`` (on the [0, 1] scale)."""
+def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d", *, guide: torch.Tensor | None = None,
+            guide_weight: float = 0.0) -> torch.Tensor:
+    """Remove white Gaussian noise of known standard deviation ``sigma`` (on the [0, 1] scale).
+
+    ``guide`` (BM3D only; same shape as ``y``) is an estimate of the clean image from elsewhere, such
+    as a GAN prior's: BM3D's second stage, an empirical Wiener filter of the noisy input, then takes as
+    its pilot ``(1 - guide_weight) * first-stage estimate + guide_weight * guide`` instead of its own
+    hard-thresholding estimate alone. The pilot only sets the filter's per-coefficient gains, so the
+    output is still a filtering of ``y``; ``guide_weight = 0`` is plain BM3D.
+    """
     _check(y)
     if method not in DENOISERS:
         raise GanpriorError(f"denoiser must be one of {', '.join(DENOISERS)}, got {method!r}")
+    if guide is not None:
+        if method != "bm3d":
+            raise GanpriorError(f"a guide image needs the bm3d denoiser, got {method!r}")
+        _check(guide)
+        if guide.shape != y.shape:
+            raise GanpriorError(f"the guide image must have the observation's shape {tuple(y.shape)}, "
+                                f"got {tuple(guide.shape)}")
     if sigma <= 0:
         return y.clone()
+    if guide is not None and guide_weight > 0:
+        bm3d = _need("bm3d")
+        guides = iter(guide.detach().cpu().double().permute(0, 2, 3, 1).numpy())
+        return _per_image(y, lambda a: _bm3d_guided(bm3d, a, sigma, next(guides), guide_weight)).clamp(0, 1)
     if method == "nl-means":
         restoration = _need("skimage.restoration")
 
@@ -90,6 +109,48 @@ def _bm3d(bm3d, a: np.ndarray, sigma: float) -> np.ndarray:
     if np.isfinite(out).all():
         return out
     return np.stack([bm3d.bm3d(a[..., c], sigma) for c in range(a.shape[-1])], axis=-1)
+
+
+def _bm3d_channels(bm3d, z: np.ndarray, sigmas, stage) -> np.ndarray:
+    """One BM3D stage on each channel of an (h, w, C) array, with the block matches found on the first
+    channel (as the package's multichannel BM3D does; its own multichannel call cannot take a pilot
+    per channel). ``stage`` is a ``BM3DStages`` value or an (h, w, C) pilot for the Wiener stage."""
+    wiener = isinstance(stage, np.ndarray)
+
+    def run(c, matches):
+        arg = stage[..., c] if wiener else stage
+        flat = arg if wiener else z[..., c]
+        if np.mean(flat) == np.min(flat):  # the package answers a flat channel or pilot with that array
+            return flat  # alone, where its own wrapper expects block matches too
+        return bm3d.bm3d(z[..., c], sigmas[c], stage_arg=arg, blockmatches=matches)
+    first = run(0, (False, True) if wiener else (True, False))
+    if isinstance(first, tuple):
+        first, matches = first
+    else:  # the package returns a flat pilot as it is, without block matches: each channel finds its own
+        matches = (False, False)
+    out = [np.squeeze(first)] + [np.squeeze(run(c, matches)) for c in range(1, z.shape[-1])]
+    return np.stack(out, axis=-1)
+
+
+def _bm3d_guided(bm3d, a: np.ndarray, sigma: float, guide: np.ndarray, weight: float) -> np.ndarray:
+    """BM3D whose Wiener stage takes ``(1 - weight) * hard-thresholding estimate + weight * guide``
+    as pilot; colour in the package's opponent space, gray and flat images as in ``_bm3d``."""
+    if np.ptp(a) == 0:
+        return a
+    if a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
+        z, g, sigmas, back = a[..., :1], guide.mean(axis=-1, keepdims=True), [sigma], None
+    else:
+        z, o_max, o_min, scale, fwd = bm3d.rgb_to(a, "opp")
+        if not (np.isfinite(z).all() and np.isfinite(scale).all()):  # a zero opponent range: per RGB channel
+            z, g, sigmas, back = a, guide, [sigma] * 3, None
+        else:
+            g = ((guide.reshape(-1, 3) @ fwd.T - o_min) / (o_max - o_min)).reshape(guide.shape)
+            sigmas, back = sigma * np.sqrt(scale), (o_max, o_min)
+    first = _bm3d_channels(bm3d, z, sigmas, bm3d.BM3DStages.HARD_THRESHOLDING)
+    out = _bm3d_channels(bm3d, z, sigmas, (1 - weight) * first + weight * g)
+    if back is not None:
+        out = bm3d.rgb_to(out, "opp", True, *back)[0]
+    return np.repeat(out, a.shape[-1], axis=-1) if out.shape[-1] != a.shape[-1] else out
 
 
 def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> torch.Tensor:
@@ -139,14 +200,16 @@ def colorize(y: torch.Tensor) -> torch.Tensor:
 
 
 def classical_restore(y: torch.Tensor, degradation: Degradation, *, denoiser: str = "bm3d",
-                      filler: str = "biharmonic", upsampler: str = "bicubic") -> torch.Tensor:
-    """Undo ``degradation`` (a task chain) with classical operators; returns (B, 3, R, R) in [0, 1]."""
+                      filler: str = "biharmonic", upsampler: str = "bicubic", guide: torch.Tensor | None = None,
+                      guide_weight: float = 0.0) -> torch.Tensor:
+    """Undo ``degradation`` (a task chain) with classical operators; returns (B, 3, R, R) in [0, 1].
+    ``guide`` / ``guide_weight``: a clean estimate in the observation's space for the denoiser (``denoise``)."""
     _check(y)
     if not degradation.tasks:
         raise GanpriorError("classical baselines need a named task chain, not a custom physics")
     x = y
     if "denoise" in degradation.tasks:
-        x = denoise(x, degradation.noise_sigma, denoiser)
+        x = denoise(x, degradation.noise_sigma, denoiser, guide=guide, guide_weight=guide_weight)
     if "inpaint" in degradation.tasks:
         x = fill(x, degradation.mask.to(x), filler)
     x = colorize(x)
