@@ -17,6 +17,7 @@ better) on a 2x bicubic upscale, since NIQE needs 96 px blocks and the faces are
 consistency as the PSNR between the result pushed through the degradation and the observation
 (noise-free part for denoising, where a faithful fit sits near the noise level); seconds per image.
 
+    python benchmarks/restoration.py --part all --images 200          # everything below but methods, into BENCHMARKS.md
     python benchmarks/restoration.py --part presets --images 200      # the default preset of every task
     python benchmarks/restoration.py --part baselines --images 200    # classical baselines + Real-ESRGAN
     python benchmarks/restoration.py --part methods --images 20       # every method x prior (library defaults)
@@ -290,8 +291,10 @@ def best_baseline(rows: dict, key: str, lower: bool) -> tuple[str, dict] | None:
 
 def report() -> None:
     lines = ["## Restoration against classical baselines (presets, every method and prior)", "",
-             "Reproduce: `.venv/bin/python benchmarks/restoration.py --part presets --images 200`, "
-             "`--part baselines --images 200`, `--part methods --images 20`, then `--part report`. "
+             "Reproduce (one command, rebuilds this section in BENCHMARKS.md): "
+             "`.venv/bin/python benchmarks/restoration.py --part all --images 200`; the methods grid: "
+             "`--part methods --images 20`, then `--part report`. The cache keeps every finished image, so "
+             "a larger `--images` only measures the new ones. "
              "PSNR/SSIM/AuC higher is better, LPIPS (AlexNet) and NIQE (2x bicubic upscale: NIQE needs 96 px) "
              "lower is better; data PSNR: the result pushed through the degradation against the observation "
              "(how faithful the fit is). Seconds per image on 2 CPU cores (batched).", ""]
@@ -312,6 +315,11 @@ def report() -> None:
                              f"| {fmt(mean(e, 'seconds'), 2)} |")
         lines.append("")
         lines += verdict(data)
+        lines += [f"Examples, first {SHEET_IMAGES} faces (each row: one task and recipe; the default preset first, "
+                  "then the baselines; the inpainting rows are where the preset can lose in PSNR):", "",
+                  f"![restoration examples](benchmarks/restoration_{set_name}.png)", ""]
+    lines += ["Default preset against the best baseline, every task (PSNR and LPIPS):", "",
+              "![restoration](benchmarks/restoration.png)", ""]
     write_section("restoration", lines)
     plot()
 
@@ -401,7 +409,9 @@ def sheets() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", required=True, choices=["presets", "baselines", "methods", "report"])
+    ap.add_argument("--part", required=True, choices=["all", "presets", "baselines", "methods", "report"],
+                    help="all: baselines and presets on both sets (held-out: --images), then the report "
+                         "folded into BENCHMARKS.md")
     ap.add_argument("--set", default="heldout", choices=["heldout", "examples"])
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ",".join(CASES))
@@ -423,6 +433,16 @@ def main() -> None:
         if a.part == "report":
             report()
             sheets()
+            return
+        if a.part == "all":
+            for set_name in ("heldout", "examples"):
+                names, images = load_set(set_name, a.images if set_name == "heldout" else None)
+                part_baselines(set_name, names, images, cases)
+                part_presets(set_name, names, images, a.batch, cases, a.styles.split(","), a.steps)
+            report()
+            sheets()
+            import subprocess
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "inversion.py"), "--part", "report"], check=True)
             return
         names, images = load_set(a.set, a.images)
         if a.part == "presets":

@@ -169,3 +169,17 @@ def test_guided_denoising_rejects_bad_guides():
         denoise(x, 0.1, "bm3d", guide=x[:, :, :16], guide_weight=0.5)
     with pytest.raises(GanpriorError, match="NaN"):
         denoise(x, 0.1, "bm3d", guide=x * float("nan"), guide_weight=0.5)
+    with pytest.raises(GanpriorError, match=r"guide weight must be in \[0, 1\]"):
+        denoise(x, 0.1, "bm3d", guide=x, guide_weight=1.5)
+
+
+def test_guided_bm3d_on_an_image_without_chroma_range_per_channel(recwarn):
+    pytest.importorskip("bm3d")
+    # blue equal to red: the red-blue opponent channel has zero range, so BM3D works per RGB channel
+    x = smooth_images(1)
+    x[:, 2] = x[:, 0]
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    y[:, 2] = y[:, 0]
+    out = denoise(y, 0.05, "bm3d", guide=x, guide_weight=0.5)
+    assert torch.isfinite(out).all() and float(((out - x) ** 2).mean()) < float(((y - x) ** 2).mean())
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -72,6 +72,8 @@ def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d", *, guide: torch
         if method != "bm3d":
             raise GanpriorError(f"a guide image needs the bm3d denoiser, got {method!r}")
         _check(guide)
+        if not 0 <= guide_weight <= 1:
+            raise GanpriorError(f"the guide weight must be in [0, 1], got {guide_weight}")
         if guide.shape != y.shape:
             raise GanpriorError(f"the guide image must have the observation's shape {tuple(y.shape)}, "
                                 f"got {tuple(guide.shape)}")
@@ -140,7 +142,8 @@ def _bm3d_guided(bm3d, a: np.ndarray, sigma: float, guide: np.ndarray, weight: f
     if a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
         z, g, sigmas, back = a[..., :1], guide.mean(axis=-1, keepdims=True), [sigma], None
     else:
-        z, o_max, o_min, scale, fwd = bm3d.rgb_to(a, "opp")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z, o_max, o_min, scale, fwd = bm3d.rgb_to(a, "opp")
         if not (np.isfinite(z).all() and np.isfinite(scale).all()):  # a zero opponent range: per RGB channel
             z, g, sigmas, back = a, guide, [sigma] * 3, None
         else:
