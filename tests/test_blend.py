@@ -113,6 +113,9 @@ def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_chec
     code, _, err = run_cli(["inpaint", face_pngs[0], "--out", tmp_path / "bad", "--prior", tiny_checkpoint,
                             "--simulate", "--mask", "center", "--blend", "2", "--steps", "1", "--quiet"], capsys)
     assert code != 0 and "blend weight must be in [0, 1]" in err and "Traceback" not in err
+    code, _, err = run_cli(["denoise", face_pngs[0], "--out", tmp_path / "bad2", "--prior", tiny_checkpoint,
+                            "--simulate", "--guide", "-0.5", "--steps", "1", "--quiet"], capsys)
+    assert code != 0 and "guide weight must be in [0, 1]" in err and "Traceback" not in err
 
 
 def test_denoising_blend_with_bm3d_guides_its_wiener_stage():
@@ -121,13 +124,18 @@ def test_denoising_blend_with_bm3d_guides_its_wiener_stage():
     truth, other = _smooth(1, seed=8), _smooth(1, seed=9)
     deg = build_degradation("denoise", 32, noise_sigma=0.1)
     y = deg.simulate(truth, seed=0)
-    w = 0.4
     noise = torch.randn(truth.shape, generator=torch.Generator().manual_seed(blend.BLEND_NOISE_SEED))
     for x in (truth, other):
-        expected = (denoise(y, 0.1, "bm3d", guide=x, guide_weight=w)
-                    + blend.DENOISE_DETAIL * w * (x - denoise(x + 0.1 * noise, 0.1, "bm3d")))
-        torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
-    # a prior image that is right beats plain BM3D; weight 0 is plain BM3D
+        for w, g in ((0.0, 0.4), (0.2, 0.4)):
+            expected = (denoise(y, 0.1, "bm3d", guide=x, guide_weight=g)
+                        + w * (x - denoise(x + 0.1 * noise, 0.1, "bm3d")))
+            torch.testing.assert_close(classical_blend(x, y, deg, w, guide=g), expected.clamp(0, 1), atol=1e-5, rtol=0)
+    # a prior image that is right beats plain BM3D; weights 0 are plain BM3D
     plain = denoise(y, 0.1, "bm3d")
-    assert float(psnr(classical_blend(truth, y, deg, w), truth)) > float(psnr(plain, truth))
+    assert float(psnr(classical_blend(truth, y, deg, 0.0, guide=0.4), truth)) > float(psnr(plain, truth))
     torch.testing.assert_close(classical_blend(other, y, deg, 0.0), plain, atol=1e-6, rtol=0)
+    # the guide reaches the blend through the degradation (restore's path), and is checked there
+    guided = build_degradation("denoise", 32, noise_sigma=0.1, guide=0.4)
+    torch.testing.assert_close(guided.postprocess(truth, y), classical_blend(truth, y, deg, 0.0, guide=0.4))
+    with pytest.raises(GanpriorError, match=r"guide weight must be in \[0, 1\]"):
+        build_degradation("denoise", 32, noise_sigma=0.1, guide=2.0)

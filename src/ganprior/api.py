@@ -136,24 +136,26 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
 
 
 def _degradation(tasks, prior: Prior, inputs: Inputs, idx: slice, *, factor, noise_sigma, physics,
-                 paste_known, blend=None) -> Degradation:
+                 paste_known, blend=None, guide=None) -> Degradation:
     if physics is not None:
         return custom_degradation(physics, prior.resolution, prior.device)
     masks = inputs.masks[idx] if inputs.masks is not None else None
     return build_degradation(tasks, prior.resolution, factor=factor, mask=masks, noise_sigma=noise_sigma,
-                             paste_known=paste_known, blend=blend, device=prior.device)
+                             paste_known=paste_known, blend=blend, guide=guide, device=prior.device)
 
 
 def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str], *, factor: int | None = None,
                   noise_sigma: float | None = None, physics=None, paste_known: bool = True,
-                  blend: float | None = None, niqe_params=None, **invert_options) -> Result:
+                  blend: float | None = None, guide: float | None = None, niqe_params=None,
+                  **invert_options) -> Result:
     """Invert ``inputs[idx]`` in one batch and score it (reference metrics when ground truth is known).
 
-    ``blend``: the prior's weight in the classical blend (``physics.blend``; 0 or None = off).
+    ``blend``: the prior's weight in the classical blend (``physics.blend``; 0 or None = off);
+    ``guide``: its weight in BM3D's pilot when denoising (same module).
     ``invert_options`` go to ``invert`` (``loss`` defaults to pixel MSE there)."""
     tasks = parse_task(task)
     deg = _degradation(tasks, prior, inputs, idx, factor=factor, noise_sigma=noise_sigma, physics=physics,
-                       paste_known=paste_known, blend=blend)
+                       paste_known=paste_known, blend=blend, guide=guide)
     y = inputs.observed[idx]
     if y.shape[1:] != (deg.observed_channels, deg.observed_size, deg.observed_size):
         raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects "
@@ -187,7 +189,7 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             mask_white_is_missing: bool = True, batch_size: int | None = None, seed: int = 0,
             device: str = "cpu", perceptual: float | str | None = None, perceptual_resize: int | None = None,
             mse_weight: float = 1.0, l1_weight: float = 0.0, niqe_params=None, preset: str = "auto",
-            blend: float | None = None, **options) -> Result:
+            blend: float | None = None, guide: float | None = None, **options) -> Result:
     """Restore images with a GAN prior.
 
     Args:
@@ -206,6 +208,9 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         blend: the prior's weight ``w`` in the classical blend ``C(y) + w (x - C(A x))`` of its output
             ``x`` with the classical restoration ``C`` (``ganprior.physics.blend``); 0 = the prior's
             output with paste-back. Default: the preset's (0 without one).
+        guide: denoising with BM3D only: the prior's weight in the pilot estimate of BM3D's Wiener
+            stage, which then filters the noisy input with gains that keep the prior's detail
+            (``ganprior.physics.blend``). Default: the preset's (0 without one).
         preset: ``auto`` (default: the task's measured default style), ``faithful`` (favours PSNR),
             ``perceptual`` (favours LPIPS) or ``none`` (method defaults only); see ``ganprior.presets``.
             Options given here always override the preset's.
@@ -216,9 +221,9 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
     """
     if physics is None:
         chosen = apply_preset(parse_task(task), preset, {"method": method, "perceptual": perceptual,
-                                                        "blend": blend, **options})
+                                                        "blend": blend, "guide": guide, **options})
         method, perceptual = chosen.pop("method"), chosen.pop("perceptual", None)
-        blend = chosen.pop("blend", None)
+        blend, guide = chosen.pop("blend", None), chosen.pop("guide", None)
         options = chosen
     method = method or "multi"
     perceptual = "auto" if perceptual is None else perceptual
@@ -237,7 +242,8 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         notes += [note] if note else []
     bs = batch_size or len(inputs)
     results = [restore_batch(inputs, slice(i, i + bs), model, tasks, factor=factor, noise_sigma=noise_sigma,
-                             physics=physics, paste_known=paste_known, blend=blend, method=method, seed=seed,
+                             physics=physics, paste_known=paste_known, blend=blend, guide=guide, method=method,
+                             seed=seed,
                              niqe_params=niqe_params, **options)
                for i in range(0, len(inputs), bs)]
     result = concat_results(results)

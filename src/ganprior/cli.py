@@ -94,7 +94,10 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-paste", action="store_true", help="do not paste known pixels / luminance back")
     p.add_argument("--blend", type=float, default=None, metavar="W",
                    help="blend the prior's output into the classical restoration: C(y) + W (x - C(A x)), "
-                        "W in [0, 1], 0 = off (not for denoising) [the preset's]")
+                        "W in [0, 1], 0 = off [the preset's]")
+    p.add_argument("--guide", type=float, default=None, metavar="G",
+                   help="denoising with BM3D: the prior's weight in the pilot of BM3D's Wiener stage, "
+                        "G in [0, 1], 0 = plain BM3D [the preset's]")
     p.add_argument("--batch", default="4",
                    help="images inverted together, or 'auto': as many as fit in half the free memory "
                         "(measured per image for the method and codes; single, multi and subspace)")
@@ -126,7 +129,8 @@ def _fmt(v) -> str:
 
 # restore() option -> `ganprior TASK` flag, for the options a preset sets
 _PRESET_FLAGS = {"method": "method", "perceptual": "perceptual", "num_codes": "codes", "layer": "layer",
-                 "steps": "steps", "lr": "lr", "num_subspaces": "subspaces", "blend": "blend"}
+                 "steps": "steps", "lr": "lr", "num_subspaces": "subspaces", "blend": "blend",
+                 "guide": "guide"}
 
 
 def resolve_preset(args: argparse.Namespace) -> None:

@@ -285,7 +285,8 @@ def process_items(items: list[WorkItem], settings: JobSettings,
 
             result = api.restore_batch(
                 inputs, slice(None), prior, settings.tasks, factor=o.get("factor"), noise_sigma=o.get("noise_sigma"),
-                paste_known=not o.get("no_paste", False), blend=o.get("blend"), method=o.get("method", "multi"),
+                paste_known=not o.get("no_paste", False), blend=o.get("blend"), guide=o.get("guide"),
+                method=o.get("method", "multi"),
                 steps=o.get("steps"),
                 lr=o.get("lr"), optimizer=o.get("optimizer", "adam"), loss=loss, seed=o.get("seed", 0),
                 callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),

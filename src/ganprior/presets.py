@@ -56,10 +56,11 @@ def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -
 # Super-resolution and inpainting blend the prior's output into the classical restoration
 # (``physics.blend``): weight 0.5 gave the best PSNR and 0.7 the best LPIPS on the first 20 held-out
 # faces (weights 0.3/0.5/0.7/1.0 tried on the pixel-loss output). Denoising guides BM3D's Wiener
-# stage with the prior's image (``physics.blend``; non-local means and the plain blend without the
-# bm3d package) at 0.2: on the first 20 held-out faces +0.02 dB / LPIPS 0.0298 vs 0.0304 at sigma 0.1
-# and +0.12 dB / 0.080 vs 0.099 at sigma 0.2 (pilot weights 0.15-0.4 and detail weights 0.03-0.2
-# tried). It composes at layer 2 with 20 codes: the layer-1 fit (10 codes) is too coarse a pilot
+# stage with the prior's image (``guide`` 0.2; ``physics.blend``) and blends 0.05 of its detail: on
+# the first 20 held-out faces +0.02 dB / LPIPS 0.0298 vs 0.0304 at sigma 0.1 and +0.12 dB / 0.080 vs
+# 0.099 at sigma 0.2 (guides 0.15-1.0 and blends 0.03-0.3 tried; a larger guide loses LPIPS, a larger
+# blend PSNR); the perceptual preset blends 0.3. Without the bm3d package the guide does nothing and
+# the blend uses non-local means. It composes at layer 2 with 20 codes: the layer-1 fit (10 codes) is too coarse a pilot
 # (27.4 vs 25.8 dB on its own at sigma 0.1; guided, LPIPS 0.0333, worse than BM3D).
 # Super-resolution composes at layer 1 (4x4) rather than the library's layer 2: at layer 2 the 20
 # codes fit the low-resolution input with stripes the downsampling cannot see (first 8 held-out
@@ -75,14 +76,14 @@ RECIPES: dict[str, dict[str, dict]] = {
         "colorize": {"method": "multi", "perceptual": 0.0},
         "super-resolve": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1},
         "inpaint": {"method": "multi", "perceptual": 0.0, "blend": 0.5},
-        "denoise": {"method": "multi", "perceptual": 0.0, "blend": 0.2, "layer": 2, "num_codes": 20},
+        "denoise": {"method": "multi", "perceptual": 0.0, "guide": 0.2, "blend": 0.05, "layer": 2, "num_codes": 20},
     },
     "perceptual": {
         "reconstruct": {"method": "multi", "perceptual": "auto"},
         "colorize": {"method": "multi", "perceptual": "auto"},
         "super-resolve": {"method": "multi", "perceptual": "auto", "blend": 0.7, "layer": 1},
         "inpaint": {"method": "multi", "perceptual": "auto", "blend": 0.7},
-        "denoise": {"method": "multi", "perceptual": "auto", "blend": 0.4, "layer": 2, "num_codes": 20},
+        "denoise": {"method": "multi", "perceptual": "auto", "guide": 0.2, "blend": 0.3, "layer": 2, "num_codes": 20},
     },
 }
 # the style ``--preset auto`` picks per task (the first task of the chain in canonical order decides)

@@ -13,19 +13,18 @@ For the linear operators (fill, upsampling) ``w = 1`` is a residual correction o
 observation's, as with paste-back, since ``C`` keeps them. In a chain with colorization the blend
 gives the luminance and the prior the chroma, so colours are not faded by ``w``.
 
-Denoising with BM3D (when the ``bm3d`` package is installed: ``pip install 'ganprior[baselines]'``;
-its licence is non-commercial) lets the prior in twice. The prior's image, degraded without noise,
-enters BM3D's Wiener stage as ``w`` of its pilot (``baselines.denoise(guide=...)``): the stage still
-filters the noisy input, but with gains from a pilot that holds the prior's detail where BM3D's own
-first stage smoothed it away. Then ``DENOISE_DETAIL * w`` of the prior's detail, as above, is added::
+Denoising uses BM3D when the ``bm3d`` package is installed (``pip install 'ganprior[baselines]'``;
+its licence is non-commercial), else scikit-image's non-local means. With BM3D a second weight, the
+*guide* ``g``, lets the prior steer ``C(y)`` itself: the prior's image, degraded without noise, is ``g``
+of the pilot estimate of BM3D's Wiener stage (``baselines.denoise(guide=...)``). The stage still
+filters the noisy input, with gains from a pilot that holds the prior's detail where BM3D's own first
+stage smoothed it away::
 
-    out = BM3D_guided(y; A(x), w) + DENOISE_DETAIL * w * (x - BM3D(A(x) + noise))
-
-Without bm3d, scikit-image's non-local means is ``C`` in the plain blend.
+    out = BM3D(y; pilot (1 - g) HT(y) + g A(x)) + w * (x - BM3D(A(x) + noise))
 
 Measured on held-out faces (BENCHMARKS.md, restoration section): ``w = 0.5`` beats both the prior's
 output and the classical restoration in PSNR and LPIPS at x4 super-resolution and centre-box
-inpainting; for denoising, 0.2 beats BM3D in both at sigma 0.1 and 0.2.
+inpainting; for denoising, guide 0.2 with blend 0.05 beats BM3D in both at sigma 0.1 and 0.2.
 """
 
 from __future__ import annotations
@@ -39,9 +38,6 @@ from ..io import to_gray
 # the noise put on the prior's image for noisy tasks: its own seed, unrelated to the seeds that
 # simulate test inputs (the same draw as the observation's noise would correlate the two)
 BLEND_NOISE_SEED = 7919
-# the part of the denoising weight that adds the prior's detail after the guided BM3D (chosen on the
-# first 20 held-out faces: 0.25 of 0.2 keeps the PSNR gain of the guided pilot and lowers LPIPS)
-DENOISE_DETAIL = 0.25
 
 
 def blend_applies(tasks: list[str]) -> bool:
@@ -49,11 +45,11 @@ def blend_applies(tasks: list[str]) -> bool:
     return bool(tasks) and tasks != ["reconstruct"]
 
 
-def check_weight(weight) -> float:
-    """The blend weight as a float in [0, 1] (None = 0), or a one-line error."""
+def check_weight(weight, name: str = "blend") -> float:
+    """A blend or guide weight as a float in [0, 1] (None = 0), or a one-line error."""
     weight = float(weight or 0.0)
     if not 0 <= weight <= 1:
-        raise GanpriorError(f"blend weight must be in [0, 1], got {weight}")
+        raise GanpriorError(f"{name} weight must be in [0, 1], got {weight}")
     return weight
 
 
@@ -64,12 +60,13 @@ def default_denoiser() -> str:
 
 
 def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: float,
-                    seed: int = BLEND_NOISE_SEED) -> torch.Tensor:
-    """``C(y) + weight * (x_hat - C(A(x_hat)))`` for the degradation's task chain; see the module doc."""
+                    seed: int = BLEND_NOISE_SEED, guide: float = 0.0) -> torch.Tensor:
+    """``C(y) + weight * (x_hat - C(A(x_hat)))`` for the degradation's task chain; see the module doc.
+    ``guide``: with denoising and BM3D, the prior's weight in the pilot of ``C(y)``'s Wiener stage."""
     from ..baselines.classical import classical_restore
     from .tasks import keep_luminance
 
-    weight = check_weight(weight)
+    weight, guide = check_weight(weight), check_weight(guide, "guide")
     if not blend_applies(degradation.tasks):
         return x_hat
     sigma = degradation.noise_sigma if "denoise" in degradation.tasks else 0.0
@@ -83,15 +80,17 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
             ax = ax + sigma * noise.to(ax)
         else:
             y, ax = y.clamp(0, 1), ax.clamp(0, 1)
-        guided = sigma > 0 and denoiser == "bm3d"
-        guide = None
-        if guided:  # the prior's image as the input would be without noise (gray, holes, low resolution)
-            guide = degradation.A(x).clamp(0, 1)
-            if guide.shape != y.shape:
-                guide = guide.mean(1, keepdim=True).expand_as(y)
-        base = classical_restore(y, degradation, denoiser=denoiser, guide=guide, guide_weight=weight)
-        own = classical_restore(ax, degradation, denoiser=denoiser)
-        out = (base + weight * (DENOISE_DETAIL if guided else 1.0) * (x - own)).clamp(0, 1)
+        pilot = None
+        if sigma > 0 and denoiser == "bm3d" and guide > 0:
+            # the prior's image as the input would be without noise (gray, holes, low resolution)
+            pilot = degradation.A(x).clamp(0, 1)
+            if pilot.shape != y.shape:
+                pilot = pilot.mean(1, keepdim=True).expand_as(y)
+        base = classical_restore(y, degradation, denoiser=denoiser, guide=pilot, guide_weight=guide)
+        out = base
+        if weight > 0:
+            out = base + weight * (x - classical_restore(ax, degradation, denoiser=denoiser))
+        out = out.clamp(0, 1)
         if "colorize" in degradation.tasks:
             out = keep_luminance(x, to_gray(out))
     return out.to(x_hat)

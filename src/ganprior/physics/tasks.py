@@ -97,7 +97,9 @@ class Degradation:
         noise_sigma: standard deviation of the Gaussian noise added by ``simulate``.
         paste_known: paste known pixels / luminance back after inversion.
         blend: weight of the prior in the classical blend (``physics.blend``; 0 = the prior's output
-            with paste-back only). Applies with ``paste_known``, to chains without denoising.
+            with paste-back only). Applies with ``paste_known``.
+        guide: with denoising and BM3D, the prior's weight in the pilot of BM3D's Wiener stage
+            (``physics.blend``; 0 = plain BM3D in the blend).
     """
     tasks: list[str]
     physics: dinv.physics.Physics
@@ -108,6 +110,7 @@ class Degradation:
     noise_sigma: float = 0.0
     paste_known: bool = True
     blend: float = 0.0
+    guide: float = 0.0
     gray_weights: tuple = field(default=REC601)
 
     @property
@@ -138,8 +141,8 @@ class Degradation:
             raise GanpriorError(f"color space must be luma or lab, got {color_space!r}")
         if not self.paste_known or not self.tasks:
             return x_hat
-        if self.blend > 0 and blend_applies(self.tasks):
-            out = classical_blend(x_hat, y, self, self.blend)
+        if (self.blend > 0 or (self.guide > 0 and "denoise" in self.tasks)) and blend_applies(self.tasks):
+            out = classical_blend(x_hat, y, self, self.blend, guide=self.guide)
             if "colorize" in self.tasks and color_space == "lab":
                 out = keep_lightness_lab(x_hat, to_gray(out))
             return out
@@ -193,7 +196,7 @@ def keep_lightness_lab(x_hat: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
 
 def build_degradation(task: str | list[str], resolution: int, *, factor: int | None = None,
                       mask: torch.Tensor | None = None, noise_sigma: float | None = None,
-                      paste_known: bool = True, blend: float | None = 0.0,
+                      paste_known: bool = True, blend: float | None = 0.0, guide: float | None = 0.0,
                       device: str | torch.device = "cpu") -> Degradation:
     """The deepinv physics of a task chain for clean images of size ``resolution``.
 
@@ -201,7 +204,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
     required for ``inpaint``. ``factor`` (2..16) is required for ``super-resolve``.
     """
     tasks = parse_task(task)
-    blend = check_weight(blend)
+    blend, guide = check_weight(blend), check_weight(guide, "guide")
     ops: list[dinv.physics.Physics] = []
     size, channels = resolution, 3
     if "super-resolve" in tasks:
@@ -240,7 +243,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
             physics = dinv.physics.compose(*ops)
     return Degradation(tasks=tasks, physics=physics, resolution=resolution, observed_size=size,
                        observed_channels=channels, mask=mask if "inpaint" in tasks else None,
-                       noise_sigma=noise_sigma, paste_known=paste_known, blend=blend)
+                       noise_sigma=noise_sigma, paste_known=paste_known, blend=blend, guide=guide)
 
 
 def custom_degradation(physics: dinv.physics.Physics, resolution: int,
