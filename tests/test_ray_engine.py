@@ -62,10 +62,10 @@ def test_without_ray_the_engine_is_a_one_line_error(tmp_path, capsys, tiny_check
 @needs_ray
 def test_ray_outputs_equal_the_local_engine(tmp_path, capsys, tiny_checkpoint, cluster):
     folder = images(tmp_path / "in", 5)
-    # --blend 0: the denoising preset's BM3D (a compiled library) is not bit-reproducible between
-    # processes (1e-7 apart), so the exact metric comparison below runs the prior's own output
+    # --blend 0 --guide 0: the denoising preset's BM3D (a compiled library) is not bit-reproducible
+    # between processes (1e-7 apart), so the exact metric comparison below runs the prior's own output
     common = ["denoise", folder, "--prior", tiny_checkpoint, "--simulate", "--noise-sigma", "0.1", "--batch", "2",
-              "--seed", "7", "--gif", "--blend", "0", *FAST]
+              "--seed", "7", "--gif", "--blend", "0", "--guide", "0", *FAST]
     code, _, err = run_cli([*common, "--out", tmp_path / "local"], capsys)
     assert code == 0, err
     code, _, err = run_cli([*common, "--out", tmp_path / "ray", "--engine", "ray"], capsys)

@@ -59,8 +59,10 @@ def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -
 # stage with the prior's image (``guide`` 0.2; ``physics.blend``) and blends 0.05 of its detail: on
 # the first 20 held-out faces +0.02 dB / LPIPS 0.0298 vs 0.0304 at sigma 0.1 and +0.12 dB / 0.080 vs
 # 0.099 at sigma 0.2 (guides 0.15-1.0 and blends 0.03-0.3 tried; a larger guide loses LPIPS, a larger
-# blend PSNR); the perceptual preset blends 0.3. Without the bm3d package the guide does nothing and
-# the blend uses non-local means. It composes at layer 2 with 20 codes: the layer-1 fit (10 codes) is too coarse a pilot
+# blend PSNR). The perceptual preset blends 0.3 of a layer-1 fit with the VGG term into plain BM3D
+# (30.48 dB / LPIPS 0.028 on 20 faces); guided at 0.2 with a layer-2 VGG fit it was worse in both
+# (30.18 / 0.0353 on 10). Without the bm3d package the guide does nothing and the blend uses
+# non-local means. It composes at layer 2 with 20 codes: the layer-1 fit (10 codes) is too coarse a pilot
 # (27.4 vs 25.8 dB on its own at sigma 0.1; guided, LPIPS 0.0333, worse than BM3D).
 # Super-resolution composes at layer 1 (4x4) rather than the library's layer 2: at layer 2 the 20
 # codes fit the low-resolution input with stripes the downsampling cannot see (first 8 held-out
@@ -83,7 +85,7 @@ RECIPES: dict[str, dict[str, dict]] = {
         "colorize": {"method": "multi", "perceptual": "auto"},
         "super-resolve": {"method": "multi", "perceptual": "auto", "blend": 0.7, "layer": 1},
         "inpaint": {"method": "multi", "perceptual": "auto", "blend": 0.7},
-        "denoise": {"method": "multi", "perceptual": "auto", "guide": 0.2, "blend": 0.3, "layer": 2, "num_codes": 20},
+        "denoise": {"method": "multi", "perceptual": "auto", "blend": 0.3},
     },
 }
 # the style ``--preset auto`` picks per task (the first task of the chain in canonical order decides)
