@@ -97,13 +97,18 @@ def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d", *, guide: torch
     return _per_image(y, fn).clamp(0, 1)
 
 
+def _gray(a: np.ndarray) -> bool:
+    """One channel, or three equal ones: BM3D's colour version cannot take it (zero chroma range)."""
+    return a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2]))
+
+
 def _bm3d(bm3d, a: np.ndarray, sigma: float) -> np.ndarray:
     """BM3D of an (h, w, C) image. Colour goes through the package's opponent-space version, which
     divides each opponent channel by its range: a gray image (zero chroma range) is denoised as one
     channel instead, and a flat one is returned as it is (nothing to denoise, and nothing to divide by)."""
     if np.ptp(a) == 0:
         return a
-    if a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
+    if _gray(a):
         out = bm3d.bm3d(a[..., 0], sigma)
         return np.repeat(np.asarray(out)[..., None], a.shape[-1], axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -139,7 +144,7 @@ def _bm3d_guided(bm3d, a: np.ndarray, sigma: float, guide: np.ndarray, weight: f
     as pilot; colour in the package's opponent space, gray and flat images as in ``_bm3d``."""
     if np.ptp(a) == 0:
         return a
-    if a.shape[-1] == 1 or (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])):
+    if _gray(a):
         z, g, sigmas, back = a[..., :1], guide.mean(axis=-1, keepdims=True), [sigma], None
     else:
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -73,7 +73,8 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
     denoiser = default_denoiser()
     with torch.no_grad():
         x = x_hat.detach().clamp(0, 1)
-        ax = degradation.A(x)
+        clean = degradation.A(x)  # the prior's image as the input would be without noise
+        ax = clean
         if sigma > 0:  # the prior's image observed as the input was: with noise of the same sigma (seeded);
             # neither is clipped, since the denoiser expects the noise as it came
             noise = torch.randn(ax.shape, generator=torch.Generator().manual_seed(seed))
@@ -82,8 +83,7 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
             y, ax = y.clamp(0, 1), ax.clamp(0, 1)
         pilot = None
         if sigma > 0 and denoiser == "bm3d" and guide > 0:
-            # the prior's image as the input would be without noise (gray, holes, low resolution)
-            pilot = degradation.A(x).clamp(0, 1)
+            pilot = clean.clamp(0, 1)
             if pilot.shape != y.shape:
                 pilot = pilot.mean(1, keepdim=True).expand_as(y)
         base = classical_restore(y, degradation, denoiser=denoiser, guide=pilot, guide_weight=guide)
