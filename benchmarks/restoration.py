@@ -42,7 +42,7 @@ from ganprior.errors import GanpriorError
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
 from ganprior.physics.tasks import build_degradation, parse_task
-from ganprior.presets import STYLES, default_style, task_preset
+from ganprior.presets import STYLES, default_style, defaults_for, task_preset
 
 from sections import write_section
 
@@ -149,7 +149,8 @@ def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: 
         entry = data[case][recipe] = _empty_entry(fingerprint)
         save_cache(set_name, data)
     done = len(entry["names"])
-    if done and entry["names"] != names[:done]:
+    common = min(done, len(names))  # an entry may already hold more images than this run asks for
+    if entry["names"][:common] != names[:common]:
         raise SystemExit(f"cache {cache_path(set_name)} [{case}][{recipe}] was made on other images; delete it")
     if done >= len(names):
         return
@@ -220,6 +221,17 @@ def realesrgan_fn():
     return fn
 
 
+def weights_id(prior) -> str:
+    """A short digest of the prior's weights: an entry measured with other weights (a retrained
+    ``utkface64``) is stale even though the prior's name is the same."""
+    import hashlib
+    h = hashlib.sha256()
+    for key, tensor in sorted(prior.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 def _steps(steps: int | None) -> tuple[str, dict]:
     """Recipe-name suffix and option of a ``--steps`` override (kept apart in the cache)."""
     return (f"@{steps}", {"steps": steps}) if steps else ("", {})
@@ -228,25 +240,30 @@ def _steps(steps: int | None) -> tuple[str, dict]:
 def part_presets(set_name, names, images, batch, cases, styles, steps) -> None:
     from ganprior.priors.zoo import DEFAULT_PRIOR
     prior = ganprior.load_prior(DEFAULT_PRIOR)
+    weights = weights_id(prior)
     tag, extra = _steps(steps)
     for case in cases:
         for style in styles:
             recipe = {**task_preset(parse_task(CASES[case][1]), style), **extra}
             run_cached(set_name, case, f"preset:{style}{tag}", names, images, batch,
                        ganprior_fn(prior, case, preset=style, **extra),
-                       fingerprint=json.dumps({"prior": DEFAULT_PRIOR, **recipe}, sort_keys=True))
+                       fingerprint=json.dumps({"prior": DEFAULT_PRIOR, "weights": weights, **recipe}, sort_keys=True))
 
 
 def part_methods(set_name, names, images, batch, cases, priors, methods, steps) -> None:
     tag, extra = _steps(steps)
     for name in priors:
         prior = ganprior.load_prior(name)
+        weights = weights_id(prior)
         for case in cases:
             for method in methods:
                 if method == "dgp" and prior.discriminator is None:
                     continue
+                defaults = {} if method == "dgp" else defaults_for(
+                    method, parse_task(CASES[case][1]), max(prior.composition_layers))
                 run_cached(set_name, case, f"{name}:{method}{tag}", names, images, batch,
-                           ganprior_fn(prior, case, method=method, preset="none", **extra))
+                           ganprior_fn(prior, case, method=method, preset="none", **extra),
+                           fingerprint=json.dumps({"weights": weights, **defaults}, sort_keys=True))
 
 
 # baselines see the observation as restore() does (and as an image file holds it): clipped to [0, 1]
