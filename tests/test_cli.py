@@ -196,3 +196,19 @@ def test_stop_mse_records_the_stopping_step(tmp_path, capsys, tiny_checkpoint, f
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o2", "--prior", tiny_checkpoint,
                         "--steps", "5", "--stop-mse", "-1", "--quiet"], capsys)
     assert_one_line_error(code, err, "stop MSE must be > 0")
+
+
+def test_latent_init_best_from_the_command_line(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "b", "--prior", tiny_checkpoint,
+                            "--method", "single", "--latent-init", "best", "--candidates", "7", *FAST], capsys)
+    assert code == 0, err
+    settings = json.loads((tmp_path / "b" / "manifest.json").read_text())["settings"]
+    assert settings["latent_init"] == "best" and settings["candidates"] == 7
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "n", "--prior", tiny_checkpoint,
+                            "--method", "single", "--latent-init", "normal", *FAST], capsys)
+    assert code == 0, err
+    best, normal = (np.asarray(Image.open(tmp_path / d / "img0.png")) for d in ("b", "n"))
+    assert not np.array_equal(best, normal)  # the flag reaches the solver
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "e", "--prior", tiny_checkpoint,
+                            "--latent-init", "normal", "--candidates", "7", *FAST], capsys)
+    assert_one_line_error(code, err, "applies with latent_init")

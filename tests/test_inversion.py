@@ -154,3 +154,58 @@ def test_self_expression_on_structured_features(side_prior):
     from ganprior.subspaces import learn_self_expression
     s, history = learn_self_expression(side_prior, 2, steps=3, batch_size=2)
     assert s.shape == (4, 4) and np.isfinite(history).all() and (s.diagonal() == 0).all()
+
+
+# -- latent_init="best": per-image starts from a scored pool of prior samples --------------------------
+
+def _pool_distances(prior, y, deg, pool):
+    """Brute force: each image against each candidate, one at a time, through the image's own A."""
+    out = torch.empty(y.shape[0], pool.shape[0])
+    with torch.no_grad():
+        for b in range(y.shape[0]):
+            one = deg if deg.mask is None or deg.mask.shape[0] == 1 else build_degradation(
+                deg.tasks, 16, mask=deg.mask[b:b + 1])
+            for c, z in enumerate(pool):
+                out[b, c] = (one.A(prior.to_unit(prior.generate(z[None]))) - y[b:b + 1]).pow(2).mean()
+    return out
+
+
+@pytest.mark.parametrize("per_image_mask", [False, True])
+def test_best_codes_are_the_closest_candidates(tiny_prior, per_image_mask):
+    from ganprior.inversion.candidates import best_codes
+    x = targets(tiny_prior, n=3)
+    if per_image_mask:
+        mask = (torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+        deg = build_degradation("inpaint", 16, mask=mask)
+    else:
+        deg = build_degradation("super-resolve", 16, factor=2)
+    y = deg.A(x)
+    codes = best_codes(tiny_prior, y, deg, 4, num_candidates=37, seed=2)
+    pool = tiny_prior.sample_latent(37, torch.Generator().manual_seed(2))
+    dist = _pool_distances(tiny_prior, y, deg, pool)
+    assert codes.shape == (3, 4, 8, 1, 1)
+    for b in range(3):
+        expected = dist[b].argsort()[:4]
+        torch.testing.assert_close(codes[b], pool[expected])
+
+
+def test_best_start_beats_a_seeded_start_and_fills_every_method(tiny_prior):
+    x = targets(tiny_prior, n=3, seed=11)
+    deg = build_degradation("reconstruct", 16)
+    first = {init: invert(x, deg, tiny_prior, method="single", steps=1, lr=1e-9, latent_init=init).history[0]
+             for init in ("normal", "best")}
+    # the seeded start is the first candidate of the pool, so the best start is at least as close
+    assert (first["best"] < first["normal"]).all()
+    r = invert(x, deg, tiny_prior, method="subspace", steps=1, lr=1e-9, latent_init="best", num_candidates=40,
+               num_subspaces=2, num_codes=3)
+    assert r.params["codes"].shape == (3, 2, 3, 8, 1, 1)
+    assert len({tuple(c.flatten().tolist()) for c in r.params["codes"][0].flatten(0, 1)}) == 6  # 6 distinct
+
+
+@pytest.mark.parametrize("kw,msg", [({"latent_init": "best", "num_candidates": 3, "num_codes": 5},
+                                     "at least as many candidates"),
+                                    ({"latent_init": "normal", "num_candidates": 9}, "applies with latent_init"),
+                                    ({"latent_init": "uniform"}, "unknown latent init")])
+def test_best_start_bad_options(tiny_prior, kw, msg):
+    with pytest.raises(GanpriorError, match=msg):
+        invert(targets(tiny_prior), build_degradation("reconstruct", 16), tiny_prior, method="multi", steps=1, **kw)

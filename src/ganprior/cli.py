@@ -58,7 +58,12 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="learning rate [default: 0.03 multi, 0.1 single]")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"],
                    help="sgd with --lr 1.0 is the reference code's setting")
-    p.add_argument("--latent-init", default="normal", choices=["normal", "zero"])
+    p.add_argument("--latent-init", default=None, choices=["normal", "zero", "best"],
+                   help="codes start as one seeded prior sample (normal), zero, or per image the prior "
+                        "samples closest to the input (best, of --candidates) [default: best for single, "
+                        "normal otherwise]")
+    p.add_argument("--candidates", type=int, default=None,
+                   help="--latent-init best: how many prior samples are scored per image [256]")
     p.add_argument("--importance-init", default="inverse", choices=["inverse", "one"],
                    help="multi: channel importance starts at 1/N (inverse) or 1")
     p.add_argument("--normalize", action="store_true", help="multi: divide the composed feature by N (reference)")

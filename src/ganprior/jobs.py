@@ -290,7 +290,7 @@ def process_items(items: list[WorkItem], settings: JobSettings,
                 steps=o.get("steps"),
                 lr=o.get("lr"), optimizer=o.get("optimizer", "adam"), loss=loss, seed=o.get("seed", 0),
                 callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),
-                layer=o.get("layer"), latent_init=o.get("latent_init", "normal"),
+                layer=o.get("layer"), latent_init=o.get("latent_init"), num_candidates=o.get("candidates"),
                 num_subspaces=o.get("subspaces"), importance_init=o.get("importance_init", "inverse"),
                 normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"),
                 precision=o.get("precision", "fp32"), compile=o.get("compile", False))

@@ -13,6 +13,7 @@ from ..physics.tasks import Degradation
 from ..presets import defaults_for
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
+from .candidates import DEFAULT_NUM_CANDIDATES, best_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .multi_code import MultiCode
 from .single_code import SingleCode
@@ -50,7 +51,9 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
         precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.batching``);
             ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
         method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
-            ``importance_init``, ``normalize``; for ``dgp`` those are ignored, and ``schedule``,
+            ``importance_init``, ``normalize``; ``latent_init="best"`` starts each image from the
+            ``num_candidates`` (default 256) prior samples closest to it, see ``candidates``; for
+            ``dgp`` those are ignored, and ``schedule``,
             ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight`` apply).
     """
     if method in SOLVERS:
@@ -77,9 +80,18 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
     settings.pop("steps", None)
     settings.pop("lr", None)
     y = y.to(prior.device)
+    num_candidates = settings.pop("num_candidates", None)
+    best = settings.get("latent_init") == "best"
+    if num_candidates is not None and not best:
+        raise GanpriorError("num_candidates applies with latent_init='best' (or method dgp)")
+    if best:
+        settings["latent_init"] = "normal"  # the constructor's start, replaced below
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         param = METHODS[method](prior, y.shape[0], seed=seed, **settings)
+    if best:
+        param.start_from(best_codes(prior, y, degradation, param.codes_per_image, seed=seed,
+                                    num_candidates=int(num_candidates or DEFAULT_NUM_CANDIDATES)))
     loss_fn = loss if loss is not None else PixelLoss()
     stop = EarlyStop(stop_mse, y, degradation.A)
     t0 = time.perf_counter()

@@ -35,6 +35,16 @@ class Parameterization(nn.Module):
     def param_groups(self, lr: float) -> list[dict]:
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
+    def start_from(self, codes: torch.Tensor) -> None:
+        """Replace the initial ``codes`` by ``(B, N, *latent_shape)`` ones, N being all of this
+        method's codes per image (in its own order: subspace r's codes are ``r*K .. r*K+K-1``)."""
+        with torch.no_grad():
+            self.codes.copy_(codes.reshape(self.codes.shape))
+
+    @property
+    def codes_per_image(self) -> int:
+        return self.codes[0].numel() // self.codes.new_empty(self.prior.latent_shape).numel()
+
     def state(self) -> dict[str, torch.Tensor]:
         """The final parameters, detached (codes, importances, ...)."""
         return {k: v.detach().clone() for k, v in self.named_parameters()}

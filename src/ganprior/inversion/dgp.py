@@ -41,6 +41,7 @@ from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DG
                        dgp_schedule_name)
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
+from .candidates import score_candidates
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -463,20 +464,7 @@ def select_initial_codes(prior: Prior, y: torch.Tensor, degradation: Degradation
     pool = _candidate_codes(prior, num_candidates, candidate_std, seed)
     if num_candidates == 1:
         return pool.expand(b, *pool.shape[1:]).clone(), torch.zeros(b, 1)
-    # per-image masks, or a user's physics that may hold per-image parameters: each candidate must
-    # be seen through every image's own forward model
-    per_image_mask = degradation.mask is not None and degradation.mask.shape[0] > 1
-    paired = b > 1 and (per_image_mask or not degradation.tasks)
-    distances = []
-    with torch.no_grad(), frozen_eval(prior):
-        for start in range(0, num_candidates, chunk_size):
-            x = prior.to_unit(prior.generate(pool[start:start + chunk_size]))
-            if paired:
-                observed = torch.cat([degradation.A(xi[None].expand(b, *xi.shape)) for xi in x])
-            else:
-                observed = degradation.A(x)
-            distances.append(objective.candidate_distances(observed, y, paired))
-    distances = torch.cat(distances, dim=1)
+    distances = score_candidates(prior, pool, y, degradation, objective.candidate_distances, chunk_size)
     best = distances.argmin(dim=1)
     return pool[best].clone(), distances.cpu()
 
