@@ -5,6 +5,9 @@ import pytest
 from PIL import Image
 
 
+from ganprior.physics.tasks import parse_task
+from ganprior.presets import default_style, task_preset
+
 from .conftest import assert_one_line_error, run_cli
 
 
@@ -26,7 +29,8 @@ def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs
         assert set(r) == {"input", "task", "method", "psnr", "ssim", "lpips", "niqe", "auc", "seconds", "steps"}
         assert 0 <= r["lpips"] < 1 and 0 <= r["auc"] <= 100 and r["niqe"] is None  # 16 px: no NIQE block
         assert r["task"] == "+".join(__import__("ganprior").parse_task(task))
-        assert r["method"] == "multi" and r["steps"] == 3
+        assert r["method"] == task_preset(parse_task(task), default_style(parse_task(task)))["method"]
+        assert r["steps"] == 3
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
     for p in face_pngs:
         assert Image.open(out / f"{p.stem}.png").size == (16, 16)

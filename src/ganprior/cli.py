@@ -135,7 +135,7 @@ def _fmt(v) -> str:
 # restore() option -> `ganprior TASK` flag, for the options a preset sets
 _PRESET_FLAGS = {"method": "method", "perceptual": "perceptual", "num_codes": "codes", "layer": "layer",
                  "steps": "steps", "lr": "lr", "num_subspaces": "subspaces", "blend": "blend",
-                 "guide": "guide"}
+                 "guide": "guide", "latent_init": "latent_init"}
 
 
 def resolve_preset(args: argparse.Namespace) -> None:
