@@ -20,7 +20,7 @@ consistency as the PSNR between the result pushed through the degradation and th
     python benchmarks/restoration.py --part all --images 200          # everything below but methods, into BENCHMARKS.md
     python benchmarks/restoration.py --part presets --images 200      # the default preset of every task
     python benchmarks/restoration.py --part baselines --images 200    # classical baselines + Real-ESRGAN
-    python benchmarks/restoration.py --part methods --images 20       # every method x prior (library defaults)
+    python benchmarks/restoration.py --part methods --images 5        # every method x prior (library defaults)
     python benchmarks/restoration.py --part report                    # BENCHMARKS.md section, plot, sheets
 """
 
@@ -310,7 +310,7 @@ def report() -> None:
     lines = ["## Restoration against classical baselines (presets, every method and prior)", "",
              "Reproduce (one command, rebuilds this section in BENCHMARKS.md): "
              "`.venv/bin/python benchmarks/restoration.py --part all --images 200`; the methods grid: "
-             "`--part methods --images 20`, then `--part report`. The cache keeps every finished image, so "
+             "`--part methods --images 5`, then `--part report`. The cache keeps every finished image, so "
              "a larger `--images` only measures the new ones. "
              "PSNR/SSIM/AuC higher is better, LPIPS (AlexNet) and NIQE (2x bicubic upscale: NIQE needs 96 px) "
              "lower is better; data PSNR: the result pushed through the degradation against the observation "
@@ -323,6 +323,7 @@ def report() -> None:
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for case, (label, *_) in CASES.items():
             rows = data.get(case, {})
+            rows = {k: v for k, v in rows.items() if k.startswith(("preset:", "baseline:"))}  # methods: own table
             order = sorted(rows, key=lambda k: (not k.startswith("preset:"), k.startswith("baseline:"), k))
             for i, recipe in enumerate(order):
                 e = rows[recipe]
@@ -332,6 +333,7 @@ def report() -> None:
                              f"| {fmt(mean(e, 'seconds'), 2)} |")
         lines.append("")
         lines += verdict(data)
+        lines += methods_table(data)
         lines += [f"Examples, first {SHEET_IMAGES} faces (each row: one task and recipe; the default preset first, "
                   "then the baselines; the inpainting rows are where the preset can lose in PSNR):", "",
                   f"![restoration examples](benchmarks/restoration_{set_name}.png)", ""]
@@ -370,6 +372,41 @@ def verdict(data: dict) -> list[str]:
     return ["Default preset against the best baseline on each metric (same images; the last column: the "
             "preset's PSNR minus the baseline's, mean ± standard error over the images, and on how many "
             "images the preset is ahead):", "", *out, ""]
+
+
+def methods_table(data: dict) -> list[str]:
+    """Every method x prior (library defaults, ``--part methods``) beside the default preset and the
+    best baseline of each metric, all on the same first images of the grid."""
+    grid = [f"{p}:{m}" for p in PRIORS for m in METHODS]
+    present = [g for g in grid if any(g in data.get(c, {}) for c in CASES)]
+    if not present:
+        return []
+    out = ["| task | images | default preset | best baseline | " + " | ".join(present) + " |",
+           "|---|---|---|---|" + "---|" * len(present)]
+    for case, (label, task, _) in CASES.items():
+        rows = data.get(case, {})
+        cols = [rows.get(g) for g in present]
+        counts = [len(e["names"]) for e in cols if e is not None]
+        if not counts:
+            continue
+        n = min(counts)
+
+        def cell(e):
+            if e is None or len(e["names"]) < n:
+                return "-"
+            return f"{np.mean(e['psnr'][:n]):.2f} / {np.mean(e['lpips'][:n]):.3f}"
+        preset = rows.get(f"preset:{default_style(task)}")
+        base = {k: v for k, v in rows.items() if k.startswith("baseline:") and len(v["names"]) >= n}
+        best = "-"
+        if base:
+            ps = max(base, key=lambda k: np.mean(base[k]["psnr"][:n]))
+            lp = min(base, key=lambda k: np.mean(base[k]["lpips"][:n]))
+            best = f"{np.mean(base[ps]['psnr'][:n]):.2f} / {np.mean(base[lp]['lpips'][:n]):.3f}"
+        out.append(f"| {label} | {n} | {cell(preset)} | {best} | " + " | ".join(cell(e) for e in cols) + " |")
+    return ["Every method on every shipped prior, with the library's method defaults (`preset none`: pixel MSE + "
+            "VGG16 perceptual term, no blend; DGP: the task's schedule; `dcgan-digiface64` has no "
+            "discriminator, so no DGP), PSNR / LPIPS on the same first images as the default preset and the "
+            "best baseline of each metric:", "", *out, ""]
 
 
 def plot() -> None:
