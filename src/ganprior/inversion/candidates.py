@@ -62,6 +62,8 @@ def best_codes(prior: Prior, y: torch.Tensor, degradation: Degradation, num_code
     if num_candidates < num_codes:
         raise GanpriorError(f"need at least as many candidates ({num_candidates}) as codes ({num_codes})")
     pool = prior.sample_latent(num_candidates, torch.Generator().manual_seed(seed)).to(prior.device)
-    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance)
+    # 50 renders at a time at 64 px, fewer for larger priors (a 1024 px StyleGAN2 renders one at a time)
+    chunk = max(1, int(50 * (64 / prior.resolution) ** 2))
+    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance, chunk)
     order = dist.topk(num_codes, dim=1, largest=False).indices  # (B, N), best first
     return pool[order].clone()
