@@ -60,8 +60,8 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="sgd with --lr 1.0 is the reference code's setting")
     p.add_argument("--latent-init", default=None, choices=["normal", "zero", "best"],
                    help="codes start as one seeded prior sample (normal), zero, or per image the prior "
-                        "samples closest to the input (best, of --candidates) [default: best for single, "
-                        "normal otherwise]")
+                        "samples closest to the input (best, of --candidates) [default: normal; the colorization "
+                        "presets use best]")
     p.add_argument("--candidates", type=int, default=None,
                    help="--latent-init best: how many prior samples are scored per image [256]")
     p.add_argument("--importance-init", default="inverse", choices=["inverse", "one"],

@@ -11,6 +11,7 @@ All images and all codes go through the generator in one forward per step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,7 +44,7 @@ class Parameterization(nn.Module):
 
     @property
     def codes_per_image(self) -> int:
-        return self.codes[0].numel() // self.codes.new_empty(self.prior.latent_shape).numel()
+        return self.codes[0].numel() // math.prod(self.prior.latent_shape)
 
     def state(self) -> dict[str, torch.Tensor]:
         """The final parameters, detached (codes, importances, ...)."""
