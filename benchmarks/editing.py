@@ -39,6 +39,7 @@ from ganprior.editing import (conditional_direction, conditional_flow, edit_fram
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import lpips
 from ganprior.physics.tasks import build_degradation
+from ganprior.subspaces import prior_fingerprint
 from ganprior.training import holdout_files
 
 from attributes import (ASSETS, CACHE, UTKFACE, labels_of, load_attribute_net, metadata, need_data,
@@ -78,11 +79,11 @@ def part_classifiers(epochs: int) -> None:
 def labelled_samples(samples: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``samples`` seeded codes of the prior and the labeller's scores of their images (``female``
     logit, ``age`` in years); cached under results/.cache (both kinds of direction fit on them)."""
-    cache = CACHE / f"editing-labels-{samples}.pt"
+    prior = ganprior.load_prior(PRIOR)
+    cache = CACHE / f"editing-labels-{samples}-{prior_fingerprint(prior)}.pt"  # follows the weights
     if cache.is_file():
         data = torch.load(cache)
         return data["codes"], data["scores"]
-    prior = ganprior.load_prior(PRIOR)
     labeller = load_attribute_net(LABELLER)
     g = torch.Generator().manual_seed(0)
     codes = prior.sample_latent(samples, g)

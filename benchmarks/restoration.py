@@ -43,6 +43,7 @@ from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_row
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
 from ganprior.physics.tasks import build_degradation, parse_task
 from ganprior.presets import STYLES, default_style, defaults_for, task_preset
+from ganprior.subspaces import prior_fingerprint
 
 from sections import write_section
 
@@ -224,12 +225,7 @@ def realesrgan_fn():
 def weights_id(prior) -> str:
     """A short digest of the prior's weights: an entry measured with other weights (a retrained
     ``utkface64``) is stale even though the prior's name is the same."""
-    import hashlib
-    h = hashlib.sha256()
-    for key, tensor in sorted(prior.state_dict().items()):
-        h.update(key.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
+    return prior_fingerprint(prior)[:12]
 
 
 def _steps(steps: int | None) -> tuple[str, dict]:
