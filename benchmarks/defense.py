@@ -40,7 +40,7 @@ from ganprior.training import holdout_files
 
 from attributes import (UTKFACE, AttributeNet, evaluate, labels_of, load_attribute_net, metadata, need_data,
                         train_attribute_net)
-from sections import write_section
+from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -128,7 +128,8 @@ def part_eval(limit: int, batch: int) -> None:
         print(name, row, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "defense.json").write_text(json.dumps({"images": len(files), "eps": "8/255", "pgd_steps": ITERS,
-                                                       "stop_mse": STOP_MSE, "rows": rows}, indent=1))
+                                                       "stop_mse": STOP_MSE, "prior": "utkface64", **weights_record(prior),
+                                                       "rows": rows}, indent=1))
     sheet = [make_sheet(list(v), [k] + [""] * 5, tile=96) for k, v in examples.items()]
     save_image(stack_rows(sheet), ROOT / "benchmarks" / "defense_examples.png")
 
@@ -146,6 +147,7 @@ def report() -> None:
              f"with PGD (L-inf {r['eps']}, {r['pgd_steps']} steps of 2/255, random start) on the classifier. "
              f"Each defense sees the attacked (or the clean) image; the reconstructions stop per image once the "
              f"observation MSE is below {r['stop_mse']:g}. Reproduce: `.venv/bin/python benchmarks/defense.py`.", "",
+             *stale_weights_note(r, r.get("prior", "utkface64")),
              "| input to the classifier | accuracy on clean | accuracy on attacked | s / image | mean steps (attacked) |",
              "|---|---|---|---|---|"]
     for name, row in r["rows"].items():

@@ -37,7 +37,7 @@ from ganprior.metrics import colorization_auc, psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
-from sections import write_section
+from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -88,7 +88,8 @@ def part_recon(count: int, batch: int) -> None:
         if method == "dgp":
             dgp_results = results[0]
         print(label, {k: v for k, v in rows[label].items() if k != "psnr_each"}, flush=True)
-    (RESULTS / "dgp_recon.json").write_text(json.dumps({"images": count, "prior": PRIOR, "rows": rows}, indent=1))
+    (RESULTS / "dgp_recon.json").write_text(json.dumps({"images": count, "prior": PRIOR, **weights_record(prior), "rows": rows},
+                                                            indent=1))
     sheet = [make_sheet(list(v), [k] + [""] * 5, tile=96) for k, v in examples.items()]
     save_image(stack_rows(sheet), ROOT / "benchmarks" / "dgp_recon_examples.png")
     editing_sheet(dgp_results)
@@ -136,7 +137,8 @@ def part_ablation(count: int, batch: int, steps: int | None) -> None:
                        "seconds_per_image": seconds / len(faces), "steps": results[0].steps}
         examples[label] = out[:6]
         print(label, rows[label], flush=True)
-    (RESULTS / "dgp_ablation.json").write_text(json.dumps({"images": count, "prior": PRIOR, "rows": rows}, indent=1))
+    (RESULTS / "dgp_ablation.json").write_text(json.dumps({"images": count, "prior": PRIOR, **weights_record(prior), "rows": rows},
+                                                            indent=1))
     sheet = [make_sheet(list(v), [k] + [""] * 5, tile=96) for k, v in examples.items()]
     save_image(stack_rows(sheet), ROOT / "benchmarks" / "dgp_ablation_examples.png")
 
@@ -152,6 +154,7 @@ def report() -> None:
                   "(64x64, never trained on; the list is sorted by file name, so these are ages 1 to 20). DGP runs the paper's SR schedule (5 stages, 1,000 steps: "
                   "discriminator features + MSE, blocks unfrozen shallow to deep); multi-code and single-code "
                   "run the library defaults. Reproduce: `.venv/bin/python benchmarks/dgp.py --part recon`.", "",
+                  *stale_weights_note(r, r["prior"]),
                   "| method | steps | PSNR (dB) | SSIM | s / image |", "|---|---|---|---|---|"]
         for label, row in rows.items():
             lines.append(f"| {label} | {row['steps']} | {row['psnr']:.2f} | {row['ssim']:.3f} | "
@@ -175,6 +178,7 @@ def report() -> None:
                   f"{next(iter(r['rows'].values()))['steps']}) with the feature term swapped; output in Lab "
                   "with L from the gray input, as DGP. AuC: the area under the cumulative ab-error curve "
                   "(0..150), higher is better. Reproduce: `.venv/bin/python benchmarks/dgp.py --part ablation`.", "",
+                  *stale_weights_note(r, r["prior"]),
                   "| loss | PSNR (dB) | AuC (%) | s / image |", "|---|---|---|---|"]
         for label, row in r["rows"].items():
             lines.append(f"| {label} | {row['psnr']:.2f} | {row['auc']:.2f} | {row['seconds_per_image']:.1f} |")

@@ -32,7 +32,7 @@ from ganprior.metrics import psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
-from sections import write_section
+from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,6 +74,8 @@ def part_eval(limit: int | None, steps: dict, batch: int) -> None:
     examples = {}
     for name in PRIORS:
         prior = ganprior.load_prior(name)
+        if name == PRIORS[0]:  # the trained one (the other is a pinned package file)
+            result.update(weights_record(prior))
         for label, method, task, options in CASES:
             m, out = run_case(prior, images, method, task, options, steps[method], batch)
             result["rows"].setdefault(label, {})[name] = m
@@ -113,6 +115,19 @@ def part_samples() -> None:
                ROOT / "benchmarks" / "prior_samples.png")
 
 
+def training_lines() -> list[str]:
+    """How long the shipped `utkface64` trained, from its file's metadata."""
+    from safetensors import safe_open
+    from ganprior.priors.zoo import WEIGHTS_DIR
+    with safe_open(str(WEIGHTS_DIR / "utkface64.safetensors"), "pt") as f:
+        meta = f.metadata()
+    step, seconds = int(meta["step"]), float(meta["train_seconds"])
+    return [f"Training of the shipped `utkface64` (`ganprior train`, recipe and data in its model card "
+            f"`src/ganprior/weights/MODEL_CARD.md`): {step:,} steps of batch 32 in {seconds / 3600:.1f} h of "
+            "training time on 2 shared CPU cores (no GPU), 1-2 threads, spread over several sessions with "
+            "`--resume` / `--init`.", ""]
+
+
 def report() -> None:
     f = RESULTS / "prior_quality.json"
     lines = ["## Face priors: `utkface64` vs `dcgan-digiface64` on held-out real faces", ""]
@@ -122,6 +137,7 @@ def report() -> None:
                   f"the file name), 64x64. Both priors get the same steps: {r['steps']['single']} for single-code, "
                   f"{r['steps']['multi']} for multi-code (CPU budget), library defaults otherwise (single: lr 0.1; "
                   "multi: N=20 at layer 2, lr 0.03, task presets). PSNR in dB against the clean image. Reproduce: `.venv/bin/python benchmarks/prior_quality.py`.", "",
+                  *stale_weights_note(r, PRIORS[0]),
                   "| task | " + " | ".join(f"{p} PSNR / SSIM" for p in PRIORS) + " | gain (dB) | wins |",
                   "|---|---|---|---|---|"]
         for label, by_prior in r["rows"].items():
@@ -130,6 +146,7 @@ def report() -> None:
             lines.append(f"| {label} | {a['psnr']:.2f} / {a['ssim']:.3f} | {b['psnr']:.2f} / {b['ssim']:.3f} | "
                          f"{a['psnr'] - b['psnr']:+.2f} | {wins} of {len(a['psnr_each'])} |")
         lines += ["", "![examples](benchmarks/prior_quality_examples.png)", ""]
+    lines += training_lines()
     lines += ["Samples (top: `utkface64`, bottom: `dcgan-digiface64`; same 32 codes):", "",
               "![samples](benchmarks/prior_samples.png)", ""]
     write_section("prior_quality", lines)

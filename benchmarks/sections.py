@@ -1,5 +1,6 @@
 """BENCHMARKS.md sections: each benchmark script writes ``results/<name>.md`` (its numbers plus the
-hand-written ``results/<name>_notes.md``); ``inversion.py --part report`` folds them together."""
+hand-written ``results/<name>_notes.md``); ``inversion.py --part report`` folds them together. Results record
+the digest of the weights they were measured with, so a retrained prior marks its old numbers."""
 
 from __future__ import annotations
 
@@ -17,3 +18,22 @@ def write_section(name: str, lines: list[str]) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def weights_record(prior) -> dict:
+    """What a result file records about the prior's weights it was measured with."""
+    from ganprior.subspaces import prior_fingerprint
+    return {"weights": prior_fingerprint(prior)}
+
+
+def stale_weights_note(record: dict, prior_name: str) -> list[str]:
+    """A bold warning when ``record`` was measured with other weights of ``prior_name`` than the ones
+    installed now (a retrained prior keeps its name), else nothing."""
+    import ganprior
+    from ganprior.subspaces import prior_fingerprint
+    if record.get("weights") == prior_fingerprint(ganprior.load_prior(prior_name)):
+        return []
+    step = record.get("prior_step")
+    which = f"training step {step:,}" if step else f"weights digest {record.get('weights', 'not recorded')}"
+    return [f"**Measured with earlier weights of `{prior_name}` ({which}) than the ones it ships now**; "
+            "the command above measures the shipped ones.", ""]
