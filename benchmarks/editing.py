@@ -10,8 +10,8 @@ Parts (numbers cached in benchmarks/results/editing_<part>.json; the report is r
   same labels and the same 20% held-out codes: InterFaceGAN linear-SVM boundaries in z, and MLPs
   regressing the labeller's score whose gradient flow is the edit (``ganprior.editing.nonlinear``).
   They ship as the prior's named directions (``src/ganprior/weights/directions/utkface64``; ``ganprior
-  edit --direction gender``): ``gender`` (flow) and ``age`` (linear), the better of the two on the
-  generated samples, and ``gender-linear`` and ``age-flow``.
+  edit --direction gender``): ``gender`` and ``age`` (both flows, the better of the two models on
+  the generated samples), and ``gender-linear`` and ``age-linear``.
 * edits: held-out real faces, inverted once with multi-code (library defaults: N=20 at layer 2, 300
   steps; every code moved, as mGANprior) and with single-code, and 200 samples of the prior, each
   edited along both models' directions; s in -2..2 (5 frames). An edit counts as
@@ -44,7 +44,7 @@ from ganprior.training import holdout_files
 
 from attributes import (ASSETS, CACHE, UTKFACE, labels_of, load_attribute_net, metadata, need_data,
                         train_attribute_net)
-from sections import write_section
+from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,10 +59,10 @@ AGE_THRESHOLDS = (20.0, 50.0)
 METHODS = ("multi", "single")
 # direction models compared on the same samples, inversions and judge: linear boundaries and MLP
 # gradient flows. The default name of each attribute ships the model with the higher monotonic
-# fraction on the 200 generated samples (gender: the flow, 83% against 74.5%; age: the linear
-# boundary, 93% against 92% with half the LPIPS), the other one ships as NAME-flow / NAME-linear
+# fraction on the 200 generated samples (with the step-20,447 `utkface64`: gender, the flow, 90.5%
+# against 87.5%; age, the flow, 85.5% against 67%), the other one ships as NAME-linear
 MODELS = ("linear", "flow")
-FILES = {("age", "linear"): "age.npz", ("age", "flow"): "age-flow.npz",
+FILES = {("age", "linear"): "age-linear.npz", ("age", "flow"): "age.npz",
          ("gender", "linear"): "gender-linear.npz", ("gender", "flow"): "gender.npz"}
 # MLP training epochs and the choice to regress the labeller's score (not its classes), each flow
 # conditioned on the other attribute's MLP: picked on the 200 generated samples' monotonic fractions
@@ -130,7 +130,8 @@ def part_directions(samples: int) -> None:
         out[name]["default"] = next(m for m in MODELS if FILES[name, m] == f"{name}.npz")
     out["label_stats"] = {"female_fraction": float((scores["female"] > 0).float().mean()),
                           "age_mean": float(scores["age"].mean()), "age_std": float(scores["age"].std())}
-    (RESULTS / "editing_directions.json").write_text(json.dumps({"samples": samples, **out}, indent=1))
+    record = weights_record(ganprior.load_prior(PRIOR))
+    (RESULTS / "editing_directions.json").write_text(json.dumps({"samples": samples, **record, **out}, indent=1))
 
 
 def score_edits(judge, frames: torch.Tensor, row: dict, name: str) -> None:
@@ -198,7 +199,7 @@ def part_edits(count: int, strength: float, frames: int, batch: int, methods=MET
     judge_check = {"gender_accuracy": float(((read["female"] > 0).long() == gender).float().mean()),
                    "age_mae": float((read["age"] - years).abs().mean())}
     (RESULTS / out).write_text(json.dumps(
-        {"images": count, "strengths": strengths, "prior": PRIOR, "files": {f"{n}/{m}": f for (n, m), f in FILES.items()},
+        {"images": count, "strengths": strengths, "prior": PRIOR, **weights_record(prior), "files": {f"{n}/{m}": f for (n, m), f in FILES.items()},
          "summary": summary, "rows": rows,
          "judge_on_held_out_faces": judge_check}, indent=1))
     if with_samples:
@@ -252,7 +253,7 @@ def report() -> None:
                   f"{float(jud.get('validation_gender_accuracy', 'nan')):.3f}, age error "
                   f"{float(jud.get('validation_age_mae', 'nan')):.1f} years). Both CNNs ship in `benchmarks/assets` "
                   "(UTKFace licence: non-commercial research only). Reproduce: "
-                  "`.venv/bin/python benchmarks/editing.py`.", "",
+                  "`.venv/bin/python benchmarks/editing.py`.", "", *stale_weights_note(r, PRIOR),
                   "| direction | labels | linear: accuracy on held-out codes | MLP: accuracy on the same codes |",
                   "|---|---|---|---|"]
         for name in ATTRIBUTES:
@@ -266,8 +267,10 @@ def report() -> None:
                   "Each direction is conditioned on the other (InterFaceGAN's conditional manipulation): the linear "
                   "ones have the other normal projected out; a flow has the other MLP's gradient projected out at "
                   "every step of its path. The default names (`ganprior edit --direction age|gender`) ship the "
-                  "model that edited the 200 generated samples more often monotonically: the flow for gender, the "
-                  "linear boundary for age; the others ship as `gender-linear` and `age-flow`."]
+                  "model that edited the 200 generated samples more often monotonically: "
+                  + ", ".join(f"{n}: {m}" for (n, m), f in sorted(FILES.items()) if f == f"{n}.npz")
+                  + "; the others ship as "
+                  + " and ".join(f"`{f[:-4]}`" for (n, m), f in sorted(FILES.items()) if f != f"{n}.npz") + "."]
         lines.append("")
     if e.exists():
         r = json.loads(e.read_text())
@@ -279,6 +282,7 @@ def report() -> None:
                   "never decreases along s. LPIPS: to the unedited image (identity drift). The judge reads the held-out "
                   f"faces themselves at {r['judge_on_held_out_faces']['gender_accuracy']:.3f} gender accuracy and "
                   f"{r['judge_on_held_out_faces']['age_mae']:.1f} years mean age error.", "",
+                  *stale_weights_note(r, PRIOR),
                   "| edited | direction | model | monotonic | mean change over the range | LPIPS at s = "
                   + " / ".join(f"{v:+g}" for v in s) + " |", "|---|---|---|---|---|---|"]
         for key, row in r["summary"].items():
@@ -297,12 +301,13 @@ def report() -> None:
                     if k.startswith("single/")]
             lines += ["", f"The same check on all {a['images']} held-out faces (single-code only; "
                       "`--part edits-all`), as the 40 faces leave a standard error of about 6 points:", "",
+                      *stale_weights_note(a, PRIOR),
                       "| direction | model | monotonic | mean change over the range |", "|---|---|---|---|"]
             for name, model, row in rows:
                 unit = "years" if row["judge_score"] == "age" else "female logit"
                 lines.append(f"| {name} | {model} | {row['monotonic_fraction'] * 100:.1f}% of {row['images']} | "
                              f"{row['mean_score_change']:+.1f} {unit} |")
-        lines += ["", "Single-code flow edits of three held-out faces (`age-flow`, `gender`):", "",
+        lines += ["", "Single-code flow edits of three held-out faces (`age`, `gender`):", "",
                   "![edits](benchmarks/editing_examples.png)", ""]
     sheets = {"roles": "Per-code role maps (mGANprior Fig. 5; `ganprior roles`): where the image changes when one "
                        "code's important channels (importance > 0.2) are switched off.",

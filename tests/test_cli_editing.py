@@ -13,6 +13,7 @@ from .conftest import assert_one_line_error, run_cli, write_png
 
 FAST = ["--steps", "2", "--perceptual", "0", "--quiet"]
 MULTI = ["--codes", "2", "--layer", "1"]
+EDIT_MULTI = ["--method", "multi", *MULTI]  # edit's default method is single
 
 
 def separable_codes(tmp_path, n=60, dim=8, seed=0):
@@ -176,10 +177,10 @@ def check_edit_folder(out, frames):
 def test_edit_with_a_computed_direction(tmp_path, capsys, tiny_checkpoint, face_pngs):
     out = tmp_path / "edit"
     code, _, err = run_cli(["edit", face_pngs[0], "--direction", "sefa:0", "--out", out, "--prior", tiny_checkpoint,
-                            "--frames", "5", *MULTI, *FAST], capsys)
+                            "--frames", "5", *EDIT_MULTI, *FAST], capsys)
     assert code == 0, err
     info = check_edit_folder(out, 5)
-    assert info["strengths"] == [-3.0, -1.5, 0.0, 1.5, 3.0] and info["method"] == "multi"
+    assert info["strengths"] == [-2.0, -1.0, 0.0, 1.0, 2.0] and info["method"] == "multi"  # default strength 2
     assert info["direction"]["name"] == "sefa-0" and info["direction"]["source"] == "closed-form"
     assert info["direction"]["space"] == "z" and info["direction"]["accuracy"] is None
     assert 0 < info["psnr"] < 100 and info["steps"] == 2 and info["prior"] == "tiny_dcgan"
@@ -193,7 +194,7 @@ def test_edit_with_a_direction_file_single_code(tmp_path, capsys, tiny_checkpoin
                                  "--method", "single", "--strength", "2", "--steps", "2", "--perceptual", "0"], capsys)
     assert code == 0, err
     assert "wrote" in stdout and "single reconstruction" in err  # summary and progress bar
-    info = check_edit_folder(out, 7)
+    info = check_edit_folder(out, 5)  # the default frames
     assert info["direction"] == {"spec": str(path), "name": "smile", "source": "supervised", "model": "linear",
                                  "space": "z", "accuracy": 0.95, "attribute": None}
     assert info["strengths"][0] == -2.0 and info["method"] == "single"
@@ -207,7 +208,7 @@ def test_edit_with_a_flow_direction_file(tmp_path, capsys, tiny_checkpoint, face
     path = flow.save(tmp_path / "xor.npz")
     out = tmp_path / "edit"
     code, _, err = run_cli(["edit", face_pngs[0], "--direction", path, "--out", out, "--prior", tiny_checkpoint,
-                            "--frames", "3", "--strength", "1", *MULTI, *FAST], capsys)
+                            "--frames", "3", "--strength", "1", *EDIT_MULTI, *FAST], capsys)
     assert code == 0, err
     info = check_edit_folder(out, 3)
     assert info["direction"]["model"] == "flow" and info["direction"]["name"] == "xor"
@@ -218,13 +219,13 @@ def test_edit_with_a_flow_direction_file(tmp_path, capsys, tiny_checkpoint, face
         np.savez(tmp_path / "cut.npz", **{k: npz[k] for k in npz.files if k != "model.net.0.bias"})
     out2 = tmp_path / "edit2"
     assert_one_line_error(*run_cli(["edit", face_pngs[0], "--direction", tmp_path / "cut.npz", "--out", out2,
-                                    "--prior", tiny_checkpoint, *MULTI, *FAST], capsys)[::2], "model.net.0.bias")
+                                    "--prior", tiny_checkpoint, *EDIT_MULTI, *FAST], capsys)[::2], "model.net.0.bias")
     assert not out2.exists()
 
 
 def test_edit_direction_errors(tmp_path, capsys, tiny_checkpoint, face_pngs):
     out = tmp_path / "edit"
-    base = ["edit", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, *MULTI, *FAST]
+    base = ["edit", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, *EDIT_MULTI, *FAST]
     code, _, err = run_cli([*base, "--direction", "smile"], capsys)
     assert_one_line_error(code, err, "sefa:I")
     assert "no directions are shipped for prior 'tiny_dcgan'" in err and "pca:I" in err

@@ -75,17 +75,17 @@ def test_utkface64_ships_in_the_package_and_loads_offline(monkeypatch, tmp_path)
 
 def test_utkface64_ships_age_and_gender_directions():
     """The named directions `ganprior edit --direction age|gender` uses, and their alternatives:
-    linear InterFaceGAN boundaries (``age``, ``gender-linear``: unit vectors in z, each conditioned on
-    the other) and MLP gradient flows (``gender``, ``age-flow``: each conditioned on the other
+    linear InterFaceGAN boundaries (``age-linear``, ``gender-linear``: unit vectors in z, each conditioned on
+    the other) and MLP gradient flows (``age``, ``gender``: each conditioned on the other
     attribute's MLP, held-out accuracy at least the linear boundary's). Moving a sample along any of
     them changes the image."""
     from ganprior.editing import Direction, FlowDirection
     from ganprior.editing.directions import named_directions, resolve_direction
     prior = ganprior.load_prior("utkface64")
     names = named_directions("utkface64")
-    assert set(names) == {"age", "age-flow", "gender", "gender-linear"}
+    assert set(names) == {"age", "age-linear", "gender", "gender-linear"}
     z = prior.sample_latent(2, torch.Generator().manual_seed(0))
-    for name, linear_name, flow_name in (("age", "age", "age-flow"), ("gender", "gender-linear", "gender")):
+    for name, linear_name, flow_name in (("age", "age-linear", "age"), ("gender", "gender-linear", "gender")):
         other = {"age": "gender", "gender": "age"}[name]
         linear = resolve_direction(linear_name, prior)
         assert isinstance(linear, Direction) and linear.name == name and linear.space == "z"
