@@ -302,7 +302,30 @@ def best_baseline(rows: dict, key: str, lower: bool) -> tuple[str, dict] | None:
     return pick, base[pick]
 
 
+STALE_MARK = " †"
+STALE_NOTE = ("† measured with earlier weights of the prior than the ones it ships now (the cache keeps them "
+              "until the same command measures them again); not comparable with unmarked rows.")
+
+
+def current_weights() -> dict[str, str]:
+    """The digest of each prior's weights as installed now (rows measured on others are stale)."""
+    return {name: weights_id(ganprior.load_prior(name)) for name in PRIORS}
+
+
+def is_stale(entry: dict | None, prior_name: str, current: dict[str, str]) -> bool:
+    if entry is None or "fingerprint" not in entry:
+        return False
+    try:
+        weights = json.loads(entry["fingerprint"]).get("weights")
+    except (ValueError, AttributeError):
+        return False
+    return weights is not None and weights != current.get(prior_name)
+
+
 def report() -> None:
+    from ganprior.priors.zoo import DEFAULT_PRIOR
+    current = current_weights()
+    stale_seen = False
     lines = ["## Restoration against classical baselines (presets, every method and prior)", "",
              "Reproduce (one command, rebuilds this section in BENCHMARKS.md): "
              "`.venv/bin/python benchmarks/restoration.py --part all --images 200`; the methods grid: "
@@ -323,18 +346,24 @@ def report() -> None:
             order = sorted(rows, key=lambda k: (not k.startswith("preset:"), k.startswith("baseline:"), k))
             for i, recipe in enumerate(order):
                 e = rows[recipe]
-                lines.append(f"| {label if i == 0 else ''} | {recipe} | {len(e['names'])} | {fmt(mean(e, 'psnr'), 2)} "
+                mark = STALE_MARK if is_stale(e, DEFAULT_PRIOR, current) else ""
+                stale_seen |= bool(mark)
+                lines.append(f"| {label if i == 0 else ''} | {recipe}{mark} | {len(e['names'])} | {fmt(mean(e, 'psnr'), 2)} "
                              f"| {fmt(mean(e, 'ssim'), 3)} | {fmt(mean(e, 'lpips'), 4)} | {fmt(mean(e, 'niqe'), 2)} "
                              f"| {fmt(mean(e, 'auc'), 2)} | {fmt(mean(e, 'data_psnr'), 2)} "
                              f"| {fmt(mean(e, 'seconds'), 2)} |")
         lines.append("")
         lines += verdict(data)
-        lines += methods_table(data)
+        methods, stale_methods = methods_table(data, current)
+        lines += methods
+        stale_seen |= stale_methods
         lines += [f"Examples, first {SHEET_IMAGES} faces (each row: one task and recipe; the default preset first, "
                   "then the baselines; the inpainting rows are where the preset can lose in PSNR):", "",
                   f"![restoration examples](benchmarks/restoration_{set_name}.png)", ""]
     lines += ["Default preset against the best baseline, every task (PSNR and LPIPS):", "",
               "![restoration](benchmarks/restoration.png)", ""]
+    if stale_seen:
+        lines += [STALE_NOTE, ""]
     write_section("restoration", lines)
     plot()
 
@@ -370,13 +399,16 @@ def verdict(data: dict) -> list[str]:
             "images the preset is ahead):", "", *out, ""]
 
 
-def methods_table(data: dict) -> list[str]:
+def methods_table(data: dict, current: dict[str, str]) -> tuple[list[str], bool]:
     """Every method x prior (library defaults, ``--part methods``) beside the default preset and the
-    best baseline of each metric, all on the same first images of the grid."""
+    best baseline of each metric, all on the same first images of the grid; and whether a cell is
+    stale (measured on other weights, marked with a dagger)."""
+    from ganprior.priors.zoo import DEFAULT_PRIOR
     grid = [f"{p}:{m}" for p in PRIORS for m in METHODS]
     present = [g for g in grid if any(g in data.get(c, {}) for c in CASES)]
     if not present:
-        return []
+        return [], False
+    stale_seen = False
     out = ["| task | images | default preset | best baseline | " + " | ".join(present) + " |",
            "|---|---|---|---|" + "---|" * len(present)]
     for case, (label, task, _) in CASES.items():
@@ -387,10 +419,13 @@ def methods_table(data: dict) -> list[str]:
             continue
         n = min(counts)
 
-        def cell(e):
+        def cell(e, prior_name):
+            nonlocal stale_seen
             if e is None or len(e["names"]) < n:
                 return "-"
-            return f"{np.mean(e['psnr'][:n]):.2f} / {np.mean(e['lpips'][:n]):.3f}"
+            mark = STALE_MARK if is_stale(e, prior_name, current) else ""
+            stale_seen |= bool(mark)
+            return f"{np.mean(e['psnr'][:n]):.2f} / {np.mean(e['lpips'][:n]):.3f}{mark}"
         preset = rows.get(f"preset:{default_style(task)}")
         base = {k: v for k, v in rows.items() if k.startswith("baseline:") and len(v["names"]) >= n}
         best = "-"
@@ -398,11 +433,12 @@ def methods_table(data: dict) -> list[str]:
             ps = max(base, key=lambda k: np.mean(base[k]["psnr"][:n]))
             lp = min(base, key=lambda k: np.mean(base[k]["lpips"][:n]))
             best = f"{np.mean(base[ps]['psnr'][:n]):.2f} / {np.mean(base[lp]['lpips'][:n]):.3f}"
-        out.append(f"| {label} | {n} | {cell(preset)} | {best} | " + " | ".join(cell(e) for e in cols) + " |")
+        out.append(f"| {label} | {n} | {cell(preset, DEFAULT_PRIOR)} | {best} | "
+                   + " | ".join(cell(e, g.split(":")[0]) for e, g in zip(cols, present)) + " |")
     return ["Every method on every shipped prior, with the library's method defaults (`preset none`: pixel MSE + "
             "VGG16 perceptual term, no blend; DGP: the task's schedule; `dcgan-digiface64` has no "
             "discriminator, so no DGP), PSNR / LPIPS on the same first images as the default preset and the "
-            "best baseline of each metric:", "", *out, ""]
+            "best baseline of each metric:", "", *out, ""], stale_seen
 
 
 def plot() -> None:
@@ -423,7 +459,7 @@ def plot() -> None:
                 rows = {k: v for k, v in data[case].items() if k.startswith(kind + ":")}
                 if kind == "preset":
                     rows = {k: v for k, v in rows.items() if k == f"preset:{default_style(CASES[case][1])}"}
-                pick = [mean(v, key) for v in rows.values()]
+                pick = [m for m in (mean(v, key) for v in rows.values()) if m is not None]  # skip empty entries
                 vals.append((min if key == "lpips" else max)(pick) if pick else np.nan)
             ax.bar(np.arange(len(cases)) + 0.4 * j - 0.2, vals, width=0.4,
                    label="ganprior default preset" if kind == "preset" else "best classical baseline")
