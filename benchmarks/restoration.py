@@ -353,7 +353,7 @@ def report() -> None:
                              f"| {fmt(mean(e, 'auc'), 2)} | {fmt(mean(e, 'data_psnr'), 2)} "
                              f"| {fmt(mean(e, 'seconds'), 2)} |")
         lines.append("")
-        lines += verdict(data)
+        lines += verdict(data, current)
         methods, stale_methods = methods_table(data, current)
         lines += methods
         stale_seen |= stale_methods
@@ -368,8 +368,9 @@ def report() -> None:
     plot()
 
 
-def verdict(data: dict) -> list[str]:
+def verdict(data: dict, current: dict[str, str]) -> list[str]:
     """Does the default preset of each task beat the best classical baseline (same images)?"""
+    from ganprior.priors.zoo import DEFAULT_PRIOR
     out = ["| task | default preset | vs best baseline | LPIPS | PSNR | PSNR gain per image |",
            "|---|---|---|---|---|---|"]
     for case, (label, task, _) in CASES.items():
@@ -379,6 +380,7 @@ def verdict(data: dict) -> list[str]:
         if preset is None:
             continue
         n = len(preset["names"])
+        style += STALE_MARK if is_stale(preset, DEFAULT_PRIOR, current) else ""
         cmp = {k: v for k, v in rows.items() if k.startswith("baseline:") and len(v["names"]) >= n}
         if not cmp:
             out.append(f"| {label} | {style} | (no baseline) | {fmt(mean(preset, 'lpips'), 4)} | "
