@@ -32,6 +32,7 @@ from ganprior.metrics import psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
+from attributes import metadata
 from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,10 +118,8 @@ def part_samples() -> None:
 
 def training_lines() -> list[str]:
     """How long the shipped `utkface64` trained, from its file's metadata."""
-    from safetensors import safe_open
     from ganprior.priors.zoo import WEIGHTS_DIR
-    with safe_open(str(WEIGHTS_DIR / "utkface64.safetensors"), "pt") as f:
-        meta = f.metadata()
+    meta = metadata(WEIGHTS_DIR / "utkface64.safetensors")
     step, seconds = int(meta["step"]), float(meta["train_seconds"])
     return [f"Training of the shipped `utkface64` (`ganprior train`, recipe and data in its model card "
             f"`src/ganprior/weights/MODEL_CARD.md`): {step:,} steps of batch 32 in {seconds / 3600:.1f} h of "

@@ -43,9 +43,10 @@ from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_row
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
 from ganprior.physics.tasks import build_degradation, parse_task
 from ganprior.presets import STYLES, default_style, defaults_for, task_preset
+from ganprior.priors.zoo import DEFAULT_PRIOR
 from ganprior.subspaces import prior_fingerprint
 
-from sections import write_section
+from sections import installed_fingerprint, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -222,10 +223,15 @@ def realesrgan_fn():
     return fn
 
 
+# cache fingerprints keep the first 12 digits of the weights' digest (entries made before the digest
+# was shared with sections.weights_record stay valid)
+WEIGHTS_DIGITS = 12
+
+
 def weights_id(prior) -> str:
     """A short digest of the prior's weights: an entry measured with other weights (a retrained
     ``utkface64``) is stale even though the prior's name is the same."""
-    return prior_fingerprint(prior)[:12]
+    return prior_fingerprint(prior)[:WEIGHTS_DIGITS]
 
 
 def _steps(steps: int | None) -> tuple[str, dict]:
@@ -234,7 +240,6 @@ def _steps(steps: int | None) -> tuple[str, dict]:
 
 
 def part_presets(set_name, names, images, batch, cases, styles, steps) -> None:
-    from ganprior.priors.zoo import DEFAULT_PRIOR
     prior = ganprior.load_prior(DEFAULT_PRIOR)
     weights = weights_id(prior)
     tag, extra = _steps(steps)
@@ -309,7 +314,7 @@ STALE_NOTE = ("† measured with earlier weights of the prior than the ones it s
 
 def current_weights() -> dict[str, str]:
     """The digest of each prior's weights as installed now (rows measured on others are stale)."""
-    return {name: weights_id(ganprior.load_prior(name)) for name in PRIORS}
+    return {name: installed_fingerprint(name)[:WEIGHTS_DIGITS] for name in PRIORS}
 
 
 def is_stale(entry: dict | None, prior_name: str, current: dict[str, str]) -> bool:
@@ -323,7 +328,6 @@ def is_stale(entry: dict | None, prior_name: str, current: dict[str, str]) -> bo
 
 
 def report() -> None:
-    from ganprior.priors.zoo import DEFAULT_PRIOR
     current = current_weights()
     stale_seen = False
     lines = ["## Restoration against classical baselines (presets, every method and prior)", "",
@@ -370,7 +374,6 @@ def report() -> None:
 
 def verdict(data: dict, current: dict[str, str]) -> list[str]:
     """Does the default preset of each task beat the best classical baseline (same images)?"""
-    from ganprior.priors.zoo import DEFAULT_PRIOR
     out = ["| task | default preset | vs best baseline | LPIPS | PSNR | PSNR gain per image |",
            "|---|---|---|---|---|---|"]
     for case, (label, task, _) in CASES.items():
@@ -405,7 +408,6 @@ def methods_table(data: dict, current: dict[str, str]) -> tuple[list[str], bool]
     """Every method x prior (library defaults, ``--part methods``) beside the default preset and the
     best baseline of each metric, all on the same first images of the grid; and whether a cell is
     stale (measured on other weights, marked with a dagger)."""
-    from ganprior.priors.zoo import DEFAULT_PRIOR
     grid = [f"{p}:{m}" for p in PRIORS for m in METHODS]
     present = [g for g in grid if any(g in data.get(c, {}) for c in CASES)]
     if not present:

@@ -4,7 +4,11 @@ the digest of the weights they were measured with, so a retrained prior marks it
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
+
+import ganprior
+from ganprior.subspaces import prior_fingerprint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,16 +26,19 @@ def write_section(name: str, lines: list[str]) -> Path:
 
 def weights_record(prior) -> dict:
     """What a result file records about the prior's weights it was measured with."""
-    from ganprior.subspaces import prior_fingerprint
     return {"weights": prior_fingerprint(prior)}
+
+
+@lru_cache(maxsize=None)
+def installed_fingerprint(prior_name: str) -> str:
+    """The digest of a named prior's weights as installed now (loaded and hashed once per run)."""
+    return prior_fingerprint(ganprior.load_prior(prior_name))
 
 
 def stale_weights_note(record: dict, prior_name: str) -> list[str]:
     """A bold warning when ``record`` was measured with other weights of ``prior_name`` than the ones
     installed now (a retrained prior keeps its name), else nothing."""
-    import ganprior
-    from ganprior.subspaces import prior_fingerprint
-    if record.get("weights") == prior_fingerprint(ganprior.load_prior(prior_name)):
+    if record.get("weights") == installed_fingerprint(prior_name):
         return []
     step = record.get("prior_step")
     which = f"training step {step:,}" if step else f"weights digest {record.get('weights', 'not recorded')}"

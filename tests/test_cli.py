@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 from ganprior.physics.tasks import parse_task
 from ganprior.presets import default_style, task_preset
 
@@ -28,8 +27,9 @@ def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs
     for r in records:
         assert set(r) == {"input", "task", "method", "psnr", "ssim", "lpips", "niqe", "auc", "seconds", "steps"}
         assert 0 <= r["lpips"] < 1 and 0 <= r["auc"] <= 100 and r["niqe"] is None  # 16 px: no NIQE block
-        assert r["task"] == "+".join(__import__("ganprior").parse_task(task))
-        assert r["method"] == task_preset(parse_task(task), default_style(parse_task(task)))["method"]
+        tasks = parse_task(task)
+        assert r["task"] == "+".join(tasks)
+        assert r["method"] == task_preset(tasks, default_style(tasks))["method"]
         assert r["steps"] == 3
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["seconds"] > 0
     for p in face_pngs:
