@@ -17,6 +17,7 @@ from ganprior.priors.dcgan import DCGANDiscriminator
 from ganprior.training import (TrainConfig, Trainer, build_image_set, holdout_files, list_images,
                                parse_labels, split_holdout)
 from ganprior.training.augment import cutout, diff_augment, parse_policy, translation
+from ganprior.training.trainer import read_run_config
 
 TINY = dict(resolution=16, latent_dim=8, g_width=4, d_width=4, batch=4, checkpoint_every=3, log_every=1)
 
@@ -239,3 +240,73 @@ def test_cli_init_continues_from_an_exported_prior(face_folder, tmp_path, capsys
     assert main(["train", str(face_folder), "--resume", "--out", str(second), "--steps", "5", "--quiet"]) == 0
     assert main(base + ["--out", str(tmp_path / "x"), "--init", "no-such-prior"]) == 2
     assert "--init no-such-prior" in capsys.readouterr().err
+
+
+def test_recon_run_resume_is_exact_and_logs_reconstruction(face_folder, tmp_path):
+    data = _tiny_data(face_folder)
+    cfg = dict(TINY, recon=5.0, recon_warmup=1)
+    straight = Trainer.start(tmp_path / "a", TrainConfig(**cfg), data)
+    straight.train(4)
+    first = Trainer.start(tmp_path / "b", TrainConfig(**cfg), data)
+    first.train(2)
+    resumed = Trainer.resume(tmp_path / "b", data)
+    assert resumed.encoder_steps == 2
+    resumed.train(4)
+    for name in ("G", "D", "G_ema", "E"):
+        sa, sb = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{name}.{k} differs after resume"
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert len(rows) == 4 and all(np.isfinite(float(r["loss_rec"])) for r in rows)
+    # the encoder is training machinery: the exported prior is an ordinary one
+    prior = load_prior(tmp_path / "b" / "prior.safetensors")
+    assert not any(k.startswith("E.") or "encoder" in k for k in prior.state_dict())
+
+
+def test_recon_warmup_keeps_the_reconstruction_gradient_off_the_generator(face_folder, tmp_path):
+    data = _tiny_data(face_folder)
+    plain = Trainer.start(tmp_path / "plain", TrainConfig(**TINY), data)
+    warm = Trainer.start(tmp_path / "warm", TrainConfig(**TINY, recon=5.0, recon_warmup=10), data)
+    live = Trainer.start(tmp_path / "live", TrainConfig(**TINY, recon=5.0, recon_warmup=0), data)
+    for t in (plain, warm, live):
+        for _ in range(2):
+            t.train_step()
+    for (k, p), q, r in zip(plain.G.named_parameters(), warm.G.parameters(), live.G.parameters()):
+        assert torch.equal(p, q), f"{k}: the generator moved with the reconstruction term during warm-up"
+    assert any(not torch.equal(p, r) for p, r in zip(plain.G.parameters(), live.G.parameters()))
+    assert any(not torch.equal(p, q) for p, q in zip(warm.E.state_dict().values(),
+                                                     Trainer(tmp_path / "x", TrainConfig(**TINY, recon=5.0),
+                                                             data).E.state_dict().values()))
+
+
+def test_moment_penalty_and_recon_validation(tmp_path):
+    from ganprior.training.encoder import moment_penalty
+    z = torch.tensor([[1.0, 3.0], [-1.0, 5.0]])  # means 0 and 4, (unbiased) variances 2 and 2
+    assert moment_penalty(z).item() == pytest.approx((0 + 16) / 2 + (1 + 1) / 2)
+    with pytest.raises(GanpriorError, match="--recon"):
+        TrainConfig(recon=-1.0).validate()
+    with pytest.raises(GanpriorError, match="--recon"):
+        TrainConfig(recon=float("nan")).validate()
+
+
+def test_log_written_before_a_column_existed_keeps_its_header(face_folder, tmp_path):
+    run = tmp_path / "old"
+    trainer = Trainer.start(run, TrainConfig(**TINY), _tiny_data(face_folder))
+    old_header = "step,seconds,images_per_s,loss_d,loss_g,d_real,d_fake"
+    (run / "log.csv").write_text(old_header + "\n0,0,0,0,0,0,0\n")
+    trainer.train(1)
+    lines = (run / "log.csv").read_text().splitlines()
+    assert lines[0] == old_header and len(lines) == 3 and lines[2].count(",") == 6
+
+
+def test_cli_recon_is_recorded_and_resumed(face_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",
+            "--g-width", "4", "--d-width", "4", "--batch", "4", "--holdout", "2", "--quiet"]
+    assert main(base + ["--steps", "2", "--recon", "3", "--recon-warmup", "1"]) == 0
+    cfg = read_run_config(out)
+    assert (cfg.recon, cfg.recon_warmup) == (3.0, 1)
+    assert main(["train", str(face_folder), "--out", str(out), "--resume", "--steps", "3", "--quiet"]) == 0
+    assert Trainer.resume(out, _tiny_data(face_folder)).encoder_steps == 3
+    assert main(base + ["--out", str(tmp_path / "bad"), "--recon", "-2"]) == 2
+    assert "--recon" in capsys.readouterr().err

@@ -428,6 +428,11 @@ def train_cmd(argv: list[str]) -> int:
                         "a resumed run keeps its own")
     p.add_argument("--labels", default=None, metavar="REGEX",
                    help="class-conditional: one capture group on the file name, e.g. '^\\d+_(\\d)_' (UTKFace gender)")
+    p.add_argument("--recon", type=float, default=d.recon, metavar="W",
+                   help="weight of an encoder-reconstruction term that makes the generator cover the real images "
+                        "(better inversions; 0 = plain GAN); the encoder trains alongside and is not exported")
+    p.add_argument("--recon-warmup", type=int, default=d.recon_warmup,
+                   help="--recon: encoder steps before the generator gets the reconstruction gradient")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -448,7 +453,8 @@ def train_cmd(argv: list[str]) -> int:
                              d_width=a.d_width, batch=a.batch, lr_g=a.lr, lr_d=a.lr, loss=a.loss,
                              augment=a.augment, xflip=not a.no_xflip, ema_decay=a.ema_decay, seed=a.seed,
                              checkpoint_every=a.checkpoint_every, log_every=a.log_every,
-                             holdout=a.holdout, labels=a.labels or "")
+                             holdout=a.holdout, labels=a.labels or "", recon=a.recon,
+                             recon_warmup=a.recon_warmup)
         if arch:
             for key, value in arch.items():
                 setattr(config, key, value)

@@ -12,7 +12,9 @@ included):
 * a generator EMA (decay 0.999, warmed up) whose weights are what ships, because averaged
   weights give visibly cleaner samples than the last iterate;
 * x-flips of the real data, and DiffAugment (colour + translation by default) on everything the
-  discriminator sees, which keeps D from memorising a small set.
+  discriminator sees, which keeps D from memorising a small set;
+* optionally (``recon > 0``, ``--recon``) an encoder-reconstruction term that makes the generator
+  cover the real images, not only look real (``training.encoder``).
 
 Run folder layout::
 
@@ -49,9 +51,10 @@ from ..io import atomic_write, save_image, write_json
 from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
+from .encoder import LatentEncoder, moment_penalty, reconstruction_error
 
 LOSSES = ("hinge", "nonsat")
-LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake"]
+LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
 
 
 @dataclass
@@ -76,6 +79,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 250
     log_every: int = 25
+    recon: float = 0.0  # weight of the encoder-reconstruction term (0 = plain GAN; see training.encoder)
+    recon_warmup: int = 500  # encoder steps before the generator gets the reconstruction gradient
 
     def validate(self) -> "TrainConfig":
         if self.loss not in LOSSES:
@@ -86,6 +91,8 @@ class TrainConfig:
         for name in ("batch", "latent_dim", "g_width", "d_width", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise GanpriorError(f"{name} must be >= 1")
+        if not (math.isfinite(self.recon) and self.recon >= 0) or self.recon_warmup < 0:
+            raise GanpriorError("--recon must be a finite weight >= 0 and recon_warmup >= 0")
         if not 0 <= self.ema_decay < 1:
             raise GanpriorError("ema_decay must be in [0, 1)")
         self.betas = tuple(self.betas)
@@ -131,6 +138,11 @@ class Trainer:
         self.G_ema.to(self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), c.lr_g, betas=c.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), c.lr_d, betas=c.betas)
+        self.E = self.opt_e = None
+        self.encoder_steps = 0
+        if c.recon > 0:
+            self.E = LatentEncoder(c.latent_dim, c.d_width, c.resolution).to(self.device).train()
+            self.opt_e = torch.optim.Adam(self.E.parameters(), c.lr_g, betas=c.betas)
         self.ops = parse_policy(c.augment)
         self.rng = torch.Generator().manual_seed(c.seed)
         self.step = 0
@@ -173,19 +185,38 @@ class Trainer:
         self.opt_d.step()
         # generator
         self.D.requires_grad_(False)
-        fake = self.G(self._latent(b), labels)
+        z = self._latent(b)
+        fake = self.G(z, labels)
         loss_g = _loss_g(self.D(diff_augment(fake, self.ops, self.rng), labels), c.loss)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        stats = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                 "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        if self.E is not None:
+            stats["loss_rec"] = self._reconstruction_step(real, fake.detach(), z, labels)
         self.opt_g.step()
         self._update_ema()
         self.step += 1
-        stats = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                 "d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if not all(math.isfinite(v) for v in stats.values()):
             raise GanpriorError(f"training diverged at step {self.step} (non-finite loss); the last "
                                 "checkpoint is intact: resume with a lower --lr")
         return stats
+
+    def _reconstruction_step(self, real: torch.Tensor, fake: torch.Tensor, z_fake: torch.Tensor,
+                             labels: torch.Tensor | None) -> float:
+        """Encoder update, and (after the warm-up) the reconstruction gradient added to G's."""
+        c = self.config
+        self.opt_e.zero_grad(set_to_none=True)
+        train_g = self.encoder_steps >= c.recon_warmup
+        self.G.requires_grad_(train_g)
+        z = self.E(real)
+        loss_rec = reconstruction_error(self.G(z, labels), real)
+        loss_e = c.recon * loss_rec + F.mse_loss(self.E(fake), z_fake) + moment_penalty(z)
+        loss_e.backward()  # G's grads (adversarial, already there) gain recon * d(loss_rec)/dG
+        self.G.requires_grad_(True)
+        self.opt_e.step()
+        self.encoder_steps += 1
+        return loss_rec.item()
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -245,6 +276,8 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(), "perm": self.perm, "cursor": self.cursor,
+            **({} if self.E is None else {"E": self.E.state_dict(), "opt_e": self.opt_e.state_dict(),
+                                          "encoder_steps": self.encoder_steps}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -256,6 +289,10 @@ class Trainer:
         self.rng.set_state(state["rng"])
         self.perm, self.cursor = state["perm"], int(state["cursor"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        if self.E is not None and "E" in state:
+            self.E.load_state_dict(state["E"])
+            self.opt_e.load_state_dict(state["opt_e"])
+            self.encoder_steps = int(state["encoder_steps"])
 
     def warm_start(self, path: str | os.PathLike) -> None:
         """Continue from an exported prior instead of random weights (``ganprior train --init``).
@@ -313,8 +350,9 @@ class Trainer:
     def _append_log(self, row: dict) -> None:
         path = self.run_dir / "log.csv"
         new = not path.exists()
+        fields = LOG_FIELDS if new else _log_header(path)  # a run logged before a column existed keeps its own
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -324,10 +362,11 @@ class Trainer:
         path = self.run_dir / "log.csv"
         if not path.exists():
             return
+        fields = _log_header(path)
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
         with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
             w.writerows(rows)
 
@@ -362,6 +401,11 @@ class Trainer:
         trainer.load_state_dict(state)
         trainer._truncate_log()
         return trainer
+
+
+def _log_header(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        return next(csv.reader(f), None) or LOG_FIELDS
 
 
 def read_run_config(run_dir: str | os.PathLike) -> TrainConfig:
