@@ -12,6 +12,12 @@ so `utkface64` never saw them. Also writes a sample grid of both priors.
     python benchmarks/prior_quality.py                      # about 45 min on 2 CPU cores
     python benchmarks/prior_quality.py --part report        # rebuild the section from cached numbers
     python benchmarks/prior_quality.py --part quick [--prior RUN/prior.safetensors]   # 1-min progress check
+    python benchmarks/prior_quality.py --part fd [--prior RUN/prior.safetensors]      # sample realism, 2 min
+
+``--part fd`` scores the samples themselves (not the inversions): the Frechet distance between the
+pooled features of the benchmarks' attribute judge (``attributes.py``, a face CNN trained on half of
+the training split) on 2,000 samples and on 2,000 training faces, with the distance between two
+disjoint sets of 2,000 training faces as the floor. Lower is more realistic.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from ganprior.metrics import psnr, ssim
 from ganprior.physics.tasks import build_degradation
 from ganprior.training import holdout_files
 
-from attributes import metadata
+from attributes import ASSETS, load_attribute_net, metadata
 from sections import stale_weights_note, weights_record, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +110,48 @@ def part_quick(prior_path: str | None) -> None:
         print(f"{name}: {float(psnr(r.images, images).mean()):.2f} dB ({r.seconds:.0f}s)", flush=True)
 
 
+FD_IMAGES = 2000
+
+
+def _judge_features(net, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([net.features((b - 0.5) / 0.25).mean((2, 3)) for b in images.split(250)]).double()
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to the rows of ``a`` and ``b``."""
+    ma, mb = a.mean(0), b.mean(0)
+    ca, cb = torch.cov(a.T), torch.cov(b.T)
+    va, ua = torch.linalg.eigh(ca)
+    root_a = ua @ torch.diag(va.clamp_min(0).sqrt()) @ ua.T
+    cross = torch.linalg.eigvalsh(root_a @ cb @ root_a).clamp_min(0).sqrt().sum()
+    return float((ma - mb).pow(2).sum() + ca.trace() + cb.trace() - 2 * cross)
+
+
+def part_fd(prior_path: str | None) -> None:
+    """Sample realism: Frechet distance in the judge's features, samples vs training faces."""
+    from ganprior.training import split_holdout, list_images
+    if not UTKFACE.is_dir():
+        sys.exit(f"{UTKFACE} not found: this benchmark needs ../shared beside the repository")
+    train = split_holdout(list_images(UTKFACE), 200)[0]
+    picks = train[::len(train) // (2 * FD_IMAGES)][:2 * FD_IMAGES]  # fixed rule: evenly spaced in name order
+    net = load_attribute_net(ASSETS / "attributes-judge64.safetensors")
+    real = _judge_features(net, torch.stack([fit_image(read_image(f)[0], 64) for f in picks]))
+    ref, other = real[0::2], real[1::2]
+    result = {"images": FD_IMAGES, "floor": frechet_distance(other, ref), "priors": {}}
+    names = (prior_path, *PRIORS) if prior_path else PRIORS
+    for name in names:
+        prior = ganprior.load_prior(name)
+        with torch.no_grad():
+            z = prior.sample_latent(FD_IMAGES, torch.Generator().manual_seed(0))
+            x = torch.cat([prior.to_unit(prior.generate(c)).clamp(0, 1) for c in z.split(250)])
+        result["priors"][str(name)] = frechet_distance(_judge_features(net, x), ref)
+        print(f"{name}: FD {result['priors'][str(name)]:.3f} (floor {result['floor']:.3f})", flush=True)
+    if prior_path is None:
+        result.update(weights_record(ganprior.load_prior(PRIORS[0])))
+        (RESULTS / "prior_fd.json").write_text(json.dumps(result, indent=1))
+
+
 def part_samples() -> None:
     tiles = []
     for name in PRIORS:
@@ -145,6 +193,16 @@ def report() -> None:
             lines.append(f"| {label} | {a['psnr']:.2f} / {a['ssim']:.3f} | {b['psnr']:.2f} / {b['ssim']:.3f} | "
                          f"{a['psnr'] - b['psnr']:+.2f} | {wins} of {len(a['psnr_each'])} |")
         lines += ["", "![examples](benchmarks/prior_quality_examples.png)", ""]
+    f = RESULTS / "prior_fd.json"
+    if f.exists():
+        r = json.loads(f.read_text())
+        lines += ["Sample realism (`--part fd`): Frechet distance between the attribute judge's pooled features of "
+                  f"{r['images']:,} samples (seed 0) and of {r['images']:,} training faces; two disjoint sets of "
+                  f"{r['images']:,} training faces are {r['floor']:.3f} apart. Lower is better.", "",
+                  *stale_weights_note(r, PRIORS[0]),
+                  "| prior | " + " | ".join(f"`{p}`" for p in r["priors"]) + " |",
+                  "|---|" + "---|" * len(r["priors"]),
+                  "| Frechet distance | " + " | ".join(f"{v:.2f}" for v in r["priors"].values()) + " |", ""]
     lines += training_lines()
     lines += ["Samples (top: `utkface64`, bottom: `dcgan-digiface64`; same 32 codes):", "",
               "![samples](benchmarks/prior_samples.png)", ""]
@@ -153,8 +211,9 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", default="all", choices=["all", "eval", "samples", "quick", "report"])
-    ap.add_argument("--prior", default=None, help="--part quick: the prior to check [utkface64]")
+    ap.add_argument("--part", default="all", choices=["all", "eval", "samples", "quick", "fd", "report"])
+    ap.add_argument("--prior", default=None,
+                    help="--part quick / fd: a prior file to check beside the named ones (not recorded)")
     ap.add_argument("--images", type=int, default=None, help="first N held-out images (default all 200)")
     ap.add_argument("--single-steps", type=int, default=300, help="steps of single-code reconstruction")
     ap.add_argument("--multi-steps", type=int, default=100, help="steps of the multi-code tasks")
@@ -166,6 +225,11 @@ def main() -> None:
     if a.part == "quick":
         part_quick(a.prior)
         return
+    if a.part == "fd" and a.prior:
+        part_fd(a.prior)
+        return
+    if a.part in ("all", "fd"):
+        part_fd(None)
     if a.part in ("all", "samples"):
         part_samples()
     if a.part in ("all", "eval"):

@@ -449,7 +449,8 @@ def edit_cmd(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="output folder")
     # defaults as measured in benchmarks/editing.py (and the app's edit tab): on the 200 held-out
     # faces a single code edits monotonically far more often than 20 composed codes (age / gender
-    # 85.5% / 90.5% against 45-70% on 40 faces), and the judge saturates beyond strength 2
+    # 98.5% / 100% against 75-95% on 40 faces, with 2-3x smaller changes), and the judge saturates
+    # beyond strength 2
     p.add_argument("--strength", type=float, default=2.0, help="largest strength: frames go from -S to S")
     p.add_argument("--frames", type=int, default=5, help="frames (an odd count includes the reconstruction)")
     p.add_argument("--method", default="single", choices=["multi", "single", "subspace", "dgp"],
