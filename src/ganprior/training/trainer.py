@@ -19,7 +19,8 @@ included):
 Run folder layout::
 
     RUN_DIR/config.json        the configuration (fixed at the first start)
-    RUN_DIR/checkpoint.pt      G, D, G-EMA, optimisers, step, RNG and data-order state (atomic)
+    RUN_DIR/checkpoint.pt      G, D, G-EMA, optimisers, step, RNG and data-order state (atomic),
+                               and the encoder of ``--recon`` (not exported)
     RUN_DIR/prior.safetensors  exported prior: G-EMA (BatchNorm recalibrated) + plain D
     RUN_DIR/log.csv            one row per ``log_every`` steps
     RUN_DIR/samples/step-XXXXXXX.png   8x8 EMA samples from fixed codes at every checkpoint
@@ -350,7 +351,8 @@ class Trainer:
     def _append_log(self, row: dict) -> None:
         path = self.run_dir / "log.csv"
         new = not path.exists()
-        fields = LOG_FIELDS if new else _log_header(path)  # a run logged before a column existed keeps its own
+        # a plain run has no reconstruction column; a run logged before a column existed keeps its header
+        fields = (LOG_FIELDS if self.E is not None else LOG_FIELDS[:-1]) if new else _log_header(path)
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if new:
