@@ -50,9 +50,13 @@ class AttributeNet(nn.Module):
         self.head = nn.Linear(cin, 3 if age else 2)
         self.age = age
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, 64, 64)`` in [0, 1] -> ``(B, 256)``: the globally pooled features the head reads."""
+        return self.features((x - 0.5) / 0.25).mean((2, 3))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, 64, 64)`` in [0, 1] -> ``(B, 2)`` gender logits, or ``(B, 3)`` with age in years."""
-        out = self.head(self.features((x - 0.5) / 0.25).mean((2, 3)))
+        out = self.head(self.pooled(x))
         if self.age:
             out = torch.cat([out[:, :2], 40 + 20 * out[:, 2:]], dim=1)
         return out

@@ -36,7 +36,7 @@ import ganprior
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import psnr, ssim
 from ganprior.physics.tasks import build_degradation
-from ganprior.training import holdout_files
+from ganprior.training import holdout_files, list_images, split_holdout
 
 from attributes import ASSETS, load_attribute_net, metadata
 from sections import stale_weights_note, weights_record, write_section
@@ -115,7 +115,7 @@ FD_IMAGES = 2000
 
 def _judge_features(net, images: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([net.features((b - 0.5) / 0.25).mean((2, 3)) for b in images.split(250)]).double()
+        return torch.cat([net.pooled(b) for b in images.split(250)]).double()
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -130,7 +130,6 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def part_fd(prior_path: str | None) -> None:
     """Sample realism: Frechet distance in the judge's features, samples vs training faces."""
-    from ganprior.training import split_holdout, list_images
     if not UTKFACE.is_dir():
         sys.exit(f"{UTKFACE} not found: this benchmark needs ../shared beside the repository")
     train = split_holdout(list_images(UTKFACE), 200)[0]
@@ -147,8 +146,9 @@ def part_fd(prior_path: str | None) -> None:
             x = torch.cat([prior.to_unit(prior.generate(c)).clamp(0, 1) for c in z.split(250)])
         result["priors"][str(name)] = frechet_distance(_judge_features(net, x), ref)
         print(f"{name}: FD {result['priors'][str(name)]:.3f} (floor {result['floor']:.3f})", flush=True)
+        if name == PRIORS[0]:
+            result.update(weights_record(prior))
     if prior_path is None:
-        result.update(weights_record(ganprior.load_prior(PRIORS[0])))
         (RESULTS / "prior_fd.json").write_text(json.dumps(result, indent=1))
 
 

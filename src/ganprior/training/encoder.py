@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -43,7 +42,6 @@ class LatentEncoder(nn.Module):
             cin = cout
         layers.append(nn.Conv2d(cin, latent_dim, 4, 1, 0))
         self.net = nn.Sequential(*layers)
-        self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Codes ``(B, latent_dim, 1, 1)`` for images in ``[-1, 1]``."""
@@ -54,7 +52,3 @@ def moment_penalty(z: torch.Tensor) -> torch.Tensor:
     """How far the batch's per-dimension mean and variance are from a standard normal's."""
     z = z.flatten(1)
     return z.mean(0).pow(2).mean() + (z.var(0) - 1).pow(2).mean()
-
-
-def reconstruction_error(x_rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(x_rec, x)

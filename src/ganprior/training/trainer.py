@@ -52,7 +52,7 @@ from ..io import atomic_write, save_image, write_json
 from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
-from .encoder import LatentEncoder, moment_penalty, reconstruction_error
+from .encoder import LatentEncoder, moment_penalty
 
 LOSSES = ("hinge", "nonsat")
 LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
@@ -211,7 +211,7 @@ class Trainer:
         train_g = self.encoder_steps >= c.recon_warmup
         self.G.requires_grad_(train_g)
         z = self.E(real)
-        loss_rec = reconstruction_error(self.G(z, labels), real)
+        loss_rec = F.mse_loss(self.G(z, labels), real)
         loss_e = c.recon * loss_rec + F.mse_loss(self.E(fake), z_fake) + moment_penalty(z)
         loss_e.backward()  # G's grads (adversarial, already there) gain recon * d(loss_rec)/dG
         self.G.requires_grad_(True)
