@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import ganprior
-from ganprior.api import _as_items
+from ganprior.inputs import _as_items
 from ganprior.errors import GanpriorError
 
 

@@ -152,7 +152,7 @@ def test_restore_without_ground_truth_reports_no_reference_metrics(tmp_path, tin
 @pytest.mark.parametrize("kwargs, pattern", [
     ({"task": "inpaint"}, "Error: inpaint needs a mask: paint the area to fill"),
     ({"task": "sharpen"}, "Error: unknown task"),
-    ({"task": "reconstruct", "steps": 0}, "Error: steps must be >= 1"),
+    ({"task": "reconstruct", "steps": -1}, "Error: steps must be >= 1"),
     ({"task": "reconstruct", "steps": float("nan")}, "Error: steps must be a number"),
     ({"task": "reconstruct", "method": "magic"}, "Error: unknown method 'magic'"),
     ({"task": "reconstruct", "layer": "deep"}, "Error: layer must be a number or 'preset'"),

@@ -244,11 +244,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[_io.BufferedWriter], 
     return path
 
 
+def encode_image(x: torch.Tensor, fmt: str = "PNG") -> bytes:
+    """``(C, H, W)`` in [0, 1] encoded as an image file's bytes (the same bytes ``save_image`` writes)."""
+    buf = _io.BytesIO()
+    Image.fromarray(to_uint8(x)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
 def save_image(x: torch.Tensor, path: str | os.PathLike) -> Path:
     """Save ``(C, H, W)`` in [0, 1] as an image file, atomically (format from the suffix)."""
-    im = Image.fromarray(to_uint8(x))
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
-    return atomic_write(path, lambda f: im.save(f, format=fmt))
+    data = encode_image(x, Image.registered_extensions().get(Path(path).suffix.lower(), "PNG"))
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def write_json(obj, path: str | os.PathLike) -> Path:
@@ -283,10 +289,17 @@ def stack_rows(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(padded, dim=1)
 
 
+def encode_gif(frames: Sequence[torch.Tensor], tile: int = 128, duration_ms: int = 80) -> bytes:
+    """An animated GIF's bytes from ``(C, h, w)`` frames in [0, 1], each scaled (nearest) to ``tile`` px."""
+    ims = [Image.fromarray(to_uint8(F.interpolate(f[None].float().cpu(), size=(tile, tile), mode="nearest")[0]))
+           for f in frames]
+    buf = _io.BytesIO()
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
+    return buf.getvalue()
+
+
 def save_gif(frames: Sequence[torch.Tensor], path: str | os.PathLike, tile: int = 128,
              duration_ms: int = 80) -> Path:
     """Animated GIF of ``(C, h, w)`` frames in [0, 1], atomically."""
-    ims = [Image.fromarray(to_uint8(F.interpolate(f[None].float().cpu(), size=(tile, tile), mode="nearest")[0]))
-           for f in frames]
-    return atomic_write(path, lambda f: ims[0].save(f, format="GIF", save_all=True, append_images=ims[1:],
-                                                    duration=duration_ms, loop=0))
+    data = encode_gif(frames, tile, duration_ms)
+    return atomic_write(path, lambda f: f.write(data))

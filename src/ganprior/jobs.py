@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .config import RunConfig
 from .errors import GanpriorError
+from .inputs import Inputs
+from .pipeline import Pipeline, job_file_names, output_files
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
-# run options that do not change what a job computes: they may differ between a run and its resume
-# options that change how a job runs, not what it computes: a resumed job may change them
-EXECUTION_OPTIONS = ("inputs", "out", "quiet", "device", "engine", "address", "restart", "batch", "task", "compile")
+MANIFEST_VERSION = 2  # 2: settings are a RunConfig's fields (ganprior.config)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -71,23 +71,33 @@ def one_line(e: BaseException) -> str:
 
 @dataclass
 class JobSettings:
-    """What a job computes (``options``: the run's options, all JSON values) and how (``device``).
+    """What a job computes (``config``, a ``RunConfig`` whose ``prior`` and ``mask`` are absolute
+    paths or names) and where (``device``).
 
-    ``options`` is compared with the manifest's on a rerun; ``device`` and the ``*_data`` fields
-    are not (they change where and from which bytes it runs, not the result)."""
-    options: dict
-    tasks: list[str]
-    prior: str  # registry name or absolute checkpoint path
+    ``config`` is compared with the manifest's on a rerun; ``device`` and the ``*_data`` fields are
+    not (they change where and from which bytes it runs, not the result)."""
+    config: RunConfig
     device: str = "cpu"
     prior_data: bytes | None = None  # the checkpoint's bytes, shipped to workers that may not see the path
     mask_data: bytes | None = None  # a mask file's bytes, likewise
 
     @property
+    def tasks(self) -> list[str]:
+        return self.config.tasks
+
+    @property
     def task_name(self) -> str:
         return "+".join(self.tasks) or "reconstruct"
 
+    @property
+    def prior(self) -> str:
+        return self.config.prior
+
     def fingerprint(self) -> dict:
-        return {"task": self.task_name, "prior": self.prior, **self.options}
+        out = self.config.to_json()
+        if self.mask_data is not None:
+            out["mask_sha256"] = sha256_bytes(self.mask_data)
+        return out
 
 
 def _is_file(path) -> bool:
@@ -98,27 +108,22 @@ def _is_file(path) -> bool:
         return False
 
 
-def settings_from_args(args, *, device: str = "cpu") -> JobSettings:
-    """JobSettings of a parsed ``ganprior TASK ...`` command line (validates nothing but the names)."""
-    from .physics.tasks import parse_task
+def job_settings(config: RunConfig, *, device: str = "cpu") -> JobSettings:
+    """JobSettings of a run: the prior named or made absolute, the mask file read (its bytes travel
+    with the job, its digest is part of the settings)."""
     from .priors.zoo import PRIORS, default_prior
 
-    tasks = parse_task(args.task)
-    options = {k: v for k, v in sorted(vars(args).items()) if k not in EXECUTION_OPTIONS}
-    prior = args.prior or default_prior(args.method)
+    prior = config.prior or default_prior(config.method)
     if prior not in PRIORS and _is_file(prior):
         prior = str(Path(prior).resolve())
-    options.pop("prior", None)
-    mask_data = None
-    mask = options.get("mask")
+    mask_data, mask = None, config.mask
     if mask is not None and _is_file(mask):
-        options["mask"] = str(Path(mask).resolve())
         try:
             mask_data = Path(mask).read_bytes()
         except OSError as e:
             raise GanpriorError(f"cannot read mask {mask}: {e.strerror or type(e).__name__}") from None
-        options["mask_sha256"] = sha256_bytes(mask_data)
-    return JobSettings(options=options, tasks=tasks, prior=prior, device=device, mask_data=mask_data)
+        mask = str(Path(mask).resolve())
+    return JobSettings(config=config.replace(prior=prior, mask=mask), device=device, mask_data=mask_data)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -149,36 +154,25 @@ class ItemResult:
         return self.error is None
 
 
-_CONTEXT: dict = {}  # per process: the loaded prior and loss, reused by every batch of a job
+_CONTEXT: dict = {}  # per process: the prepared pipeline, reused by every batch of a job
 
 
-def _context(settings: JobSettings, tmp: Path):
-    """(prior, loss, notes) for the settings, loaded once per process."""
-    from .losses import method_loss
-    from .priors import load_prior
-    from .priors.zoo import configure_prior
-
-    o = settings.options
-    key = json.dumps([settings.prior, settings.device, o.get("latent_space"), o.get("class_index"),
-                      o.get("truncation"), o.get("method"), o.get("dgp_loss"), o.get("perceptual"), o.get("l1"),
-                      o.get("perceptual_resize")], default=str)
+def pipeline_for(settings: JobSettings, tmp: Path) -> Pipeline:
+    """The job's ``Pipeline`` (prior, resolved recipe, loss), prepared once per process."""
+    key = json.dumps([settings.config.to_json(), settings.device], default=str)
     if key not in _CONTEXT:
-        spec = settings.prior
-        if settings.prior_data is not None and not _is_file(spec):
-            spec = str(tmp / Path(spec).name)  # a worker that cannot see the checkpoint gets its bytes
-            Path(spec).write_bytes(settings.prior_data)
-        prior = configure_prior(load_prior(spec, settings.device), latent_space=o.get("latent_space"),
-                                class_index=o.get("class_index"), truncation=o.get("truncation"))
-        loss, note = method_loss(o.get("method", "multi"), o.get("perceptual", "auto"),
-                                 dgp_loss=o.get("dgp_loss", "discriminator"), l1_weight=o.get("l1", 0.0),
-                                 perceptual_resize=o.get("perceptual_resize"))
+        config = settings.config
+        if settings.prior_data is not None and not _is_file(config.prior):
+            spec = tmp / Path(config.prior).name  # a worker that cannot see the checkpoint gets its bytes
+            spec.write_bytes(settings.prior_data)
+            config = config.replace(prior=str(spec))
         _CONTEXT.clear()  # one job's model at a time
-        _CONTEXT[key] = (prior, loss, [note] if note else [])
+        _CONTEXT[key] = Pipeline(config, device=settings.device)
     return _CONTEXT[key]
 
 
 def mask_arg(settings: JobSettings, tmp: Path):
-    mask = settings.options.get("mask")
+    mask = settings.config.mask
     if settings.mask_data is not None:
         path = tmp / ("mask" + Path(mask).suffix)
         path.write_bytes(settings.mask_data)
@@ -186,60 +180,19 @@ def mask_arg(settings: JobSettings, tmp: Path):
     return mask
 
 
-def load_item(item: WorkItem, settings: JobSettings, resolution: int, tmp: Path, mask=None):
-    """One input's ``Inputs`` (from its bytes), validated as ``load_inputs`` does."""
-    from .api import load_inputs
-    o = settings.options
+def load_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask=None) -> Inputs:
+    """One input's ``Inputs`` (from its bytes), validated as ``Pipeline.load`` does."""
     path = tmp / "in" / item.name / Path(item.source).name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(item.data)
     try:
-        inputs = load_inputs([path], settings.tasks, resolution, simulate=o.get("simulate", False),
-                             fit=o.get("fit", "crop"), factor=o.get("factor"), mask=mask,
-                             mask_white_is_missing=not o.get("mask_white_known", False),
-                             noise_sigma=o.get("noise_sigma"), seed=o.get("seed", 0))
+        inputs = pipe.load([path], mask=mask)
     except GanpriorError as e:  # name the user's file, not the temporary copy
         raise GanpriorError(str(e).replace(str(path), item.source)) from None
     finally:
         path.unlink(missing_ok=True)
     inputs.names, inputs.sources = [item.name], [item.source]
     return inputs
-
-
-def _stack(loaded: list):
-    import torch
-
-    from .api import Inputs
-    cat = lambda xs: torch.cat(xs) if xs[0] is not None else None  # noqa: E731
-    return Inputs(names=[n for i in loaded for n in i.names], sources=[s for i in loaded for s in i.sources],
-                  observed=cat([i.observed for i in loaded]), ground_truth=cat([i.ground_truth for i in loaded]),
-                  masks=cat([i.masks for i in loaded]))
-
-
-def _encode_outputs(result, inputs, i: int, frames: list, settings: JobSettings, tmp: Path) -> dict[str, bytes]:
-    """The output files of image ``i`` of a batch result, encoded exactly as ``io`` writes them."""
-    from .io import make_sheet, save_gif, save_image
-    o = settings.options
-    name = inputs.names[i]
-    d = tmp / "out" / name
-    d.mkdir(parents=True, exist_ok=True)
-    files = {f"{name}.png": save_image(result.images[i], d / f"{name}.png"),
-             f"{name}_input.png": save_image(result.observed[i].clamp(0, 1), d / f"{name}_input.png")}
-    tiles, labels = [result.observed[i]], ["input"]
-    if result.ground_truth is not None:
-        tiles.append(result.ground_truth[i])
-        labels.append("ground truth")
-    tiles.append(result.images[i])
-    m = result.metrics[i]
-    method = o.get("method", "multi")
-    labels.append(f"{method} {m['psnr']:.2f}dB" if m["psnr"] is not None else method)
-    files[f"{name}_sheet.png"] = save_image(make_sheet(tiles, labels), d / f"{name}_sheet.png")
-    if o.get("gif") and frames:
-        files[f"{name}.gif"] = save_gif([f[i] for f in frames], d / f"{name}.gif")
-    data = {k: p.read_bytes() for k, p in files.items()}
-    for p in files.values():
-        p.unlink()
-    return data
 
 
 def process_items(items: list[WorkItem], settings: JobSettings,
@@ -250,15 +203,12 @@ def process_items(items: list[WorkItem], settings: JobSettings,
     It never raises for a bad input or a failed inversion: an input that cannot be read fails
     alone, and when the batch's inversion fails its images are retried one by one so that only the
     culprit fails. ``progress(step, total, loss)`` is called at every optimisation step."""
-    from . import api
-
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    o = settings.options
     results: dict[str, ItemResult] = {}
     with tempfile.TemporaryDirectory(prefix="ganprior-job-") as tmp_name:
         tmp = Path(tmp_name)
         try:
-            prior, loss, notes = _context(settings, tmp)
+            pipe = pipeline_for(settings, tmp)
             mask = mask_arg(settings, tmp)
         except Exception as e:  # noqa: BLE001 - the prior cannot be had here: every item fails, the job goes on
             if os.environ.get("GANPRIOR_DEBUG"):
@@ -267,42 +217,34 @@ def process_items(items: list[WorkItem], settings: JobSettings,
         loaded = []
         for it in items:
             try:
-                loaded.append((it, load_item(it, settings, prior.resolution, tmp, mask)))
+                loaded.append((it, load_item(it, pipe, tmp, mask)))
             except Exception as e:  # noqa: BLE001
                 if os.environ.get("GANPRIOR_DEBUG") and not isinstance(e, GanpriorError):
                     raise
                 results[it.name] = ItemResult(it.name, error=one_line(e), worker=worker)
 
         def invert(group):
-            inputs = _stack([inp for _, inp in group])
+            inputs = Inputs.concat([inp for _, inp in group])
             frames: list = []
 
             def callback(step, total, step_loss, x):
                 if progress is not None:
                     progress(step, total, step_loss)
-                if o.get("gif") and (step == 1 or step % max(1, total // 40) == 0 or step == total):
+                if pipe.config.gif and (step == 1 or step % max(1, total // 40) == 0 or step == total):
                     frames.append(x.detach().cpu())
 
-            result = api.restore_batch(
-                inputs, slice(None), prior, settings.tasks, factor=o.get("factor"), noise_sigma=o.get("noise_sigma"),
-                paste_known=not o.get("no_paste", False), blend=o.get("blend"), guide=o.get("guide"),
-                method=o.get("method", "multi"),
-                steps=o.get("steps"),
-                lr=o.get("lr"), optimizer=o.get("optimizer", "adam"), loss=loss, seed=o.get("seed", 0),
-                callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),
-                layer=o.get("layer"), latent_init=o.get("latent_init"), num_candidates=o.get("candidates"),
-                num_subspaces=o.get("subspaces"), importance_init=o.get("importance_init", "inverse"),
-                normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"),
-                precision=o.get("precision", "fp32"), compile=o.get("compile", False))
+            result = pipe.run(inputs, callback=callback)
             n = len(group)
+            method = pipe.config.method
             for i, (it, _) in enumerate(group):
                 stopped = result.stopped_at is not None and result.stopped_at[i]
-                record = {"input": it.source, "task": settings.task_name, "method": o.get("method", "multi"),
+                record = {"input": it.source, "task": settings.task_name, "method": method,
                           **result.metrics[i], "seconds": result.seconds / n,
                           "steps": int(result.stopped_at[i]) if stopped else result.steps}
-                results[it.name] = ItemResult(it.name, files=_encode_outputs(result, inputs, i, frames, settings, tmp),
-                                              record=record, seconds=result.seconds / n,
-                                              notes=list(dict.fromkeys(notes + result.notes)), worker=worker)
+                files = output_files(result, i, method=method, frames=frames if pipe.config.gif else None,
+                                     **job_file_names(inputs.names[i]))
+                results[it.name] = ItemResult(it.name, files=files, record=record, seconds=result.seconds / n,
+                                              notes=list(result.notes), worker=worker)
 
         pending = [loaded] if loaded else []
         while pending:
@@ -381,6 +323,10 @@ class Job:
         old = self._read_manifest()
         if old is None or self.restart:
             return
+        if old.get("version") != MANIFEST_VERSION:
+            raise GanpriorError(f"--out {self.out} holds a job of another ganprior version (manifest version "
+                                f"{old.get('version')!r}, this one writes {MANIFEST_VERSION}); use another --out, "
+                                f"or --restart to start over")
         mine = json.loads(json.dumps(self.settings.fingerprint()))
         theirs = old.get("settings", {})
         if theirs != mine:

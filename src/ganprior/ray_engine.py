@@ -15,6 +15,7 @@ tasks (a named prior is fetched by each worker from the registry or its cache).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -97,10 +98,9 @@ def run_ray(job: Job, todo: list[JobInput], batch: int, *, cluster: Cluster | No
 
     ray = cluster.ray
     settings = job.settings
-    settings = JobSettings(options=settings.options, tasks=settings.tasks, prior=settings.prior,
-                           device=cluster.device,
-                           prior_data=Path(settings.prior).read_bytes() if Path(settings.prior).is_file() else None,
-                           mask_data=settings.mask_data)
+    settings = dataclasses.replace(
+        settings, device=cluster.device,
+        prior_data=Path(settings.prior).read_bytes() if Path(settings.prior).is_file() else None)
     use_gpu, slots, cpus_per_task = cluster.use_gpu, cluster.slots, cluster.cpus_per_task
     max_in_flight = max_in_flight or 2 * slots
     remote = ray.remote(_batch_task).options(

@@ -30,13 +30,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ..config import RunConfig
 from ..errors import GanpriorError
-from ..physics.tasks import TASKS
+from ..io import atomic_write
+from ..tasks import TASKS
 
 MAX_UPLOAD_MB = 20
 MAX_PIXELS = 40_000_000  # decoded size limit (a 6300 x 6300 photo); bigger uploads are refused unread
 DISPLAY_SIZE = 256  # results are shown at this size (the priors render 64 px); downloads are native
-METHOD_CHOICES = ("multi", "single", "subspace", "dgp")
+METHOD_CHOICES = ("preset", "multi", "single", "subspace", "dgp")
 EDIT_METHOD_CHOICES = ("single", "multi", "dgp")
 POLL_SECONDS = 0.25
 PAINT_COLOR = (255, 64, 64)
@@ -288,16 +290,21 @@ def _run(work, finish, *, label: str, before: np.ndarray | None, runs: RunRegist
         runs.finish(session, flag)
 
 
-def _check_knobs(steps, codes, seed) -> tuple[int, int | None, int]:
+def _check_knobs(steps, codes, seed, *, preset_steps: bool = False) -> tuple[int | None, int | None, int]:
+    """Steps, codes and seed from the page's controls; 0 codes (and, with ``preset_steps``, 0 or no
+    steps) mean the task's preset (None)."""
     values = {"steps": steps, "codes": codes, "seed": seed}
     for k, v in values.items():
         if v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise GanpriorError(f"{k} must be a number, got {v!r}")
-    if steps is None or int(steps) < 1:
+    if preset_steps and not steps:
+        steps = None
+    elif steps is None or int(steps) < 1:
         raise GanpriorError(f"steps must be >= 1, got {steps}")
     if codes is not None and int(codes) < 0:
         raise GanpriorError(f"codes must be >= 0 (0 = the preset), got {codes}")
-    return int(steps), (int(codes) or None) if codes is not None else None, int(seed or 0)
+    return (None if steps is None else int(steps)), (int(codes) or None) if codes is not None else None, \
+        int(seed or 0)
 
 
 def _layer(layer) -> int | None:
@@ -336,13 +343,39 @@ def _new_folder(out_root: str | os.PathLike | None) -> Path:
 
 # -- restoration --------------------------------------------------------------------------------
 
+def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str | None = "preset",
+                   codes: int | None = 0, layer: int | str | None = "preset", steps: int | None = 0,
+                   factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True, seed: int = 0,
+                   perceptual: float | str | None = None) -> RunConfig:
+    """The ``RunConfig`` of the Restore tab's controls: 'preset' (and 0 codes or steps) leaves an
+    option to the task's preset, exactly as the CLI does when a flag is not given."""
+    from ..tasks import parse_task
+    tasks = parse_task(task)
+    if method in (None, "", "preset"):
+        method = None
+    elif method not in METHOD_CHOICES:
+        raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_CHOICES)}")
+    steps, codes, seed = _check_knobs(steps, codes, seed, preset_steps=True)
+    task_options = {}
+    if "super-resolve" in tasks:
+        task_options["factor"] = int(factor)
+    if "denoise" in tasks:
+        task_options["noise_sigma"] = float(noise_sigma)
+    return RunConfig.from_options("+".join(tasks), prior=None if not isinstance(prior, str) else prior,
+                                  method=method, num_codes=codes, layer=_layer(layer), steps=steps,
+                                  simulate=bool(simulate), seed=seed, perceptual=perceptual,
+                                  task_options=task_options)
+
+
 def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utkface64",
-                   method: str = "multi", codes: int | None = 0, layer: int | str | None = "preset",
-                   steps: int = 300, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
+                   method: str = "preset", codes: int | None = 0, layer: int | str | None = "preset",
+                   steps: int | None = 0, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
-                   runs: RunRegistry = RUNS, perceptual: float | str = "auto") -> Iterator[Update]:
+                   runs: RunRegistry = RUNS, perceptual: float | str | None = None) -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
+    The controls become a ``RunConfig`` and run through ``ganprior.pipeline`` as ``ganprior TASK``
+    and ``ganprior.restore`` do, so the result's bytes equal theirs for the same settings.
     With ``simulate`` the upload is taken as clean: it is degraded (with the painted mask for
     inpainting), restored, and scored against itself. Without it the upload is the degraded photo
     (gray for colorize, low-resolution for super-resolve); the painted area is what is missing.
@@ -350,60 +383,48 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
     """
     before = None
     try:
-        from ..api import load_inputs, restore_batch
-        from ..io import make_sheet, save_image, write_json
-        from ..losses import method_loss
+        from ..io import write_json
         from ..metrics import psnr
-        from ..physics.tasks import build_degradation, parse_task
-        from ..priors import load_prior
-        tasks = parse_task(task)
-        if method not in METHOD_CHOICES:
-            raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_CHOICES)}")
-        steps, codes, seed = _check_knobs(steps, codes, seed)
+        from ..pipeline import Pipeline, output_files
+        config = restore_config(task, prior, method, codes, layer, steps, factor, noise_sigma, simulate, seed,
+                                perceptual)
+        tasks = config.tasks
         image = editor_image(editor)
         painted = painted_mask(editor)
         if "inpaint" in tasks and painted is None:
             raise GanpriorError("inpaint needs a mask: paint the area to fill on the image")
-        model = load_prior(prior)
         mask = None if painted is None or "inpaint" not in tasks else torch.from_numpy(~painted).float()[None]
-        sr = "super-resolve" in tasks
-        inputs = load_inputs(_to_tensor(image), tasks, model.resolution, simulate=simulate,
-                             factor=int(factor) if sr else None, mask=mask,
-                             noise_sigma=float(noise_sigma) if "denoise" in tasks else None, seed=seed)
+        pipe = Pipeline(config, prior=None if isinstance(prior, str) else prior)
+        inputs = pipe.load(_to_tensor(image), mask=mask)
         before = _display(inputs.observed[0].clamp(0, 1))
-        loss, note = method_loss(method, perceptual)
-        notes = [note] if note else []
-        options = {} if method == "dgp" else {"num_codes": codes, "layer": _layer(layer)}
+        method = pipe.config.method
     except BaseException as e:  # noqa: BLE001 - shown in the page
         yield _error_update(e, before)
         return
-    label = f"{method} {'+'.join(tasks)} on {model.name}"
+    label = f"{method} {pipe.task_name} on {pipe.prior.name}"
 
     def work(callback):
-        return restore_batch(inputs, slice(0, 1), model, tasks, factor=int(factor) if sr else None,
-                             noise_sigma=float(noise_sigma) if "denoise" in tasks else None, method=method,
-                             steps=steps, loss=loss, seed=seed, callback=callback, **options)
+        return pipe.run(inputs, callback=callback)
 
     def finish(result) -> Update:
-        deg = build_degradation(tasks, model.resolution, factor=int(factor) if sr else None, mask=inputs.masks,
-                                noise_sigma=float(noise_sigma) if "denoise" in tasks else None)
+        from ..tasks import build_degradation
+        deg = build_degradation(tasks, pipe.prior.resolution, mask=inputs.masks, **pipe.config.task_options)
         with torch.no_grad():
             fit = psnr(deg.A(result.raw.cpu()).clamp(0, 1), inputs.observed.clamp(0, 1))
-        record = {"task": "+".join(tasks), "prior": model.name, "method": method, "steps": result.steps,
-                  "seed": seed, "simulated": bool(simulate), **result.metrics[0],
-                  "data_fit_psnr": float(fit[0]), "seconds": result.seconds,
-                  "notes": list(dict.fromkeys(notes + list(result.notes)))}
+        record = {"task": pipe.task_name, "prior": pipe.prior.name, "method": method, "steps": result.steps,
+                  "seed": pipe.config.seed, "simulated": bool(simulate), **result.metrics[0],
+                  "data_fit_psnr": float(fit[0]), "seconds": result.seconds, "notes": list(result.notes),
+                  "settings": pipe.config.to_json()}
         out = _new_folder(out_root)
-        files = [save_image(result.images[0], out / "result.png"),
-                 save_image(inputs.observed[0].clamp(0, 1), out / "input.png")]
-        tiles, labels = [inputs.observed[0]], ["input"]
+        encoded = output_files(result, 0, method=method, result_name="result.png", input_name="input.png",
+                               sheet_name="sheet.png")
         if result.ground_truth is not None:
-            tiles.append(result.ground_truth[0])
-            labels.append("ground truth")
-            files.append(save_image(result.ground_truth[0], out / "ground_truth.png"))
-        tiles.append(result.images[0])
-        labels.append(method if record["psnr"] is None else f"{method} {record['psnr']:.2f}dB")
-        files.append(save_image(make_sheet(tiles, labels), out / "sheet.png"))
+            from ..io import encode_image
+            encoded["ground_truth.png"] = encode_image(result.ground_truth[0])
+        files = []
+        for name in ("result.png", "input.png", "ground_truth.png", "sheet.png"):
+            if name in encoded:
+                files.append(atomic_write(out / name, lambda f, data=encoded[name]: f.write(data)))
         files.append(write_json(record, out / "metrics.json"))
         summary = f"Done: {label}, {result.steps} steps in {result.seconds:.1f} s"
         if record["psnr"] is not None:
@@ -430,11 +451,10 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
     """Invert the editor's image, then move its code(s) along ``direction`` from -strength to +strength."""
     before = None
     try:
-        from ..api import load_inputs, restore_batch
         from ..editing import edit_frames, strengths_for
         from ..editing.directions import resolve_direction
         from ..io import make_sheet, save_gif, save_image, write_json
-        from ..losses import method_loss
+        from ..pipeline import Pipeline
         from ..priors import load_prior
         if method not in EDIT_METHOD_CHOICES:
             raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(EDIT_METHOD_CHOICES)}")
@@ -444,16 +464,17 @@ def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "si
         image = editor_image(editor)
         model = load_prior(prior)
         chosen = resolve_direction(str(direction), model)  # before the inversion: a bad direction fails fast
-        inputs = load_inputs(_to_tensor(image), [], model.resolution)
+        # the same inversion as `ganprior edit`: the named method with its own defaults
+        pipe = Pipeline(RunConfig.from_options("reconstruct", method=method, steps=steps, seed=seed,
+                                               perceptual=perceptual), prior=model)
+        inputs = pipe.load(_to_tensor(image))
         before = _display(inputs.observed[0])
-        loss = method_loss(method, perceptual)[0]
     except BaseException as e:  # noqa: BLE001
         yield _error_update(e, before)
         return
 
     def work(callback):
-        return restore_batch(inputs, slice(0, 1), model, [], method=method, steps=steps, loss=loss, seed=seed,
-                             callback=callback)
+        return pipe.run(inputs, callback=callback)
 
     def finish(result) -> Update:
         strengths = strengths_for(float(strength), int(frames))

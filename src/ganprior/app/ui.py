@@ -91,13 +91,13 @@ def build_app(out_root: str | os.PathLike | None = None):
                     simulate = gr.Checkbox(value=True, elem_id="simulate",
                                            label="The upload is clean: degrade it first and score the result")
                     prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior", elem_id="prior")
-                    method = gr.Dropdown(list(h.METHOD_CHOICES), value="multi", label="Method", elem_id="method",
+                    method = gr.Dropdown(list(h.METHOD_CHOICES), value="preset", label="Method", elem_id="method",
                                          info="multi: mGANprior, single: one code, subspace: PmSFC, "
                                               "dgp: fine-tunes the generator")
                     codes = gr.Slider(0, 40, value=0, step=1, label="Codes (0 = task preset)", elem_id="codes")
                     layer = gr.Dropdown(["preset", "1", "2", "3", "4"], value="preset", label="Composition layer",
                                         elem_id="layer")
-                    steps = gr.Slider(10, 2000, value=300, step=10, label="Steps", elem_id="steps")
+                    steps = gr.Slider(0, 2000, value=0, step=10, label="Steps (0 = task preset)", elem_id="steps")
                     factor = gr.Dropdown([2, 4, 8], value=4, label="Super-resolution factor", visible=False)
                     noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
                     seed = gr.Number(value=0, precision=0, label="Seed")
