@@ -23,3 +23,26 @@ def test_autocast_leaves_fp32_alone_and_casts_bf16_on_cpu():
     with autocast("bf16", torch.device("cpu")):
         assert (a @ b).dtype == torch.bfloat16
     assert (a @ b).dtype == torch.float32
+
+
+def test_precision_and_inversion_do_not_import_batching():
+    """batching -> inversion -> precision, one way: precision needs only the errors module."""
+    import ast
+    from pathlib import Path
+
+    import ganprior.inversion as inversion
+    import ganprior.precision as precision
+
+    def imported(path: Path) -> set[str]:
+        """The ganprior modules a file imports, named relative to the package (``errors``)."""
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ganprior")):
+                found.add((node.module or "").removeprefix("ganprior."))
+            elif isinstance(node, ast.Import):
+                found |= {a.name.removeprefix("ganprior.") for a in node.names if a.name.startswith("ganprior")}
+        return found
+
+    assert imported(Path(precision.__file__)) == {"errors"}
+    for path in Path(inversion.__file__).parent.glob("*.py"):
+        assert "batching" not in imported(path), path.name
