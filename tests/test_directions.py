@@ -584,3 +584,48 @@ def test_flow_bad_files_and_arguments(tmp_path, ring_flow):
         fit_flow_direction(x, y, name="r", epochs=0)
     with pytest.raises(GanpriorError, match="binary labels must be 0 or 1"):
         fit_flow_direction(x, r2, name="r")
+
+
+# -- the loader registry and the package's layering -----------------------------------------------------
+
+def test_a_new_kind_is_one_registration(tmp_path, monkeypatch, tiny_prior):
+    from ganprior.editing.directions import registry
+    monkeypatch.setattr(registry, "FILE_KINDS", list(registry.FILE_KINDS))
+    monkeypatch.setattr(registry, "COMPUTED_FORMS", dict(registry.COMPUTED_FORMS))
+
+    def seeded(stored, prior):  # an archive that holds only a seed: the direction it draws
+        seed = int(stored.content["seed"])
+        return Direction(f"seed-{seed}", torch.randn(8, generator=torch.Generator().manual_seed(seed)))
+
+    registry.register_file_kind("seeded", lambda stored: "seed" in stored.files, seeded)
+    np.savez(tmp_path / "s.npz", seed=np.array(3))
+    assert load_direction(tmp_path / "s.npz").name == "seed-3"
+    assert registry.resolve_direction(str(tmp_path / "s.npz"), tiny_prior).name == "seed-3"
+    np.savez(tmp_path / "x.npz", x=np.ones(2))  # claimed by no kind: the same one-line error as before
+    with pytest.raises(GanpriorError, match=r"x\.npz is not a ganprior direction file: it needs 'vector' and "
+                                            r"'meta' entries, found x$"):
+        load_direction(tmp_path / "x.npz")
+
+    registry.register_computed_form("axis", lambda prior, k: [Direction(f"axis-{i}", torch.eye(8)[i])
+                                                              for i in range(k)])
+    assert registry.resolve_direction("axis:2", tiny_prior).name == "axis-2"
+    with pytest.raises(GanpriorError, match="axis:I takes a component index"):
+        registry.resolve_direction("axis:x", tiny_prior)
+
+
+def test_direction_modules_import_one_way():
+    """records <- base <- labels <- the kinds <- registry: each module imports only lower layers."""
+    import ast
+    from pathlib import Path
+
+    import ganprior.editing.directions as package
+    layer = {"records": 0, "base": 1, "labels": 2, "linear": 3, "sefa": 3, "pca": 3, "external": 3, "flow": 3,
+             "registry": 4}
+    folder = Path(package.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} == {*layer, "__init__"}
+    for name, level in layer.items():
+        siblings = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                siblings |= {node.module} if node.module else {a.name for a in node.names}
+        assert all(layer[s] < level for s in siblings), (name, sorted(siblings))

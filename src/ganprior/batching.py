@@ -1,43 +1,19 @@
-"""Throughput settings of an inversion: mixed precision, and a batch size chosen from free memory.
+"""Throughput settings of an inversion: a batch size chosen from free memory.
 
-* ``precision``: ``"fp32"`` (default) or ``"bf16"``. bf16 autocasts the generator's forward (and so
-  its backward) while codes, importances and the optimiser stay fp32 and the loss is computed in
-  fp32. It pays off on GPUs with bf16 tensor cores and CPUs with AVX512-BF16/AMX; on plain AVX2
-  CPUs it is slower (BENCHMARKS.md, throughput). No loss scaling is needed for bf16 (fp32's range).
-* ``auto_batch_size``: measures the memory one image takes in an optimisation step (the tensors
-  autograd saves for the backward pass, for the chosen method and codes), reads the free memory of
-  the device, and returns how many images fit in a fraction of it.
+``auto_batch_size`` measures the memory one image takes in an optimisation step (the tensors autograd
+saves for the backward pass, for the chosen method and codes, under the chosen precision: see
+``ganprior.precision``), reads the free memory of the device, and returns how many images fit in a
+fraction of it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterator
 
 import torch
 
 from .errors import GanpriorError
-
-PRECISIONS = ("fp32", "bf16")
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise GanpriorError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
-    return precision
-
-
-@contextlib.contextmanager
-def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
-    """Autocast the enclosed forward pass to ``precision`` (no-op for fp32)."""
-    check_precision(precision)
-    if precision == "fp32":
-        yield
-        return
-    kind = torch.device(device).type
-    with torch.autocast(device_type=kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16):
-        yield
+from .precision import autocast
 
 
 def free_memory_bytes(device: torch.device | str) -> int:

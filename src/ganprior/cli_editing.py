@@ -313,7 +313,7 @@ def directions_fit_cmd(argv: list[str]) -> int:
                     mean_inversion_psnr=sum(psnrs) / len(psnrs) if psnrs else None)
         _print_notes(result, a.quiet)
     if a.model == "flow":
-        from .editing.nonlinear import fit_flow_direction
+        from .editing.directions import fit_flow_direction
         scores = None
         if a.scores is not None:
             if a.codes is None:

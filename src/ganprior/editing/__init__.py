@@ -4,14 +4,14 @@ interpolation (PmSFC) and, after a DGP reconstruction, random jittering, morphin
 transfer."""
 
 from .analysis import layer_sweep, plot_layer_sweep
-from .directions import (Direction, closed_form_directions, conditional_direction, fit_direction, latent_projection, load_direction,
+from .directions import (AttributeMLP, Direction, FlowDirection, closed_form_directions, conditional_direction,
+                         conditional_flow, fit_direction, fit_flow_direction, latent_projection, load_direction,
                          pca_directions)
 from .edit import edit_frames, strengths_for
 from .interpolate import feature_interpolation, max_jump
 from .jitter import DEFAULT_JITTER_STD, as_dgp_generator, dgp_jitter
 from .mixing import feature_mix, style_mix, style_mix_grid
 from .morph import dgp_morph
-from .nonlinear import AttributeMLP, FlowDirection, conditional_flow, fit_flow_direction
 from .roles import code_role_maps, role_sheet
 from .transfer import dgp_category_transfer, target_classes
 

@@ -128,7 +128,7 @@ def edit_frames(result: Result | Parameterization, direction, strengths: Sequenc
             given (directions are normally unit norm, so s is a distance in latent space); a w vector
             is broadcast over layers for a w+ prior (see ``direction_vector``). Or a non-linear
             direction: an object with ``move(codes, strengths) -> (K, *codes.shape)`` (and
-            ``check(prior)``), e.g. ``nonlinear.FlowDirection``, which moves each code along the
+            ``check(prior)``), e.g. ``directions.FlowDirection``, which moves each code along the
             gradient flow of an attribute model, ``|s|`` being the path length.
         strengths: K strengths (``strengths_for`` gives a symmetric range).
         image: which image of the result's batch.

@@ -48,7 +48,7 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
             discriminator-feature term.
         stop_mse: stop each image once the MSE between its observation and ``A(x)`` ([0, 1] scale)
             falls below this (DGP's adversarial defense uses 5e-3); ``Result.stopped_at`` says when.
-        precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.batching``);
+        precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.precision``);
             ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
         method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``; ``latent_init="best"`` starts each image from the

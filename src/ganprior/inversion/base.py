@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import GanpriorError
+from ..precision import autocast, check_precision
 from ..priors.base import Prior
 
 # callback(step, total_steps, per_image_loss (B,), current images in [0, 1] (B, C, H, W))
@@ -168,9 +169,8 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
 
     With ``stop``, the loop ends once every image met its stopping rule; the history then has
     one row per step run, and stopped images are those rendered at their stop.
-    ``precision``: ``fp32`` or ``bf16`` (the generator's forward autocast; see ``ganprior.batching``).
+    ``precision``: ``fp32`` or ``bf16`` (the generator's forward autocast; see ``ganprior.precision``).
     ``compile``: render through ``torch.compile`` (pays off over many steps on a GPU)."""
-    from ..batching import autocast, check_precision
     check_precision(precision)
     if steps < 1:
         raise GanpriorError(f"steps must be >= 1, got {steps}")
