@@ -67,6 +67,7 @@ from .biggan.conditioning import embed_classes, resolve_embedding, unpack_featur
 from .biggan.files import read_json, read_state_dict
 from .biggan.layers import SelfAttention, SNConv2d, SNLinear
 from .biggan.renaming import load_translated, translate_keys
+from .families import Check, CheckpointFamily, register_family
 
 # BigGANConfig's defaults (biggan-deep-128); a config.json overrides them key by key, as in the original
 DEFAULT_CONFIG = {
@@ -492,6 +493,14 @@ def load_biggan_deep(path_or_folder: str | Path, name: str | None = None, *,
     tensors, origin = translate_keys(sd, rules, _LEAVES, _NOTHING, source)
     load_translated(prior, tensors, origin, source, rules, _LEAVES)
     return prior.eval()
+
+
+def _build(path, checkpoint, name: str) -> BigGANDeepPrior:
+    return load_biggan_deep(path, name)
+
+
+register_family(CheckpointFamily("biggan-deep", _build, file_check=Check(20, is_biggan_deep_folder),
+                                 state_check=Check(60, is_biggan_deep_state_dict)))
 
 
 __all__ = ["BigGANDeepArchitecture", "BigGANDeepPrior", "DEFAULT_TRUNCATION", "infer_biggan_deep_architecture",

@@ -1,4 +1,5 @@
-"""Loading BigGAN-PyTorch / DGP checkpoints (a generator, and its discriminator beside it).
+"""Loading BigGAN-PyTorch / DGP checkpoints (a generator, and its discriminator beside it); the
+"biggan" checkpoint family.
 
 Checkpoint layout (plain ``torch.save(state_dict)``, read with ``weights_only=True``)
 ------------------------------------------------------------------------------------
@@ -25,6 +26,7 @@ import re
 from pathlib import Path
 
 from ...errors import GanpriorError
+from ..families import Check, CheckpointFamily, register_family
 from .architecture import (GENERATOR_MARKERS, infer_discriminator_architecture, infer_generator_architecture,
                            is_biggan_state_dict)
 from .discriminator import BigGANDiscriminator
@@ -128,3 +130,16 @@ def load_biggan(path: str | Path, name: str | None = None) -> BigGANPrior:
         if d_file.is_file():
             prior.discriminator = load_biggan_discriminator(d_file, arch.resolution, config)
     return prior.eval()
+
+
+def is_biggan_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a BigGAN generator file (``G*.pth``)."""
+    return path.is_dir() and any(path.glob("G*.pth"))
+
+
+def _build(path, checkpoint, name: str) -> BigGANPrior:
+    return load_biggan(path, name)
+
+
+register_family(CheckpointFamily("biggan", _build, file_check=Check(30, is_biggan_folder),
+                                 state_check=Check(50, is_biggan_state_dict)))

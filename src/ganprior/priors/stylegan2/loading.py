@@ -1,4 +1,5 @@
-"""Loading a StyleGAN2 checkpoint of either supported format (rosinality ``.pt``, NVlabs pickle)."""
+"""Loading a StyleGAN2 checkpoint of either supported format (rosinality ``.pt``, NVlabs pickle); both
+formats register as checkpoint families."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Mapping
 
 from ...errors import GanpriorError
 from ...safe_pickle import is_torch_save_file, safe_torch_load
-from .nvlabs import load_nvlabs_prior
+from ..families import Check, CheckpointFamily, register_family
+from .nvlabs import is_stylegan2_nvlabs_pickle, load_nvlabs_prior
 from .prior import StyleGAN2Prior
 from .rosinality import is_stylegan2_rosinality, prior_from_rosinality
 
@@ -34,3 +36,10 @@ def load_stylegan2(path: str | os.PathLike, name: str | None = None) -> StyleGAN
         return prior_from_rosinality(ckpt, path, name)
     return load_nvlabs_prior(path, name)
 
+
+def _build(path, checkpoint, name: str) -> StyleGAN2Prior:
+    return load_stylegan2(path, name)
+
+
+register_family(CheckpointFamily("stylegan2-rosinality", _build, state_check=Check(40, is_stylegan2_rosinality)))
+register_family(CheckpointFamily("stylegan2-nvlabs", _build, file_check=Check(40, is_stylegan2_nvlabs_pickle)))
