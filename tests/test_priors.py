@@ -77,6 +77,21 @@ class TestCheckpoints:
         with pytest.raises(GanpriorError, match="unrecognised checkpoint layout"):
             infer_model_type({"foo.weight": torch.zeros(1)})
 
+    def test_family_checks_run_in_a_fixed_order(self):
+        from ganprior.priors.families import checks
+
+        assert [name for name, _ in checks("file_check")] == ["ganprior", "biggan-deep", "biggan", "stylegan2-nvlabs"]
+        assert [name for name, _ in checks("state_check")] == ["dcgan", "dcgan-ganprior", "pggan",
+                                                               "stylegan2-rosinality", "biggan", "biggan-deep"]
+
+    def test_a_family_rank_cannot_be_taken_twice(self):
+        from ganprior.priors.families import FAMILIES, Check, CheckpointFamily, register_family
+
+        clash = CheckpointFamily("clash", lambda path, checkpoint, name: None, state_check=Check(10, lambda sd: False))
+        with pytest.raises(ValueError, match="rank 10 is taken by 'dcgan'"):
+            register_family(clash)
+        assert "clash" not in FAMILIES
+
     def test_not_a_checkpoint(self, tmp_path):
         bad = tmp_path / "bad.pth"
         bad.write_bytes(b"not a torch file")

@@ -20,13 +20,15 @@ from ganprior.priors.stylegan2 import (
     StyleGAN2Discriminator,
     StyleGAN2Generator,
     StyleGAN2Prior,
+    generator_from_nvlabs,
     generator_from_rosinality,
     is_stylegan2_nvlabs_pickle,
     is_stylegan2_rosinality,
+    load_nvlabs_prior,
     load_stylegan2,
+    read_nvlabs_pickle,
     upsample2x,
 )
-from ganprior.priors.stylegan2_nvlabs import generator_from_nvlabs, load_nvlabs_prior, read_nvlabs_pickle
 from ganprior.safe_pickle import InertObject, restricted_load, safe_torch_load
 
 from .conftest import shared_path
@@ -407,6 +409,13 @@ def test_discriminator_odd_batch_sizes(ada_prior):
 
 
 # -- sniffing -----------------------------------------------------------------------------------
+
+def test_old_nvlabs_module_path_still_imports():
+    from ganprior.priors import stylegan2_nvlabs
+
+    assert stylegan2_nvlabs.load_nvlabs_prior is load_nvlabs_prior
+    assert stylegan2_nvlabs.read_nvlabs_pickle is read_nvlabs_pickle
+
 
 def test_format_sniffing(tmp_path):
     dcgan_sd = DCGANPrior.random().state_dict()

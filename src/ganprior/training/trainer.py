@@ -305,7 +305,7 @@ class Trainer:
         """
         from safetensors import safe_open
 
-        from ..priors.zoo import load_safetensors_prior
+        from ..priors.dcgan_checkpoints import load_safetensors_prior
 
         prior = load_safetensors_prior(path)
         if getattr(prior, "discriminator", None) is None:
