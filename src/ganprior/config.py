@@ -39,10 +39,11 @@ def _finite(name: str, lo: float | None = None, hi: float | None = None, *, lo_o
             raise GanpriorError(f"{name} must be {'a whole number' if integer else 'a number'}, got {v!r}")
         if not math.isfinite(v):
             raise GanpriorError(f"{name} must be finite, got {v}")
+        show = (lambda x: str(int(x))) if integer else (lambda x: f"{x:g}")
         if lo is not None and (v <= lo if lo_open else v < lo):
-            raise GanpriorError(f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
+            raise GanpriorError(f"{name} must be {'>' if lo_open else '>='} {show(lo)}, got {show(v)}")
         if hi is not None and v > hi:
-            raise GanpriorError(f"{name} must be <= {hi:g}, got {v:g}")
+            raise GanpriorError(f"{name} must be <= {show(hi)}, got {show(v)}")
     return check
 
 

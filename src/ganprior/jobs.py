@@ -157,9 +157,19 @@ class ItemResult:
 _CONTEXT: dict = {}  # per process: the prepared pipeline, reused by every batch of a job
 
 
+def _context_key(settings: JobSettings) -> str:
+    return json.dumps([settings.config.to_json(), settings.device], default=str)
+
+
+def remember(settings: JobSettings, pipe: Pipeline) -> None:
+    """Use ``pipe`` (already prepared by the driver) for this process's batches of the job."""
+    _CONTEXT.clear()
+    _CONTEXT[_context_key(settings)] = pipe
+
+
 def pipeline_for(settings: JobSettings, tmp: Path) -> Pipeline:
     """The job's ``Pipeline`` (prior, resolved recipe, loss), prepared once per process."""
-    key = json.dumps([settings.config.to_json(), settings.device], default=str)
+    key = _context_key(settings)
     if key not in _CONTEXT:
         config = settings.config
         if settings.prior_data is not None and not _is_file(config.prior):
