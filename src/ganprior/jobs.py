@@ -291,7 +291,9 @@ def process_items(items: list[WorkItem], settings: JobSettings,
                 lr=o.get("lr"), optimizer=o.get("optimizer", "adam"), loss=loss, seed=o.get("seed", 0),
                 callback=callback, niqe_params=o.get("niqe_params"), num_codes=o.get("codes"),
                 layer=o.get("layer"), latent_init=o.get("latent_init"), num_candidates=o.get("candidates"),
-                num_subspaces=o.get("subspaces"), importance_init=o.get("importance_init", "inverse"),
+                num_subspaces=o.get("subspaces"),
+                # the CLI always records its default; only multi takes it (others refuse a set one)
+                importance_init=o.get("importance_init") if o.get("method", "multi") == "multi" else None,
                 normalize=o.get("normalize") or None, stop_mse=o.get("stop_mse"),
                 precision=o.get("precision", "fp32"), compile=o.get("compile", False))
             n = len(group)

@@ -373,7 +373,8 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
         before = _display(inputs.observed[0].clamp(0, 1))
         loss, note = method_loss(method, perceptual)
         notes = [note] if note else []
-        options = {} if method == "dgp" else {"num_codes": codes, "layer": _layer(layer)}
+        # the codes and layer knobs belong to the composition methods (others refuse them)
+        options = {"num_codes": codes, "layer": _layer(layer)} if method in ("multi", "subspace") else {}
     except BaseException as e:  # noqa: BLE001 - shown in the page
         yield _error_update(e, before)
         return
