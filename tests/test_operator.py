@@ -100,3 +100,16 @@ def test_invert_takes_a_plain_physics_or_callable(tiny_prior, physics):
     y = physics.A(x) if hasattr(physics, "A") else physics(x)
     r = invert(y, physics, tiny_prior, method="multi", steps=25, num_codes=3, layer=1)
     assert r.images.shape == (2, 3, R, R) and (r.history[-1] < r.history[0]).all()
+
+
+def test_restore_takes_a_plain_callable_and_seeds_a_noisy_physics(tiny_prior):
+    """restore(physics=...) used to fail with an internal error on a callable, and ignored the seed
+    of a noisy physics' simulated input."""
+    import ganprior
+    x = torch.rand(2, 3, R, R)
+    r = ganprior.restore(x, physics=half, prior=tiny_prior, simulate=True, steps=3, perceptual=0)
+    assert r.images.shape == (2, 3, R, R) and r.observed.shape == (2, 3, R // 2, R // 2)
+    noisy = blur(dinv.physics.GaussianNoise(sigma=0.1))
+    a, b, c = (ganprior.restore(x, physics=noisy, prior=tiny_prior, simulate=True, steps=1, perceptual=0, seed=s)
+               for s in (4, 4, 5))
+    assert torch.equal(a.observed, b.observed) and not torch.equal(a.observed, c.observed)
