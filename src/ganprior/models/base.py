@@ -76,7 +76,10 @@ class GANReconstructor(Reconstructor):
     def _resolve_layer(self, options: dict) -> dict:
         """A layer given by split-point name becomes its index; a given layer must exist."""
         layer = options.get("layer")
-        if isinstance(layer, str) and hasattr(self.prior, "layer_of"):
+        if isinstance(layer, str):
+            if not hasattr(self.prior, "layer_of"):
+                raise GanpriorError(f"prior {self.prior.name!r} numbers its layers: give layer as one of "
+                                    f"{sorted(self.prior.composition_layers)}")
             options["layer"] = self.prior.layer_of(layer)
         if "layer" in method_options(self.method):
             if not self.prior.composition_layers:

@@ -66,8 +66,7 @@ class Operator:
         noise_sigma: the physics' scalar noise std (0 for a callable or non-Gaussian noise).
     """
 
-    tasks: list = []         # no task: no task presets, no paste-back
-    mask = None
+    mask = None              # no known-pixel mask, no task (``tasks`` is empty): nothing is pasted back
     paste_known = False
 
     def __init__(self, physics, forward: Callable[[torch.Tensor], torch.Tensor], resolution: int, channels: int,
@@ -76,7 +75,7 @@ class Operator:
         self._forward = forward
         self._noisy = noisy_forward or forward
         self.resolution, self.channels, self.device = int(resolution), int(channels), torch.device(device)
-        self.tasks = []
+        self.tasks: list[str] = []  # no task presets (method defaults apply), no paste-back
         self.noise_sigma = noise_level(physics)
         try:
             with torch.no_grad():

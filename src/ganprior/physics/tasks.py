@@ -23,6 +23,7 @@ from ..errors import GanpriorError
 from ..io import REC601, to_gray
 from ..metrics import lab_to_rgb, rgb_to_lab
 from .blend import blend_applies, check_weight, classical_blend
+from .operator import as_operator
 
 TASKS = ("reconstruct", "colorize", "super-resolve", "inpaint", "denoise")
 _ORDER = {"super-resolve": 0, "colorize": 1, "inpaint": 2, "denoise": 3, "reconstruct": 4}
@@ -249,5 +250,4 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
 def custom_degradation(physics, resolution: int, device: str | torch.device = "cpu"):
     """Wrap a user-supplied deepinv Physics or callable ``x -> y`` (``operator.as_operator``: its own
     noise model is used by ``simulate``, seeded)."""
-    from .operator import as_operator
     return as_operator(physics, resolution, device=device)
