@@ -11,6 +11,7 @@ from .conftest import assert_one_line_error, run_cli
 
 
 FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual", "0"]
+FAST_SINGLE = ["--steps", "3", "--quiet", "--perceptual", "0"]  # single code: --codes/--layer do not apply
 
 
 @pytest.mark.parametrize("task,extra", [
@@ -19,8 +20,9 @@ FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual
     ("colorize+inpaint+super-resolve", ["--factor", "2", "--mask", "random:0.5"])])
 def test_tasks_end_to_end_simulated(tmp_path, capsys, tiny_checkpoint, face_pngs, task, extra):
     out = tmp_path / "out"
+    fast = FAST_SINGLE if task_preset(parse_task(task))["method"] == "single" else FAST
     code, _, err = run_cli([task, *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--simulate", "--batch", "2",
-                        *FAST, *extra], capsys)
+                        *fast, *extra], capsys)
     assert code == 0, err
     records = json.loads((out / "metrics.json").read_text())
     assert [r["input"] for r in records] == [str(p) for p in face_pngs]
@@ -44,7 +46,8 @@ def test_real_inputs_without_ground_truth(tmp_path, capsys, tiny_checkpoint):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(gray)
     low = tmp_path / "low.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(low)
-    code, _, err = run_cli(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST], capsys)
+    code, _, err = run_cli(["colorize", gray, "--out", tmp_path / "c", "--prior", tiny_checkpoint, *FAST_SINGLE],
+                           capsys)
     assert code == 0, err
     rec = json.loads((tmp_path / "c" / "metrics.json").read_text())[0]
     assert all(rec[k] is None for k in ("psnr", "ssim", "lpips", "auc", "niqe"))
@@ -204,15 +207,26 @@ def test_stop_mse_records_the_stopping_step(tmp_path, capsys, tiny_checkpoint, f
 
 def test_latent_init_best_from_the_command_line(tmp_path, capsys, tiny_checkpoint, face_pngs):
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "b", "--prior", tiny_checkpoint,
-                            "--method", "single", "--latent-init", "best", "--candidates", "7", *FAST], capsys)
+                            "--method", "single", "--latent-init", "best", "--candidates", "7", *FAST_SINGLE], capsys)
     assert code == 0, err
     settings = json.loads((tmp_path / "b" / "manifest.json").read_text())["settings"]
     assert settings["latent_init"] == "best" and settings["candidates"] == 7
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "n", "--prior", tiny_checkpoint,
-                            "--method", "single", "--latent-init", "normal", *FAST], capsys)
+                            "--method", "single", "--latent-init", "normal", *FAST_SINGLE], capsys)
     assert code == 0, err
     best, normal = (np.asarray(Image.open(tmp_path / d / "img0.png")) for d in ("b", "n"))
     assert not np.array_equal(best, normal)  # the flag reaches the solver
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "e", "--prior", tiny_checkpoint,
                             "--latent-init", "normal", "--candidates", "7", *FAST], capsys)
     assert_one_line_error(code, err, "applies with latent_init")
+
+
+def test_a_method_flag_the_method_does_not_take_fails_before_the_job(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """--codes used to be ignored by a single-code run; now it is refused before anything runs."""
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "s", "--prior", tiny_checkpoint,
+                            "--method", "single", *FAST], capsys)
+    assert_one_line_error(code, err, "--codes, --layer do(es) not apply to --method single")
+    assert not (tmp_path / "s").exists()
+    code, _, err = run_cli(["colorize", face_pngs[0], "--out", tmp_path / "c", "--prior", tiny_checkpoint,
+                            "--simulate", "--codes", "3", "--quiet"], capsys)
+    assert_one_line_error(code, err, "what the colorize preset runs; choose one with --method")

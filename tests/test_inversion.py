@@ -18,7 +18,8 @@ def targets(prior, n=2, seed=5):
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_loss_decreases(tiny_prior, method):
     y = targets(tiny_prior)
-    r = invert(y, build_degradation("reconstruct", 16), tiny_prior, method=method, steps=40, layer=1, num_codes=4)
+    options = {} if method == "single" else {"layer": 1, "num_codes": 4}  # single takes neither
+    r = invert(y, build_degradation("reconstruct", 16), tiny_prior, method=method, steps=40, **options)
     assert r.history.shape == (40, 2)
     assert (r.history[-1] < 0.5 * r.history[0]).all()
     assert r.images.shape == (2, 3, 16, 16) and r.images.min() >= 0 and r.images.max() <= 1

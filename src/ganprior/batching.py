@@ -39,14 +39,16 @@ def step_bytes_per_image(prior, method: str = "multi", precision: str = "fp32", 
     """Bytes one image needs in one optimisation step: the activations autograd keeps for the
     backward pass (measured on a probe batch of 2 images) plus its trainable parameters with their
     gradients and Adam moments."""
-    from .inversion import METHODS
+    from .inversion import METHODS, check_options
     if method not in METHODS:
         raise GanpriorError(f"automatic batch size covers {', '.join(METHODS)}; got {method!r}")
     from .presets import defaults_for
-    options = defaults_for(method, [], max(prior.composition_layers))
-    options.update({k: v for k, v in method_options.items() if v is not None})
-    options.pop("steps", None)
-    options.pop("lr", None)
+    layers = prior.composition_layers
+    options = defaults_for(method, [], max(layers) if layers else None)
+    options.update(check_options(method, method_options))
+    for key in ("steps", "lr", "num_candidates"):  # not constructor arguments
+        options.pop(key, None)
+    options["latent_init"] = "normal"  # the start does not change the memory a step needs
     probe = 2
     param = METHODS[method](prior, probe, seed=0, **options)
     saved = 0

@@ -152,6 +152,15 @@ def resolve_preset(args: argparse.Namespace) -> None:
         setattr(args, flag, chosen.get(name))
     if args.perceptual is None:
         args.perceptual = "auto"
+    # a method flag the method that runs does not take fails here, before the job (it was ignored)
+    from .inversion import METHOD_NAMES, method_options
+    flags = {**{k: f for k, f in _PRESET_FLAGS.items() if any(k in method_options(m) for m in METHOD_NAMES)},
+             "num_candidates": "candidates"}
+    bad = [f"--{f.replace('_', '-')}" for k, f in flags.items()
+           if getattr(args, f, None) is not None and k not in method_options(args.method)]
+    if bad:
+        raise GanpriorError(f"{', '.join(bad)} do(es) not apply to --method {args.method}"
+                            + ("" if given["method"] else f" (what the {args.task} preset runs; choose one with --method)"))
 
 
 def run(args: argparse.Namespace) -> int:

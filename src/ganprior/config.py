@@ -230,6 +230,7 @@ class RunConfig:
             raise GanpriorError(f"preset {self.preset} sets {', '.join(unknown)}, which a run cannot take")
         out = dataclasses.replace(self, **{k: chosen.get(k) for k in keys})
         out.method = out.method or "multi"
+        self._check_method_options(out.method)
         if out.perceptual is None:
             out.perceptual = "auto"
         out.blend = 0.0 if out.blend is None else float(out.blend)
@@ -247,6 +248,22 @@ class RunConfig:
             from .inversion.candidates import DEFAULT_NUM_CANDIDATES
             out.num_candidates = DEFAULT_NUM_CANDIDATES
         return out
+
+    # fields that are options of some methods only, with the value that means "not given"
+    _METHOD_FIELDS = {"num_codes": None, "layer": None, "num_subspaces": None, "latent_init": None,
+                      "num_candidates": None, "importance_init": "inverse", "normalize": False}
+
+    def _check_method_options(self, method: str) -> None:
+        """An option the user gave that the running method does not take is an error (it used to be
+        ignored: ``--codes 3`` with a single-code run)."""
+        from .inversion.methods import method_options
+        takes = set(method_options(method))
+        bad = [f for f, unset in self._METHOD_FIELDS.items()
+               if getattr(self, f) != unset and f not in takes]
+        if bad:
+            flags = ", ".join(flag_of(_FIELDS[f]) for f in bad)
+            why = "" if self.method else f" (what the {self.task} preset runs; choose one with --method)"
+            raise GanpriorError(f"{flags} do(es) not apply to --method {method}{why}")
 
     def invert_options(self) -> dict:
         """Keyword options of ``ganprior.inversion.invert`` for this (resolved) config: only those
@@ -287,6 +304,9 @@ def check_task_options(tasks: list[str], options: dict) -> dict:
         if value is not None:
             out[name] = specs[name].check(value)
     return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
 def cli_fields() -> list[dataclasses.Field]:

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 
 import torch
 
 from ..errors import GanpriorError
-from ..losses import PixelLoss
-from ..physics.tasks import Degradation
+from ..losses import PixelLoss, frozen_eval
+from ..physics.operator import as_operator
 from ..presets import defaults_for
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
 from .candidates import DEFAULT_NUM_CANDIDATES, best_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
+from .methods import METHOD_NAMES, METHODS, SOLVERS, check_options, method_options
 from .multi_code import MultiCode
 from .single_code import SingleCode
 from .subspace import SubspaceCode
 
-METHODS: dict[str, type[Parameterization]] = {"single": SingleCode, "multi": MultiCode, "subspace": SubspaceCode}
-# methods with their own loop (multi-stage schedules, their own loss): name -> solver
-SOLVERS = {"dgp": invert_dgp}
-METHOD_NAMES = (*METHODS, *SOLVERS)
 
-# options of the composition methods that the CLI and API pass to every method; a solver ignores them
-_COMPOSITION_OPTIONS = ("num_codes", "layer", "latent_init", "importance_init", "normalize",
-                        "num_subspaces", "subspaces", "weight_init")
-
-
-def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: str = "multi",
+def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
            steps: int | None = None, lr: float | None = None, optimizer: str = "adam", loss=None,
            seed: int = 0, callback: ProgressCallback | None = None, stop_mse: float | None = None,
-           precision: str = "fp32", compile: bool = False, **method_options) -> Result:
+           precision: str = "fp32", compile: bool = False, **options) -> Result:
     """Solve ``min loss(A(G(params)), y)`` for a batch of observations ``y``.
 
     Args:
         y: observations ``(B, c, s, s)`` as produced by ``degradation.A``.
+        degradation: a ``Degradation`` (``physics.build_degradation``), or any deepinv Physics or
+            callable ``x -> y``, wrapped by ``physics.operator.as_operator`` (no task presets, no
+            paste-back).
+        prior: the generator. Its parameters are kept out of autograd while it runs (its ``.grad``
+            stays None) and it renders in eval mode; both flags are restored afterwards.
         method: ``single``, ``multi``, ``subspace`` (``METHODS``) or ``dgp`` (``SOLVERS``).
         steps, lr: optimisation length and step size (defaults per method and task, see presets).
             For ``dgp``: ``steps`` rescales the schedule's stages to that total, ``lr`` is the first
@@ -50,31 +46,46 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
             falls below this (DGP's adversarial defense uses 5e-3); ``Result.stopped_at`` says when.
         precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.precision``);
             ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
-        method_options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
+        options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``; ``latent_init="best"`` starts each image from the
             ``num_candidates`` (default 256) prior samples closest to it, see ``candidates``; for
-            ``dgp`` those are ignored, and ``schedule``,
-            ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight`` apply).
+            ``dgp``: ``schedule``, ``progressive``, ``num_candidates``, ``candidate_std``,
+            ``latent_weight``, ``candidate_chunk``). ``methods.method_options(method)`` lists them.
+            An option the method does not take raises a ``GanpriorError``, except another method's
+            option passed as None (callers pass every option, None when not given).
     """
-    if method in SOLVERS:
-        if precision != "fp32" or compile:
-            raise GanpriorError(f"method {method} runs in fp32 without torch.compile; drop --precision/--compile")
-        if optimizer != "adam":
-            raise GanpriorError(f"method {method} optimises with Adam; --optimizer {optimizer} is not supported")
-        if loss is None:
-            loss = "discriminator"
-        options = {k: v for k, v in method_options.items() if v is not None and k not in _COMPOSITION_OPTIONS}
-        solver = SOLVERS[method]
-        accepted = inspect.signature(solver).parameters
-        unknown = sorted(k for k in options if k not in accepted)
-        if unknown:
-            raise GanpriorError(f"method {method} has no option(s) {', '.join(unknown)}")
-        return solver(y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback,
-                      stop_mse=stop_mse, **options)
-    if method not in METHODS:
-        raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_NAMES)}")
-    settings = defaults_for(method, degradation.tasks, max(prior.composition_layers))
-    settings.update({k: v for k, v in method_options.items() if v is not None})
+    options = check_options(method, options)
+    degradation = as_operator(degradation, prior.resolution, channels=prior.channels, device=prior.device)
+    with frozen_eval(prior):
+        if method in SOLVERS:
+            return _run_solver(y, degradation, prior, method, steps=steps, lr=lr, optimizer=optimizer, loss=loss,
+                               seed=seed, callback=callback, stop_mse=stop_mse, precision=precision,
+                               compile=compile, options=options)
+        return _run_parameterization(y, degradation, prior, method, steps=steps, lr=lr, optimizer=optimizer,
+                                     loss=loss, seed=seed, callback=callback, stop_mse=stop_mse,
+                                     precision=precision, compile=compile, options=options)
+
+
+def _run_solver(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stop_mse,
+                precision, compile, options) -> Result:
+    if precision != "fp32" or compile:
+        raise GanpriorError(f"method {method} runs in fp32 without torch.compile; drop --precision/--compile")
+    if optimizer != "adam":
+        raise GanpriorError(f"method {method} optimises with Adam; --optimizer {optimizer} is not supported")
+    if loss is None:
+        loss = "discriminator"
+    return SOLVERS[method](y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback,
+                           stop_mse=stop_mse, **options)
+
+
+def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stop_mse,
+                          precision, compile, options) -> Result:
+    layers = prior.composition_layers
+    if not layers and method != "single":
+        raise GanpriorError(f"method {method} composes features at a layer of the generator, and prior "
+                            f"{prior.name!r} has none (a GeneratorPrior names them with split_points=[...])")
+    settings = defaults_for(method, degradation.tasks, max(layers) if layers else None)
+    settings.update(options)
     steps = int(steps if steps is not None else settings.pop("steps"))
     lr = float(lr if lr is not None else settings.pop("lr"))
     settings.pop("steps", None)
@@ -106,5 +117,5 @@ def invert(y: torch.Tensor, degradation: Degradation, prior: Prior, *, method: s
                   stopped_at=stop.result_field)
 
 
-__all__ = ["METHODS", "SOLVERS", "METHOD_NAMES", "EarlyStop", "Parameterization", "Result", "invert", "optimize", "MultiCode",
-           "SingleCode", "SubspaceCode", "DGPGenerator", "DGPSchedule", "DGPStage", "invert_dgp"]
+__all__ = ["METHODS", "SOLVERS", "METHOD_NAMES", "method_options", "check_options", "EarlyStop",
+           "Parameterization", "Result", "invert", "optimize", "MultiCode", "SingleCode", "SubspaceCode", "DGPGenerator", "DGPSchedule", "DGPStage", "invert_dgp"]

@@ -24,7 +24,7 @@ class MultiCode(Parameterization):
 
     def __init__(self, prior: Prior, batch_size: int, *, num_codes: int = 20, layer: int = 2,
                  latent_init: str = "normal", importance_init: str = "inverse", normalize: bool = False,
-                 seed: int = 0, **_):
+                 seed: int = 0):
         super().__init__(prior, batch_size)
         if num_codes < 1:
             raise GanpriorError(f"number of codes must be >= 1, got {num_codes}")

@@ -25,7 +25,7 @@ def initial_codes(prior: Prior, batch_size: int, num_codes: int, init: str, seed
 class SingleCode(Parameterization):
     """x = G(z). Parameters: ``codes`` ``(B, *latent_shape)``."""
 
-    def __init__(self, prior: Prior, batch_size: int, *, latent_init: str = "normal", seed: int = 0, **_):
+    def __init__(self, prior: Prior, batch_size: int, *, latent_init: str = "normal", seed: int = 0):
         super().__init__(prior, batch_size)
         self.codes = nn.Parameter(initial_codes(prior, batch_size, 1, latent_init, seed)[:, 0])
 

@@ -33,7 +33,7 @@ class SubspaceCode(Parameterization):
 
     def __init__(self, prior: Prior, batch_size: int, *, layer: int = 2, num_subspaces: int = 6,
                  num_codes: int = 5, subspaces=None, latent_init: str = "normal", weight_init: float = 1.0,
-                 seed: int = 0, **_):
+                 seed: int = 0):
         super().__init__(prior, batch_size)
         if num_codes < 1:
             raise GanpriorError(f"number of codes per subspace must be >= 1, got {num_codes}")

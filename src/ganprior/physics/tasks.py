@@ -23,6 +23,7 @@ from ..errors import GanpriorError
 from ..io import REC601, to_gray
 from ..metrics import lab_to_rgb, rgb_to_lab
 from .blend import blend_applies, check_weight, classical_blend
+from .operator import as_operator
 
 TASKS = ("reconstruct", "colorize", "super-resolve", "inpaint", "denoise")
 _ORDER = {"super-resolve": 0, "colorize": 1, "inpaint": 2, "denoise": 3, "reconstruct": 4}
@@ -246,12 +247,7 @@ def build_degradation(task: str | list[str], resolution: int, *, factor: int | N
                        noise_sigma=noise_sigma, paste_known=paste_known, blend=blend, guide=guide)
 
 
-def custom_degradation(physics: dinv.physics.Physics, resolution: int,
-                       device: str | torch.device = "cpu") -> Degradation:
-    """Wrap a user-supplied deepinv Physics (its own noise model is used by ``simulate``)."""
-    with torch.no_grad():
-        probe = physics.A(torch.zeros(1, 3, resolution, resolution, device=device))
-    deg = Degradation(tasks=[], physics=physics, resolution=resolution, observed_size=probe.shape[-1],
-                      observed_channels=probe.shape[1], paste_known=False)
-    deg.simulate = lambda x, seed=0: physics(x)  # type: ignore[method-assign]
-    return deg
+def custom_degradation(physics, resolution: int, device: str | torch.device = "cpu"):
+    """Wrap a user-supplied deepinv Physics or callable ``x -> y`` (``operator.as_operator``: its own
+    noise model is used by ``simulate``, seeded)."""
+    return as_operator(physics, resolution, device=device)

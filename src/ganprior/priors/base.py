@@ -66,6 +66,14 @@ def _with_averaged_sides(features: Features, new_map: torch.Tensor) -> Features:
     return (new_map, *(t.mean(dim=1) for t in features[1:]))
 
 
+def freeze(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with every parameter out of autograd, in place, and returned: a prior's
+    weights are never trained by inversion (DGP tunes copies), so no gradient may pile up in them."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
 class Prior(nn.Module):
     """Base class of all priors. Subclasses implement ``head``, ``tail`` and ``blocks``."""
 

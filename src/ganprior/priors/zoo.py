@@ -18,7 +18,7 @@ from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
 from ..safe_pickle import load_checkpoint
 from . import biggan, biggan_deep, dcgan_checkpoints, pggan, stylegan2  # noqa: F401  (importing registers their families)
-from .base import Prior
+from .base import Prior, freeze
 from .dcgan import DCGANPrior
 from .dcgan_checkpoints import load_safetensors_prior  # noqa: F401  (re-exported)
 from .families import FAMILIES, infer_model_type, sniff, unwrap_state_dict  # noqa: F401  (re-exported)
@@ -125,9 +125,17 @@ def default_prior(method: str | None = None) -> str:
 
 
 def load_prior(prior: str | os.PathLike | Prior | None = None, device: str | torch.device = "cpu") -> Prior:
-    """A prior by registry name, checkpoint path, or an already built ``Prior``."""
+    """A prior by registry name, checkpoint path, or an already built ``Prior``.
+
+    The prior comes back frozen (``freeze``: eval mode, ``requires_grad`` False on every parameter);
+    a ``Prior`` given is frozen in place. A plain ``nn.Module`` generator has no latent shape to
+    go by: wrap it with ``ganprior.GeneratorPrior`` first.
+    """
     if isinstance(prior, Prior):
-        return prior.to(device).eval()
+        return freeze(prior.to(device))
+    if isinstance(prior, torch.nn.Module):
+        raise GanpriorError(f"{type(prior).__name__} is a plain nn.Module, not a prior; wrap it with "
+                            "ganprior.GeneratorPrior(G, latent_shape=...)")
     prior = DEFAULT_PRIOR if prior is None else prior
     key = str(prior)
     if key in PRIORS:
@@ -137,6 +145,4 @@ def load_prior(prior: str | os.PathLike | Prior | None = None, device: str | tor
     else:
         raise GanpriorError(f"unknown prior {key!r}; available: {', '.join(sorted(PRIORS))} "
                             "(or give a checkpoint path)")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device).eval()
+    return freeze(model.to(device))
