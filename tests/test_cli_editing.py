@@ -274,10 +274,10 @@ def test_mix_feature_mixing_on_dcgan(tmp_path, capsys, tiny_checkpoint, face_png
 
 
 def test_mix_style_mixing_on_stylegan2(tmp_path, capsys, face_pngs, monkeypatch):
-    from ganprior import cli_editing
+    from ganprior.cli import mix
     from ganprior.priors.stylegan2 import StyleGAN2Prior
     prior = StyleGAN2Prior.random(resolution=16, z_dim=16, w_dim=16, channels=16, mapping_layers=2)
-    monkeypatch.setattr(cli_editing, "_load_prior", lambda *a, **k: prior)
+    monkeypatch.setattr(mix, "_load_prior", lambda *a, **k: prior)
     out = tmp_path / "mix"
     code, _, err = run_cli(["mix", face_pngs[0], face_pngs[1], "--out", out, "--crossover", "2", "4", *FAST], capsys)
     assert code == 0, err
