@@ -4,10 +4,11 @@ answer, the chains undo the forward model in order, and bad input gives one-line
 import pytest
 import torch
 
-from ganprior.baselines import baseline_variants, classical_restore, colorize, denoise, fill, upsample
+from ganprior.baselines import colorize, denoise, fill, upsample
 from ganprior.errors import GanpriorError
 from ganprior.metrics import psnr
-from ganprior.physics.tasks import build_degradation, builtin_mask
+from ganprior.physics.masks import builtin_mask
+from ganprior.tasks import baseline_variants, build_degradation, classical_restore
 
 pytest.importorskip("skimage", reason="the classical baselines need scikit-image (pip install 'ganprior[baselines]')")
 
@@ -117,7 +118,7 @@ def test_bad_input_is_one_line():
         denoise(torch.rand(1, 3, 8, 8), 0.1, "wiener")
     with pytest.raises(GanpriorError, match="upsampler must be one of"):
         upsample(torch.rand(1, 3, 8, 8), 16, "nearest")
-    from ganprior.physics.tasks import custom_degradation
+    from ganprior.tasks import custom_degradation
     import deepinv as dinv
     custom = custom_degradation(dinv.physics.Denoising(), 32)
     with pytest.raises(GanpriorError, match="named task chain"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganprior.physics.tasks import parse_task
+from ganprior.tasks import parse_task
 from ganprior.presets import default_style, task_preset
 
 from .conftest import assert_one_line_error, run_cli

@@ -4,8 +4,8 @@ import torch
 
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
-from ganprior.physics.tasks import (TASKS, build_degradation, builtin_mask, center_box_mask, custom_degradation,
-                                    parse_task, random_pixel_mask)
+from ganprior.physics.masks import builtin_mask, center_box_mask, random_pixel_mask
+from ganprior.tasks import TASKS, build_degradation, custom_degradation, parse_task
 
 R = 16
 
@@ -20,7 +20,7 @@ class TestParse:
         assert parse_task("reconstruct") == ["reconstruct"]
         assert parse_task("reconstruct+denoise") == ["denoise"]
 
-    @pytest.mark.parametrize("bad,msg", [("deblur", "unknown task"), ("inpaint+inpaint", "twice")])
+    @pytest.mark.parametrize("bad,msg", [("sharpen", "unknown task"), ("inpaint+inpaint", "twice")])
     def test_errors(self, bad, msg):
         with pytest.raises(GanpriorError, match=msg):
             parse_task(bad)

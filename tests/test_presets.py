@@ -10,7 +10,7 @@ import ganprior
 from ganprior.errors import GanpriorError
 from ganprior.presets import (DEFAULT_STYLES, PRESET_CHOICES, RECIPES, STYLES, apply_preset, default_style,
                               task_preset)
-from ganprior.physics.tasks import TASKS
+from ganprior.tasks import TASKS
 
 from .conftest import run_cli
 

@@ -3,7 +3,7 @@
 from .api import Inputs, load_inputs, restore, restore_batch
 from .errors import GanpriorError
 from .inversion import METHODS, Result, invert
-from .physics import TASKS, build_degradation, parse_task
+from .tasks import TASKS, build_degradation, parse_task
 from .priors import PRIORS, DCGANPrior, Prior, load_prior
 
 __version__ = "0.1.0"

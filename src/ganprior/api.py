@@ -14,8 +14,9 @@ from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .losses import resolve_loss
 from .metrics import evaluate_images
 from .presets import apply_preset
-from .physics.tasks import (BUILTIN_MASKS, Degradation, build_degradation, builtin_mask, check_factor,
-                            custom_degradation, parse_task)
+from .physics.masks import BUILTIN_MASKS, builtin_mask
+from .tasks import Degradation, build_degradation, custom_degradation, parse_task
+from .tasks.super_resolve import check_factor
 from .priors import Prior, load_prior
 from .priors.zoo import default_prior
 
@@ -150,7 +151,7 @@ def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str
                   **invert_options) -> Result:
     """Invert ``inputs[idx]`` in one batch and score it (reference metrics when ground truth is known).
 
-    ``blend``: the prior's weight in the classical blend (``physics.blend``; 0 or None = off);
+    ``blend``: the prior's weight in the classical blend (``tasks.blend``; 0 or None = off);
     ``guide``: its weight in BM3D's pilot when denoising (same module).
     ``invert_options`` go to ``invert`` (``loss`` defaults to pixel MSE there)."""
     tasks = parse_task(task)
@@ -206,11 +207,11 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             VGG16 weights can be had, else pixel loss only (the reason is in ``notes``). Default: the
             preset's (``'auto'`` without one).
         blend: the prior's weight ``w`` in the classical blend ``C(y) + w (x - C(A x))`` of its output
-            ``x`` with the classical restoration ``C`` (``ganprior.physics.blend``); 0 = the prior's
+            ``x`` with the classical restoration ``C`` (``ganprior.tasks.blend``); 0 = the prior's
             output with paste-back. Default: the preset's (0 without one).
         guide: denoising with BM3D only: the prior's weight in the pilot estimate of BM3D's Wiener
             stage, which then filters the noisy input with gains that keep the prior's detail
-            (``ganprior.physics.blend``). Default: the preset's (0 without one).
+            (``ganprior.tasks.blend``). Default: the preset's (0 without one).
         preset: ``auto`` (default: the task's measured default style), ``faithful`` (favours PSNR),
             ``perceptual`` (favours LPIPS) or ``none`` (method defaults only); see ``ganprior.presets``.
             Options given here always override the preset's.

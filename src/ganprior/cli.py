@@ -141,7 +141,7 @@ _PRESET_FLAGS = {"method": "method", "perceptual": "perceptual", "num_codes": "c
 def resolve_preset(args: argparse.Namespace) -> None:
     """Fill the flags the user left unset from ``--preset`` (in place), so the job manifest records
     the recipe that actually runs."""
-    from .physics.tasks import parse_task
+    from .tasks import parse_task
     from .presets import apply_preset
     given = {name: getattr(args, flag) for name, flag in _PRESET_FLAGS.items()}
     chosen = apply_preset(parse_task(args.task), args.preset, given)
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .api import load_inputs
     from .jobs import Job, WorkItem, collect_inputs, load_item, mask_arg, run_local, settings_from_args
-    from .physics.tasks import parse_task
+    from .tasks import parse_task
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
 
@@ -651,7 +651,7 @@ def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class
     clean image with --simulate, else against the input for ``reconstruct``.
     """
     from .api import load_inputs, restore_batch
-    from .physics.tasks import parse_task
+    from .tasks import parse_task
     from .priors import load_prior
     from .priors.zoo import configure_prior, default_prior
 

@@ -100,7 +100,7 @@ def _is_file(path) -> bool:
 
 def settings_from_args(args, *, device: str = "cpu") -> JobSettings:
     """JobSettings of a parsed ``ganprior TASK ...`` command line (validates nothing but the names)."""
-    from .physics.tasks import parse_task
+    from .tasks import parse_task
     from .priors.zoo import PRIORS, default_prior
 
     tasks = parse_task(args.task)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import GanpriorError
-from ..physics.tasks import TASKS
+from ..tasks import TASKS
 
 MAX_UPLOAD_MB = 20
 MAX_PIXELS = 40_000_000  # decoded size limit (a 6300 x 6300 photo); bigger uploads are refused unread
@@ -354,7 +354,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
         from ..io import make_sheet, save_image, write_json
         from ..losses import method_loss
         from ..metrics import psnr
-        from ..physics.tasks import build_degradation, parse_task
+        from ..tasks import build_degradation, parse_task
         from ..priors import load_prior
         tasks = parse_task(task)
         if method not in METHOD_CHOICES:

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import GanpriorError
 from ..losses import PixelLoss
-from ..physics.tasks import Degradation
+from ..tasks import Degradation
 from ..presets import defaults_for
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
