@@ -135,6 +135,16 @@ class TestPostprocess:
         assert float(out[0, 0, 8, 8]) == pytest.approx(0.7)
         assert torch.equal(build_degradation("inpaint", R, mask=m, paste_known=False).postprocess(x_hat, y), x_hat)
 
+    def test_colorize_and_inpaint_recolour_known_pixels_only(self):
+        m = center_box_mask(R, 0.5)[None]
+        d = build_degradation("inpaint+colorize", R, mask=m)
+        x_hat = torch.rand(1, 3, R, R, generator=torch.Generator().manual_seed(3))
+        y = d.A(torch.rand(1, 3, R, R, generator=torch.Generator().manual_seed(4)))
+        out = d.postprocess(x_hat, y)
+        known = m.expand_as(x_hat) > 0.5
+        torch.testing.assert_close(to_gray(out) * m, y * m, atol=1e-5, rtol=0)  # the gray input's luminance
+        assert torch.equal(out[~known], x_hat[~known])  # the hole is the prior's
+
     def test_no_paste_when_downsampled_or_noisy(self):
         x_hat = torch.rand(1, 3, R, R)
         for task, kw in (("inpaint+super-resolve", {"factor": 2, "mask": center_box_mask(8)}), ("denoise", {})):
