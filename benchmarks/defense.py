@@ -35,7 +35,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 import ganprior
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.training import holdout_files
 
 from attributes import (UTKFACE, AttributeNet, evaluate, labels_of, load_attribute_net, metadata, need_data,

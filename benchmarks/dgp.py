@@ -34,7 +34,7 @@ import ganprior
 from ganprior.editing import dgp_jitter, dgp_morph
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows, to_gray
 from ganprior.metrics import colorization_auc, psnr, ssim
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.training import holdout_files
 
 from sections import stale_weights_note, weights_record, write_section

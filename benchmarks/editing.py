@@ -38,7 +38,7 @@ from ganprior.editing import (conditional_direction, conditional_flow, edit_fram
                               load_direction, strengths_for)
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import lpips
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.subspaces import prior_fingerprint
 from ganprior.training import holdout_files
 

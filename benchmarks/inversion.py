@@ -28,7 +28,7 @@ import ganprior
 from ganprior.io import fit_image, read_image
 from ganprior.losses import DEFAULT_PERCEPTUAL_WEIGHT, build_loss
 from ganprior.metrics import evaluate_images, psnr, ssim
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

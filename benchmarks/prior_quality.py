@@ -35,7 +35,7 @@ from torchvision.utils import make_grid
 import ganprior
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import psnr, ssim
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.training import holdout_files, list_images, split_holdout
 
 from attributes import ASSETS, load_attribute_net, metadata

@@ -41,7 +41,7 @@ import ganprior
 from ganprior.errors import GanpriorError
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
-from ganprior.physics.tasks import build_degradation, parse_task
+from ganprior.tasks import build_degradation, parse_task
 from ganprior.presets import STYLES, default_style, defaults_for, task_preset
 from ganprior.priors.zoo import DEFAULT_PRIOR
 from ganprior.subspaces import prior_fingerprint
@@ -202,7 +202,7 @@ def ganprior_fn(prior, case: str, **restore_options):
 
 
 def baseline_fn(options: dict):
-    from ganprior.baselines import classical_restore
+    from ganprior.tasks import classical_restore
 
     def fn(inputs, deg, sl):
         t0 = time.perf_counter()
@@ -272,7 +272,7 @@ BASELINE_INPUT = "observation clipped to [0, 1]"
 
 
 def part_baselines(set_name, names, images, cases) -> None:
-    from ganprior.baselines import baseline_variants
+    from ganprior.tasks import baseline_variants
     try:
         from ganprior.baselines.realesrgan import available
     except ImportError:

@@ -36,7 +36,7 @@ import ganprior
 from ganprior.editing import feature_interpolation, max_jump
 from ganprior.io import fit_image, read_image
 from ganprior.metrics import psnr, ssim
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.subspaces import Subspaces, discover_subspaces
 from ganprior.training import holdout_files
 

@@ -11,7 +11,7 @@ import ganprior
 from ganprior import batching
 from ganprior.errors import GanpriorError
 from ganprior.metrics import psnr
-from ganprior.physics import build_degradation
+from ganprior.tasks import build_degradation
 
 
 def _target(prior, n=3, seed=1):

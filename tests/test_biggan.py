@@ -392,7 +392,7 @@ class TestPriorInterface:
 class TestMultiCodeInversion:
     def test_every_layer_gives_finite_images(self, any_prior):
         from ganprior.inversion import invert
-        from ganprior.physics.tasks import build_degradation
+        from ganprior.tasks import build_degradation
         any_prior.requires_grad_(False)
         r_ = any_prior.resolution
         y = torch.rand(1, 3, r_, r_, generator=torch.Generator().manual_seed(0))

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 import ganprior
-from ganprior.baselines import classical_restore, denoise, fill, upsample
+from ganprior.baselines import denoise, fill, upsample
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
 from ganprior.metrics import psnr
-from ganprior.physics.blend import blend_applies, classical_blend
-from ganprior.physics.tasks import build_degradation, keep_luminance
+from ganprior.tasks import build_degradation, classical_restore
+from ganprior.tasks.blend import blend_applies, classical_blend
+from ganprior.tasks.colorize import keep_luminance
 
 from .conftest import run_cli
 
@@ -77,8 +78,9 @@ def test_blend_is_off_for_reconstruction_and_checks_its_weight():
 
 
 def test_denoising_blend_puts_fresh_noise_on_the_prior_image(monkeypatch):
-    import ganprior.physics.blend as blend
-    monkeypatch.setattr(blend, "default_denoiser", lambda: "nl-means")  # fast, and always installed
+    import ganprior.tasks.blend as blend
+    import ganprior.tasks.denoise as denoise_task
+    monkeypatch.setattr(denoise_task, "default_denoiser", lambda: "nl-means")  # fast, and always installed
     truth, x = _smooth(1, seed=8), _smooth(1, seed=9)
     deg = build_degradation("denoise", 32, noise_sigma=0.1)
     y = deg.simulate(truth, seed=0)  # not clipped: the denoiser sees the noise as it came
@@ -120,7 +122,7 @@ def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_chec
 
 def test_denoising_blend_with_bm3d_guides_its_wiener_stage():
     pytest.importorskip("bm3d")
-    import ganprior.physics.blend as blend
+    import ganprior.tasks.blend as blend
     truth, other = _smooth(1, seed=8), _smooth(1, seed=9)
     deg = build_degradation("denoise", 32, noise_sigma=0.1)
     y = deg.simulate(truth, seed=0)

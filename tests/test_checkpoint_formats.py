@@ -12,7 +12,7 @@ import torch
 from ganprior.cli import main
 from ganprior.errors import GanpriorError
 from ganprior.inversion import invert
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.priors import load_prior
 from ganprior.priors.zoo import configure_prior, sniff_checkpoint
 from ganprior.subspaces import Subspaces

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganprior.physics.tasks import parse_task
+from ganprior.tasks import parse_task
 from ganprior.presets import default_style, task_preset
 
 from .conftest import assert_one_line_error, run_cli
@@ -148,7 +148,7 @@ class TestBadInput:
         assert_one_line_error(code, err, "NaN/inf")
 
     def test_bad_task_and_factor(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
-        assert_one_line_error(*run_cli(["deblur", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+        assert_one_line_error(*run_cli(["sharpen", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
                               "unknown task")
         assert_one_line_error(*run_cli(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "factor")
@@ -157,9 +157,9 @@ class TestBadInput:
                                                             monkeypatch):
         """Batch jobs (issue #10): the failing image is recorded with its error, the images before
         and after it are restored, and the run ends with a one-line error (exit 2)."""
-        import ganprior.api
+        import ganprior.pipeline
         from ganprior.errors import GanpriorError
-        real = ganprior.api.restore_batch
+        real = ganprior.pipeline.restore_batch
         calls = []
 
         def flaky(inputs, idx, *a, **k):
@@ -168,7 +168,7 @@ class TestBadInput:
                 raise GanpriorError("loss became NaN/inf at step 2 for image 1 of the batch")
             return real(inputs, idx, *a, **k)
 
-        monkeypatch.setattr(ganprior.api, "restore_batch", flaky)
+        monkeypatch.setattr(ganprior.pipeline, "restore_batch", flaky)
         code, _, err = run_cli(["reconstruct", *face_pngs, "--simulate", "--batch", "1",
                             *self.base(tmp_path, tiny_checkpoint)], capsys)
         assert_one_line_error(code, err, "NaN/inf")

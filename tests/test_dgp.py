@@ -15,7 +15,8 @@ from ganprior.inversion import METHODS, SOLVERS, invert
 from ganprior.inversion.dgp import (DELTA_PREFIX, DGPGenerator, DGPObjective, DGPSchedule, DGPStage,
                                     block_parameter_names, select_initial_codes)
 from ganprior.losses import DiscriminatorFeatureLoss
-from ganprior.physics.tasks import build_degradation, center_box_mask, random_pixel_mask
+from ganprior.physics.masks import center_box_mask, random_pixel_mask
+from ganprior.tasks import build_degradation
 from ganprior.presets import DGP_SCHEDULES, dgp_schedule_name
 from ganprior.priors import DCGANPrior
 from ganprior.priors.dcgan import DCGANDiscriminator
@@ -297,7 +298,7 @@ def test_biggan_fixture_prior():
 def test_user_physics(prior_with_d):
     """A deepinv operator of the user's (here a blur) works too; candidates see it per image."""
     import deepinv as dinv
-    from ganprior.physics.tasks import custom_degradation
+    from ganprior.physics.operator import as_operator as custom_degradation
     blur = dinv.physics.BlurFFT(img_size=(3, 16, 16), filter=torch.ones(1, 1, 3, 3) / 9)
     deg = custom_degradation(blur, 16)
     y = deg.A(off_prior_targets())

@@ -16,7 +16,7 @@ from ganprior.editing import (code_role_maps, edit_frames, feature_mix, layer_sw
 from ganprior.editing.mixing import adain
 from ganprior.errors import GanpriorError
 from ganprior.inversion import MultiCode, SingleCode, invert
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.priors import DCGANPrior
 from ganprior.priors.base import feature_map
 from ganprior.priors.dcgan import DCGANDiscriminator

@@ -18,7 +18,7 @@ from ganprior.editing import DEFAULT_JITTER_STD, as_dgp_generator, dgp_category_
 from ganprior.errors import GanpriorError
 from ganprior.inversion import invert
 from ganprior.inversion.dgp import DELTA_PREFIX, DGPGenerator
-from ganprior.physics.tasks import build_degradation
+from ganprior.tasks import build_degradation
 from ganprior.priors import DCGANPrior
 from ganprior.priors.dcgan import DCGANDiscriminator
 from ganprior.training.trainer import export_prior

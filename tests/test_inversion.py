@@ -5,7 +5,8 @@ import torch
 from ganprior.errors import GanpriorError
 from ganprior.inversion import METHODS, invert
 from ganprior.inversion.multi_code import MultiCode
-from ganprior.physics.tasks import build_degradation, center_box_mask
+from ganprior.physics.masks import center_box_mask
+from ganprior.tasks import build_degradation
 from ganprior.priors import DCGANPrior
 
 

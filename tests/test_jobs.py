@@ -29,16 +29,16 @@ def manifest(out: Path) -> dict:
 
 @pytest.fixture
 def count_inversions(monkeypatch):
-    """Counts the images that reach the inversion (both engines call api.restore_batch)."""
-    import ganprior.api
-    real = ganprior.api.restore_batch
+    """Counts the images that reach the inversion (both engines call pipeline.restore_batch)."""
+    import ganprior.pipeline
+    real = ganprior.pipeline.restore_batch
     seen: list[list[str]] = []
 
     def counting(inputs, idx, *a, **k):
         seen.append(list(inputs.names[idx]))
         return real(inputs, idx, *a, **k)
 
-    monkeypatch.setattr(ganprior.api, "restore_batch", counting)
+    monkeypatch.setattr(ganprior.pipeline, "restore_batch", counting)
     return seen
 
 
@@ -136,9 +136,9 @@ def test_a_corrupt_image_in_a_folder_fails_alone(tmp_path, capsys, tiny_checkpoi
 
 def test_a_failed_inversion_in_a_batch_is_retried_image_by_image(tmp_path, capsys, tiny_checkpoint, face_pngs,
                                                                   monkeypatch):
-    import ganprior.api
+    import ganprior.pipeline
     from ganprior.errors import GanpriorError
-    real = ganprior.api.restore_batch
+    real = ganprior.pipeline.restore_batch
     calls = []
 
     def poisoned(inputs, idx, *a, **k):
@@ -148,7 +148,7 @@ def test_a_failed_inversion_in_a_batch_is_retried_image_by_image(tmp_path, capsy
             raise GanpriorError("loss became NaN/inf at step 2")
         return real(inputs, idx, *a, **k)
 
-    monkeypatch.setattr(ganprior.api, "restore_batch", poisoned)
+    monkeypatch.setattr(ganprior.pipeline, "restore_batch", poisoned)
     out = tmp_path / "out"
     code, _, err = run_cli(["reconstruct", *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--batch", "3",
                             *FAST], capsys)

@@ -7,7 +7,8 @@ import torch
 from ganprior import as_operator, invert
 from ganprior.errors import GanpriorError
 from ganprior.physics.operator import noise_level
-from ganprior.physics.tasks import build_degradation, custom_degradation
+from ganprior.physics.operator import as_operator as custom_degradation
+from ganprior.tasks import build_degradation
 
 R = 16
 

@@ -207,7 +207,7 @@ class TestStructure:
     @pytest.mark.parametrize("layer", range(1, 9))
     def test_multi_code_inversion_runs_at_every_layer(self, layer):
         from ganprior.inversion import invert
-        from ganprior.physics.tasks import build_degradation
+        from ganprior.tasks import build_degradation
         prior = load_pggan(shared_path(*FIXTURE, PLAIN))
         for p in prior.parameters():
             p.requires_grad_(False)

@@ -4,8 +4,9 @@ import torch
 
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
-from ganprior.physics.tasks import (TASKS, build_degradation, builtin_mask, center_box_mask, custom_degradation,
-                                    parse_task, random_pixel_mask)
+from ganprior.physics.masks import builtin_mask, center_box_mask, random_pixel_mask
+from ganprior.physics.operator import as_operator as custom_degradation
+from ganprior.tasks import TASKS, build_degradation, parse_task
 
 R = 16
 
@@ -20,7 +21,7 @@ class TestParse:
         assert parse_task("reconstruct") == ["reconstruct"]
         assert parse_task("reconstruct+denoise") == ["denoise"]
 
-    @pytest.mark.parametrize("bad,msg", [("deblur", "unknown task"), ("inpaint+inpaint", "twice")])
+    @pytest.mark.parametrize("bad,msg", [("sharpen", "unknown task"), ("inpaint+inpaint", "twice")])
     def test_errors(self, bad, msg):
         with pytest.raises(GanpriorError, match=msg):
             parse_task(bad)
@@ -134,6 +135,16 @@ class TestPostprocess:
         torch.testing.assert_close(out * m, y * m)
         assert float(out[0, 0, 8, 8]) == pytest.approx(0.7)
         assert torch.equal(build_degradation("inpaint", R, mask=m, paste_known=False).postprocess(x_hat, y), x_hat)
+
+    def test_colorize_and_inpaint_recolour_known_pixels_only(self):
+        m = center_box_mask(R, 0.5)[None]
+        d = build_degradation("inpaint+colorize", R, mask=m)
+        x_hat = torch.rand(1, 3, R, R, generator=torch.Generator().manual_seed(3))
+        y = d.A(torch.rand(1, 3, R, R, generator=torch.Generator().manual_seed(4)))
+        out = d.postprocess(x_hat, y)
+        known = m.expand_as(x_hat) > 0.5
+        torch.testing.assert_close(to_gray(out) * m, y * m, atol=1e-5, rtol=0)  # the gray input's luminance
+        assert torch.equal(out[~known], x_hat[~known])  # the hole is the prior's
 
     def test_no_paste_when_downsampled_or_noisy(self):
         x_hat = torch.rand(1, 3, R, R)

@@ -10,7 +10,7 @@ import ganprior
 from ganprior.errors import GanpriorError
 from ganprior.presets import (DEFAULT_STYLES, PRESET_CHOICES, RECIPES, STYLES, apply_preset, default_style,
                               task_preset)
-from ganprior.physics.tasks import TASKS
+from ganprior.tasks import TASKS
 
 from .conftest import run_cli
 
@@ -56,12 +56,13 @@ def test_unknown_preset_is_one_line():
 
 def test_api_runs_the_preset(tiny_prior, monkeypatch):
     seen = []
-    real = ganprior.api.resolve_loss
+    import ganprior.pipeline
+    real = ganprior.pipeline.method_loss
 
-    def spy(perceptual, **kw):
+    def spy(method, perceptual, **kw):
         seen.append(perceptual)
-        return real(0.0, **kw)  # the spy records the weight; the tiny test runs pixel-only
-    monkeypatch.setattr(ganprior.api, "resolve_loss", spy)
+        return real(method, 0.0, **kw)  # the spy records the weight; the tiny test runs pixel-only
+    monkeypatch.setattr(ganprior.pipeline, "method_loss", spy)
     x = torch.rand(1, 3, 16, 16)
     for style in ("faithful", "perceptual"):
         r = ganprior.restore(x, "reconstruct", tiny_prior, simulate=True, preset=style, steps=2, num_codes=2,

@@ -360,7 +360,7 @@ def test_tail_rejects_wrong_features(tiny):
 @pytest.mark.parametrize("space", ["z", "w", "w+"])
 def test_multi_code_inversion_every_layer(space, ros_converted_prior):
     from ganprior.inversion import invert
-    from ganprior.physics.tasks import build_degradation
+    from ganprior.tasks import build_degradation
 
     p = ros_converted_prior
     p.requires_grad_(False)

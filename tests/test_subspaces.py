@@ -6,7 +6,8 @@ from ganprior import cli
 from ganprior.errors import GanpriorError
 from ganprior.inversion import invert
 from ganprior.inversion.subspace import SubspaceCode
-from ganprior.physics.tasks import build_degradation, center_box_mask
+from ganprior.physics.masks import center_box_mask
+from ganprior.tasks import build_degradation
 from ganprior.subspaces import Subspaces, cluster_channels, discover_subspaces
 
 

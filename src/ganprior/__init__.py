@@ -3,7 +3,7 @@
 from .api import Inputs, load_inputs, restore, restore_batch
 from .errors import GanpriorError
 from .inversion import METHODS, Result, invert
-from .physics import TASKS, build_degradation, parse_task
+from .tasks import TASKS, build_degradation, parse_task
 from .physics.operator import as_operator
 from .priors import PRIORS, DCGANPrior, GeneratorPrior, Prior, load_prior
 from . import models  # the deepinv reconstructors: ganprior.models.MultiCode(prior)(y, physics)

@@ -285,9 +285,9 @@ class RunConfig:
 
 
 def known_task_options() -> dict:
-    """Every registered task's options: name -> TaskOption."""
-    from .tasks import all_task_options
-    return all_task_options()
+    """Every registered task's options: name -> ``tasks.TaskOption``."""
+    from .tasks import task_options
+    return {o.name: o for o in task_options()}
 
 
 def check_task_options(tasks: list[str], options: dict) -> dict:
@@ -301,8 +301,20 @@ def check_task_options(tasks: list[str], options: dict) -> dict:
                             + (f" (it takes {', '.join(sorted(specs))})" if specs else ""))
     out = {}
     for name, value in options.items():
-        if value is not None:
-            out[name] = specs[name].check(value)
+        if value is None:
+            continue
+        spec = specs[name]
+        try:  # the type here; the bounds that need the prior's resolution when the chain is built
+            number = spec.type(value)
+            exact = not isinstance(value, bool) and (spec.type is not int or float(value) == number)
+        except (TypeError, ValueError, OverflowError):
+            exact = False
+        if not exact:
+            raise GanpriorError(f"{spec.label} must be {'an integer' if spec.type is int else 'a number'}, "
+                                f"got {value!r}")
+        if spec.type is float and not math.isfinite(number):
+            raise GanpriorError(f"{spec.label} must be finite, got {value!r}")
+        out[name] = number
     return out
 
 

@@ -11,7 +11,10 @@ import torch
 
 from .errors import GanpriorError
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
-from .physics.tasks import BUILTIN_MASKS, build_degradation, builtin_mask, check_factor, custom_degradation, parse_task
+from .physics.masks import BUILTIN_MASKS, builtin_mask
+from .physics.operator import as_operator
+from .tasks import build_degradation, parse_task
+from .tasks.super_resolve import check_factor
 
 ImageLike = str | os.PathLike | torch.Tensor
 
@@ -143,7 +146,7 @@ def load_custom_inputs(images: ImageLike | Sequence[ImageLike], physics, resolut
                        fit: str = "crop", seed: int = 0, device: str | torch.device = "cpu") -> Inputs:
     """Inputs for a user-supplied physics: clean images degraded through it (``simulate``), or its
     observations."""
-    deg = custom_degradation(physics, resolution, device)
+    deg = as_operator(physics, resolution, device=device)
     items = _as_items(images)
     size = resolution if simulate else deg.observed_size
     channels = 3 if simulate else deg.observed_channels

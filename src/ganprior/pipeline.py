@@ -23,7 +23,8 @@ from .inputs import ImageLike, Inputs, load_custom_inputs, load_inputs
 from .inversion import Result, invert
 from .losses import method_loss
 from .metrics import evaluate_images
-from .physics.tasks import build_degradation, custom_degradation, parse_task
+from .physics.operator import as_operator
+from .tasks import build_degradation, parse_task
 from .priors import Prior, load_prior
 from .priors.zoo import configure_prior, default_prior
 
@@ -40,7 +41,7 @@ def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str
     options = dict(task_options or {})
     options.update({k: v for k, v in (("factor", factor), ("noise_sigma", noise_sigma)) if v is not None})
     if physics is not None:
-        deg = custom_degradation(physics, prior.resolution, prior.device)
+        deg = as_operator(physics, prior.resolution, device=prior.device)
     else:
         masks = inputs.masks[idx] if inputs.masks is not None else None
         deg = build_degradation(parse_task(task), prior.resolution, mask=masks, paste_known=paste_known,

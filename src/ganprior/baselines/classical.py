@@ -1,16 +1,17 @@
 """Classical restorations: what a user would run instead of a GAN prior.
 
-Each baseline inverts a :class:`~ganprior.physics.tasks.Degradation` without any learned prior, by
-undoing the chain's operators in reverse order of the forward model (noise, then holes, then
-colour, then resolution):
+The primitive operators, one per kind of loss, on ``(B, C, h, w)`` float tensors in [0, 1]:
 
 * denoising: non-local means (scikit-image) or BM3D (the ``bm3d`` package), with the known sigma;
 * inpainting: biharmonic fill (scikit-image);
 * colorization: the gray input itself, as three equal channels (no colour is invented);
-* super-resolution: bicubic (antialiased, the same kernel family as the forward model) or Lanczos.
+* super-resolution: bicubic (antialiased, the same kernel family as the forward model) or Lanczos;
+* deblurring: Wiener deconvolution and Richardson-Lucy, both with the circular (FFT) convolution of
+  the forward model (deepinv ``BlurFFT``), so the borders are modelled as they were blurred.
 
+Each task of ``ganprior.tasks`` names the primitive that undoes it; this module knows no task.
 scikit-image and bm3d are the optional extra ``ganprior[baselines]``; a missing one gives a one-line
-error naming the extra. Images are ``(B, C, h, w)`` float tensors in [0, 1].
+error naming the extra.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import numpy as np
 import torch
 
 from ..errors import GanpriorError
-from ..physics.tasks import Degradation
 
 DENOISERS = ("nl-means", "bm3d")
 FILLS = ("biharmonic",)
 UPSAMPLERS = ("bicubic", "lanczos")
+DECONVOLVERS = ("wiener", "richardson-lucy")
 
 
 def _need(module: str):
@@ -36,7 +37,8 @@ def _need(module: str):
         raise GanpriorError(f"this baseline needs {module.split('.')[0]}: pip install 'ganprior[baselines]'") from None
 
 
-def _check(y: torch.Tensor) -> None:
+def check_image(y: torch.Tensor) -> None:
+    """A one-line error unless ``y`` is a finite (B, 1 or 3, h, w) image batch."""
     if not isinstance(y, torch.Tensor) or y.ndim != 4 or y.shape[1] not in (1, 3):
         raise GanpriorError(f"baselines take (B, 1 or 3, h, w) images, got "
                             f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
@@ -65,13 +67,13 @@ def denoise(y: torch.Tensor, sigma: float, method: str = "bm3d", *, guide: torch
     hard-thresholding estimate alone. The pilot only sets the filter's per-coefficient gains, so the
     output is still a filtering of ``y``; ``guide_weight = 0`` is plain BM3D.
     """
-    _check(y)
+    check_image(y)
     if method not in DENOISERS:
         raise GanpriorError(f"denoiser must be one of {', '.join(DENOISERS)}, got {method!r}")
     if guide is not None:
         if method != "bm3d":
             raise GanpriorError(f"a guide image needs the bm3d denoiser, got {method!r}")
-        _check(guide)
+        check_image(guide)
         if not 0 <= guide_weight <= 1:
             raise GanpriorError(f"the guide weight must be in [0, 1], got {guide_weight}")
         if guide.shape != y.shape:
@@ -163,7 +165,7 @@ def _bm3d_guided(bm3d, a: np.ndarray, sigma: float, guide: np.ndarray, weight: f
 
 def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> torch.Tensor:
     """Fill the pixels where ``mask`` (B or 1, 1, h, w; 1 = known) is 0."""
-    _check(y)
+    check_image(y)
     if method not in FILLS:
         raise GanpriorError(f"fill must be one of {', '.join(FILLS)}, got {method!r}")
     if mask.shape[-2:] != y.shape[-2:]:
@@ -186,7 +188,7 @@ def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> tor
 
 def upsample(y: torch.Tensor, size: int, method: str = "bicubic") -> torch.Tensor:
     """Resize to ``size`` x ``size`` by bicubic or Lanczos-3 interpolation."""
-    _check(y)
+    check_image(y)
     if method not in UPSAMPLERS:
         raise GanpriorError(f"upsampler must be one of {', '.join(UPSAMPLERS)}, got {method!r}")
     if method == "bicubic":
@@ -203,49 +205,59 @@ def upsample(y: torch.Tensor, size: int, method: str = "bicubic") -> torch.Tenso
 
 def colorize(y: torch.Tensor) -> torch.Tensor:
     """The gray image as RGB: the classical answer when no colour can be inferred."""
-    _check(y)
+    check_image(y)
     return y.expand(-1, 3, -1, -1).clamp(0, 1).clone() if y.shape[1] == 1 else y.clamp(0, 1).clone()
 
 
-def classical_restore(y: torch.Tensor, degradation: Degradation, *, denoiser: str = "bm3d",
-                      filler: str = "biharmonic", upsampler: str = "bicubic", guide: torch.Tensor | None = None,
-                      guide_weight: float = 0.0) -> torch.Tensor:
-    """Undo ``degradation`` (a task chain) with classical operators; returns (B, 3, R, R) in [0, 1].
-    ``guide`` / ``guide_weight``: a clean estimate in the observation's space for the denoiser (``denoise``)."""
-    _check(y)
-    if not degradation.tasks:
-        raise GanpriorError("classical baselines need a named task chain, not a custom physics")
-    x = y
-    if "denoise" in degradation.tasks:
-        x = denoise(x, degradation.noise_sigma, denoiser, guide=guide, guide_weight=guide_weight)
-    if "inpaint" in degradation.tasks:
-        x = fill(x, degradation.mask.to(x), filler)
-    x = colorize(x)
-    if x.shape[-1] != degradation.resolution:
-        x = upsample(x, degradation.resolution, upsampler)
-    return x
+def _transfer(psf: torch.Tensor, size: int) -> torch.Tensor:
+    """The FFT of a centred ``(k, k)`` point-spread function, zero-padded to ``size`` with its centre at
+    the origin (circular convolution), normalised to sum 1; float64."""
+    if not isinstance(psf, torch.Tensor) or psf.ndim != 2 or psf.shape[0] != psf.shape[1] or psf.shape[0] % 2 == 0:
+        raise GanpriorError(f"the blur kernel must be a square (k, k) tensor with odd k, got "
+                            f"{tuple(psf.shape) if isinstance(psf, torch.Tensor) else type(psf).__name__}")
+    k = psf.shape[0]
+    if k > size:
+        raise GanpriorError(f"the blur kernel ({k} px) is larger than the image ({size} px)")
+    psf = psf.detach().cpu().double()
+    if not torch.isfinite(psf).all() or (psf < 0).any() or psf.sum() <= 0:
+        raise GanpriorError("the blur kernel must be finite, non-negative and not all zero")
+    pad = torch.zeros(size, size, dtype=torch.float64)
+    pad[:k, :k] = psf / psf.sum()
+    return torch.fft.fft2(torch.roll(pad, (-(k // 2), -(k // 2)), dims=(0, 1)))
 
 
-def baseline_variants(degradation: Degradation) -> dict[str, dict]:
-    """The named classical baselines worth reporting for a task chain -> ``classical_restore`` options.
+def _square(y: torch.Tensor) -> int:
+    check_image(y)
+    if y.shape[-1] != y.shape[-2]:
+        raise GanpriorError(f"deconvolution takes square images, got {tuple(y.shape[-2:])}")
+    return y.shape[-1]
 
-    Reconstruction has none (the input is the answer); its comparison is the prior's own coverage.
-    """
-    tasks = degradation.tasks
-    if tasks == ["reconstruct"] or not tasks:
-        return {}
-    variants: dict[str, dict] = {"": {}}
 
-    def fan(key: str, names: tuple[str, ...]) -> None:
-        nonlocal variants
-        variants = {(f"{label} + {n}" if label else n): {**opts, key: n} for label, opts in variants.items()
-                    for n in names}
-    if "denoise" in tasks:
-        fan("denoiser", DENOISERS)
-    if "inpaint" in tasks:
-        fan("filler", FILLS)
-    if "colorize" in tasks and len(tasks) == 1:
-        variants = {"gray input": {}}
-    if "super-resolve" in tasks:
-        fan("upsampler", UPSAMPLERS)
-    return variants
+def wiener(y: torch.Tensor, psf: torch.Tensor, balance: float = 1e-3) -> torch.Tensor:
+    """Wiener deconvolution of ``y`` blurred (circularly) by ``psf``: ``conj(H) Y / (|H|^2 + balance)``.
+
+    ``balance`` is the noise-to-signal power ratio taken as constant over frequencies: small values
+    undo more of the blur and amplify more noise."""
+    h = _transfer(psf, _square(y))
+    if not balance > 0:
+        raise GanpriorError(f"the Wiener balance must be > 0, got {balance}")
+    spectrum = torch.fft.fft2(y.detach().cpu().double())
+    x = torch.fft.ifft2(h.conj() * spectrum / (h.abs() ** 2 + balance)).real
+    return x.float().clamp(0, 1).to(y.device)
+
+
+def richardson_lucy(y: torch.Tensor, psf: torch.Tensor, iterations: int = 30) -> torch.Tensor:
+    """Richardson-Lucy deconvolution (the maximum-likelihood iteration for Poisson noise) of ``y``
+    blurred circularly by ``psf``: ``x <- x * H^T (y / H x)``, from a flat image, ``iterations`` times."""
+    h = _transfer(psf, _square(y))
+    if int(iterations) < 1:
+        raise GanpriorError(f"Richardson-Lucy needs at least one iteration, got {iterations}")
+
+    def conv(img, transfer):
+        return torch.fft.ifft2(torch.fft.fft2(img) * transfer).real
+    observed = y.detach().cpu().double().clamp(0, 1)
+    x = torch.full_like(observed, 0.5)
+    eps = 1e-12
+    for _ in range(int(iterations)):
+        x = x * conv(observed / conv(x, h).clamp_min(eps), h.conj())
+    return x.float().clamp(0, 1).to(y.device)

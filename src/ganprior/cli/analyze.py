@@ -27,7 +27,9 @@ def analyze_cmd(argv: list[str]) -> int:
 
     from ..editing import layer_sweep, plot_layer_sweep
     from ..io import expand_inputs, fit_image, read_image, write_json
-    from ..physics.tasks import builtin_mask, check_factor, parse_task
+    from ..physics.masks import builtin_mask
+    from ..tasks import parse_task
+    from ..tasks.super_resolve import check_factor
     p = argparse.ArgumentParser(prog="ganprior analyze", formatter_class=HELP,
                                 parents=[out_parent(), prior_parent(),
                                          inversion_parent(steps={"default": 100, "help": "steps of every inversion"}),

@@ -27,7 +27,7 @@ def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class
     clean image with --simulate, else against the input for ``reconstruct``.
     """
     from ..api import load_inputs, restore_batch
-    from ..physics.tasks import parse_task
+    from ..tasks import parse_task
     from ..priors import load_prior
     from ..priors.zoo import configure_prior, default_prior
 

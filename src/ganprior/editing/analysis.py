@@ -42,7 +42,7 @@ def layer_sweep(images: torch.Tensor, prior: Prior, *, layers: Sequence[int] | N
         num_codes: the N values; N = 1 at a layer is a single *feature* code (the head's output at
             that layer optimised through one code), not the single-code baseline.
         steps: optimisation steps of every inversion. lr: step size (default: the method's preset).
-        task: task (chain) for ``ganprior.physics.tasks.build_degradation``; ``task_options``
+        task: task (chain) for ``ganprior.tasks.build_degradation``; ``task_options``
             (``factor``, ``mask``, ``noise_sigma``) are passed to it.
         seed: seeds every inversion (and the noise).
         callback: ``callback(done, total, entry)`` after each setting.
@@ -52,7 +52,7 @@ def layer_sweep(images: torch.Tensor, prior: Prior, *, layers: Sequence[int] | N
     (optimisation time), and each run also ``layer`` and ``num_codes``.
     """
     from ..inversion import invert
-    from ..physics.tasks import build_degradation
+    from ..tasks import build_degradation
 
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3 \
             or tuple(images.shape[2:]) != (prior.resolution, prior.resolution):

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import GanpriorError
 from ..losses import frozen_eval
-from ..physics.tasks import Degradation
+from ..tasks import Degradation
 from ..priors.base import Prior
 
 # distance(observed, y, paired) -> (B, C): observed is (C, ...) when the forward model is shared by

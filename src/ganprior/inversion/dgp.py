@@ -36,7 +36,7 @@ from torch.func import functional_call
 
 from ..errors import GanpriorError
 from ..losses import DiscriminatorFeatureLoss, frozen_eval
-from ..physics.tasks import Degradation
+from ..tasks import Degradation
 from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DGP_SCHEDULES,
                        dgp_schedule_name)
 from ..priors.base import Prior

@@ -1,8 +1,9 @@
 """Classical blend: the prior's detail added to the classical restoration of the same observation.
 
-With ``C`` the classical operator chain of a task (BM3D or non-local means, biharmonic fill, bicubic
-upsampling, the gray image as colour; ``ganprior.baselines.classical_restore``), ``A`` the
-degradation (with fresh noise of the task's sigma when it is noisy) and ``x`` the prior's output::
+With ``C`` the classical operator chain of a task (each task's inverse step: BM3D or non-local means,
+biharmonic fill, bicubic upsampling, the gray image as colour, Wiener deconvolution;
+``tasks.classical.classical_restore``), ``A`` the degradation (with fresh noise drawn from its noise
+model when it is noisy) and ``x`` the prior's output::
 
     out = C(y) + w * (x - C(A(x)))
 
@@ -11,7 +12,7 @@ own degraded image: the detail, the hole's content, the colour, the texture a de
 For the linear operators (fill, upsampling) ``w = 1`` is a residual correction of the prior's output,
 ``x + C(y - A(x))``; at ``w = 0`` it is the classical restoration. Known pixels stay exactly the
 observation's, as with paste-back, since ``C`` keeps them. In a chain with colorization the blend
-gives the luminance and the prior the chroma, so colours are not faded by ``w``.
+gives the luminance and the prior the chroma, so colours are not faded by ``w`` (``Task.keep_observed``).
 
 Denoising uses BM3D when the ``bm3d`` package is installed (``pip install 'ganprior[baselines]'``;
 its licence is non-commercial), else scikit-image's non-local means. With BM3D a second weight, the
@@ -32,8 +33,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import GanpriorError
-from ..io import to_gray
-
+from .base import get_task
+from .classical import classical_restore, default_methods
 
 # the noise put on the prior's image for noisy tasks: its own seed, unrelated to the seeds that
 # simulate test inputs (the same draw as the observation's noise would correlate the two)
@@ -41,8 +42,8 @@ BLEND_NOISE_SEED = 7919
 
 
 def blend_applies(tasks: list[str]) -> bool:
-    """Whether the classical blend is defined for a task chain."""
-    return bool(tasks) and tasks != ["reconstruct"]
+    """Whether the classical blend is defined for a task chain: some task of it degrades the image."""
+    return any(not get_task(t).identity for t in tasks)
 
 
 def check_weight(weight, name: str = "blend") -> float:
@@ -53,44 +54,33 @@ def check_weight(weight, name: str = "blend") -> float:
     return weight
 
 
-def default_denoiser() -> str:
-    """BM3D when its package is installed, else non-local means (scikit-image)."""
-    import importlib.util
-    return "bm3d" if importlib.util.find_spec("bm3d") is not None else "nl-means"
-
-
 def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: float,
                     seed: int = BLEND_NOISE_SEED, guide: float = 0.0) -> torch.Tensor:
     """``C(y) + weight * (x_hat - C(A(x_hat)))`` for the degradation's task chain; see the module doc.
-    ``guide``: with denoising and BM3D, the prior's weight in the pilot of ``C(y)``'s Wiener stage."""
-    from ..baselines.classical import classical_restore
-    from .tasks import keep_luminance
-
+    ``guide``: the prior's weight in the pilot of ``C(y)``'s guided step (BM3D's Wiener stage)."""
     weight, guide = check_weight(weight), check_weight(guide, "guide")
     if not blend_applies(degradation.tasks):
         return x_hat
-    sigma = degradation.noise_sigma if "denoise" in degradation.tasks else 0.0
-    denoiser = default_denoiser()
+    methods = default_methods(degradation)
+    noisy = degradation.noise_sigma > 0
     with torch.no_grad():
         x = x_hat.detach().clamp(0, 1)
         clean = degradation.A(x)  # the prior's image as the input would be without noise
-        ax = clean
-        if sigma > 0:  # the prior's image observed as the input was: with noise of the same sigma (seeded);
+        if noisy:  # the prior's image observed as the input was: with noise of the same model (seeded);
             # neither is clipped, since the denoiser expects the noise as it came
-            noise = torch.randn(ax.shape, generator=torch.Generator().manual_seed(seed))
-            ax = ax + sigma * noise.to(ax)
+            ax = degradation.add_noise(clean, seed)
         else:
-            y, ax = y.clamp(0, 1), ax.clamp(0, 1)
+            y, ax = y.clamp(0, 1), clean.clamp(0, 1)
         pilot = None
-        if sigma > 0 and denoiser == "bm3d" and guide > 0:
+        if noisy and guide > 0 and any(methods.get(t.classical_option) in t.guided_methods for t in degradation.chain):
             pilot = clean.clamp(0, 1)
             if pilot.shape != y.shape:
                 pilot = pilot.mean(1, keepdim=True).expand_as(y)
-        base = classical_restore(y, degradation, denoiser=denoiser, guide=pilot, guide_weight=guide)
+        base = classical_restore(y, degradation, guide=pilot, guide_weight=guide, **methods)
         out = base
         if weight > 0:
-            out = base + weight * (x - classical_restore(ax, degradation, denoiser=denoiser))
+            out = base + weight * (x - classical_restore(ax, degradation, **methods))
         out = out.clamp(0, 1)
-        if "colorize" in degradation.tasks:
-            out = keep_luminance(x, to_gray(out))
+        for task in degradation.chain:
+            out = task.keep_observed(x, out, "luma")
     return out.to(x_hat)
