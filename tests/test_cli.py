@@ -141,11 +141,13 @@ class TestBadInput:
         assert record["method"] == "multi" and record["steps"] == 2
         assert Image.open(tmp_path / "o" / f"{face_pngs[0].stem}.png").size == (64, 64)
 
-    def test_nan_loss(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+    def test_infinite_learning_rate_is_refused_before_the_job(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
+        # it used to run and fail per image with a NaN loss; RunConfig's bounds refuse it up front
         code, _, err = run_cli(["reconstruct", face_pngs[0], "--simulate", "--out", tmp_path / "o", "--prior",
                             tiny_checkpoint, "--method", "single", "--optimizer", "sgd", "--lr", "inf",
                             "--steps", "5", "--quiet"], capsys)
-        assert_one_line_error(code, err, "NaN/inf")
+        assert_one_line_error(code, err, "learning rate must be finite, got inf")
+        assert not (tmp_path / "o").exists()
 
     def test_bad_task_and_factor(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
         assert_one_line_error(*run_cli(["sharpen", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
@@ -210,7 +212,7 @@ def test_latent_init_best_from_the_command_line(tmp_path, capsys, tiny_checkpoin
                             "--method", "single", "--latent-init", "best", "--candidates", "7", *FAST_SINGLE], capsys)
     assert code == 0, err
     settings = json.loads((tmp_path / "b" / "manifest.json").read_text())["settings"]
-    assert settings["latent_init"] == "best" and settings["candidates"] == 7
+    assert settings["latent_init"] == "best" and settings["num_candidates"] == 7
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "n", "--prior", tiny_checkpoint,
                             "--method", "single", "--latent-init", "normal", *FAST_SINGLE], capsys)
     assert code == 0, err

@@ -49,9 +49,9 @@ def test_manifest_records_settings_inputs_and_outputs(tmp_path, capsys, tiny_che
     assert code == 0, err
     assert "done 3, skipped 0, failed 0" in stdout
     m = manifest(out)
-    assert m["version"] == 1 and m["prior_name"]
+    assert m["version"] == 2 and m["prior_name"]
     s = m["settings"]
-    assert s["task"] == "reconstruct" and s["steps"] == 3 and s["seed"] == 3 and s["codes"] == 2
+    assert s["task"] == "reconstruct" and s["steps"] == 3 and s["seed"] == 3 and s["num_codes"] == 2
     assert s["prior"] == str(Path(tiny_checkpoint).resolve())
     assert "device" not in s and "batch" not in s and "out" not in s  # how, not what: may change on resume
     assert [i["name"] for i in m["items"]] == ["img0", "img1", "img2"]

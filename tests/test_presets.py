@@ -81,7 +81,7 @@ def test_cli_records_the_resolved_recipe(tmp_path, capsys, tiny_checkpoint, face
     options = json.loads((out / "manifest.json").read_text())["settings"]
     recipe = RECIPES["faithful"]["denoise"]
     assert options["preset"] == "faithful" and options["method"] == recipe["method"]
-    assert options["perceptual"] == recipe["perceptual"] and options["codes"] == 2 and options["steps"] == 2
+    assert options["perceptual"] == recipe["perceptual"] and options["num_codes"] == 2 and options["steps"] == 2
     record = json.loads((out / "metrics.json").read_text())[0]
     assert record["method"] == recipe["method"] and record["steps"] == 2
 

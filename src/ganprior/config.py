@@ -47,6 +47,20 @@ def _finite(name: str, lo: float | None = None, hi: float | None = None, *, lo_o
     return check
 
 
+def _weight(name: str) -> Callable[[Any], None]:
+    """A blend-style weight in [0, 1] (None passes: the preset's)."""
+    def check(v):
+        if v is None:
+            return
+        try:
+            w = float(v)
+        except (TypeError, ValueError):
+            raise GanpriorError(f"{name} weight must be a number in [0, 1], got {v!r}") from None
+        if not 0 <= w <= 1:  # NaN fails too
+            raise GanpriorError(f"{name} weight must be in [0, 1], got {w}")
+    return check
+
+
 def _perceptual_check(v) -> None:
     if v is None or v == "auto":
         return
@@ -60,13 +74,14 @@ def _perceptual_check(v) -> None:
 
 def opt(default: Any = None, *, flag: str | None = None, help: str = "", choices: tuple | None = None,
         check: Callable[[Any], None] | None = None, type: Callable | None = None, cli: bool = True,
-        negate: bool = False, default_factory: Callable | None = None):
+        negate: bool = False, execution: bool = False, default_factory: Callable | None = None):
     """A RunConfig field with what the command line and validation need.
 
     flag: the CLI flag (default ``--name-with-dashes``); negate: a boolean whose flag turns it off
-    (``paste_known`` <- ``--no-paste``); cli=False: set through the API only."""
+    (``paste_known`` <- ``--no-paste``); cli=False: set through the API only; execution: changes how
+    the run goes, not its result (a resumed job may change it)."""
     meta = {"flag": flag, "help": help, "choices": choices, "check": check, "type": type, "cli": cli,
-            "negate": negate}
+            "negate": negate, "execution": execution}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -121,7 +136,7 @@ class RunConfig:
                     help="weight of an L1 pixel term (MSE weight is 1)")
     dgp_loss: str = opt("discriminator", choices=("discriminator", "mse", "perceptual"),
                         help="--method dgp: the loss (discriminator features need a prior with a discriminator)")
-    stop_mse: float | None = opt(None, type=float, check=_finite("stop MSE", 0, 1, lo_open=True),
+    stop_mse: float | None = opt(None, type=float, check=_finite("stop MSE", 0, lo_open=True),
                                  help="stop each image once its observation MSE ([0, 1] scale) is below this; "
                                       "DGP's adversarial defense uses 5e-3")
     niqe_params: str | None = opt(None, help="NIQE pristine-model .npz (default: $GANPRIOR_NIQE_PARAMS or "
@@ -142,15 +157,15 @@ class RunConfig:
                    help="how inputs are brought to the prior's size: centre-crop, pad or stretch, then resize")
     paste_known: bool = opt(True, flag="--no-paste", negate=True,
                             help="do not paste known pixels / luminance back")
-    blend: float | None = opt(None, type=float, check=_finite("blend", 0, 1),
+    blend: float | None = opt(None, type=float, check=_weight("blend"),
                               help="blend the prior's output into the classical restoration: C(y) + W (x - C(A x)), "
                                    "W in [0, 1], 0 = off [the preset's]")
-    guide: float | None = opt(None, type=float, check=_finite("guide", 0, 1),
+    guide: float | None = opt(None, type=float, check=_weight("guide"),
                               help="denoising with BM3D: the prior's weight in the pilot of BM3D's Wiener stage, "
                                    "G in [0, 1], 0 = plain BM3D [the preset's]")
     precision: str = opt("fp32", choices=("fp32", "bf16"),
                          help="bf16 autocasts the generator (fast on GPUs and AVX512-BF16/AMX CPUs, slow on others)")
-    compile: bool = opt(False, help="render through torch.compile (pays off over many steps, mainly on GPUs)")
+    compile: bool = opt(False, execution=True, help="render through torch.compile (pays off over many steps, mainly on GPUs)")
     gif: bool = opt(False, help="also write an animation of the optimisation")
     task_options: dict = opt(cli=False, default_factory=dict,
                              help="the tasks' own options (factor, noise_sigma, blur_sigma, ...)")
@@ -180,6 +195,10 @@ class RunConfig:
 
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    def fingerprint(self) -> dict:
+        """``to_json`` without the execution options: what a job's result depends on."""
+        return {k: v for k, v in self.to_json().items() if not _FIELDS[k].metadata.get("execution")}
 
     def to_json(self) -> dict:
         """A JSON-ready dict of every field (what a job manifest records and compares on a rerun)."""
@@ -244,6 +263,8 @@ class RunConfig:
                 out.latent_init = "normal"
             if out.layer is not None and num_layers is not None and out.layer > num_layers:
                 raise GanpriorError(f"layer must be in 1..{num_layers} for this prior, got {out.layer}")
+        if out.method != "dgp" and out.latent_init != "best" and out.num_candidates is not None:
+            raise GanpriorError("--candidates (num_candidates) applies with latent_init='best' (or method dgp)")
         if out.latent_init == "best" and out.num_candidates is None and out.method != "dgp":
             from .inversion.candidates import DEFAULT_NUM_CANDIDATES
             out.num_candidates = DEFAULT_NUM_CANDIDATES

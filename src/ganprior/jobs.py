@@ -94,7 +94,7 @@ class JobSettings:
         return self.config.prior
 
     def fingerprint(self) -> dict:
-        out = self.config.to_json()
+        out = self.config.fingerprint()
         if self.mask_data is not None:
             out["mask_sha256"] = sha256_bytes(self.mask_data)
         return out
