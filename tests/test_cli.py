@@ -145,7 +145,7 @@ class TestBadInput:
         assert_one_line_error(code, err, "NaN/inf")
 
     def test_bad_task_and_factor(self, tmp_path, capsys, tiny_checkpoint, face_pngs):
-        assert_one_line_error(*run_cli(["deblur", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
+        assert_one_line_error(*run_cli(["sharpen", face_pngs[0], *self.base(tmp_path, tiny_checkpoint)], capsys)[::2],
                               "unknown task")
         assert_one_line_error(*run_cli(["super-resolve", face_pngs[0], "--factor", "3", "--simulate",
                                     *self.base(tmp_path, tiny_checkpoint)], capsys)[::2], "factor")

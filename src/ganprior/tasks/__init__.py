@@ -6,6 +6,7 @@ Importing this package registers the built-in tasks (one import line each, below
 
 from . import base
 from . import reconstruct, super_resolve, colorize, inpaint, denoise  # noqa: F401  (registers them)
+from . import deblur  # noqa: F401
 from .base import (Geometry, Step, Task, TaskOption, get_task, leading_task, parse_task, register, task_names,
                    task_options)
 from .blend import blend_applies, check_weight, classical_blend
