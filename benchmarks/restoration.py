@@ -181,8 +181,7 @@ def _slice_deg(deg, sl: slice):
     """The degradation of images ``sl`` (per-image masks are sliced with them)."""
     if deg.mask is None or deg.mask.shape[0] == 1:
         return deg
-    factor = deg.resolution // deg.observed_size if "super-resolve" in deg.tasks else None
-    return build_degradation(deg.tasks, deg.resolution, factor=factor, mask=deg.mask[sl], noise_sigma=deg.noise_sigma)
+    return build_degradation(deg.tasks, deg.resolution, mask=deg.mask[sl], **deg.options)
 
 
 # -- recipes ----------------------------------------------------------------------------------------
