@@ -13,8 +13,7 @@ from .errors import GanpriorError
 from .io import expand_inputs, fit_image, read_image, read_mask, to_gray
 from .physics.masks import BUILTIN_MASKS, builtin_mask
 from .physics.operator import as_operator
-from .tasks import build_degradation, parse_task
-from .tasks.super_resolve import check_factor
+from .tasks import build_degradation, needs_mask, observed_geometry, parse_task
 
 ImageLike = str | os.PathLike | torch.Tensor
 
@@ -121,15 +120,13 @@ def load_inputs(images: ImageLike | Sequence[ImageLike], task: str | list[str], 
 
     ``task_options``: the tasks' own options (``factor=4``, ``noise_sigma=0.1``, ...)."""
     tasks = parse_task(task)
-    factor = task_options.get("factor")
-    size = resolution // check_factor(factor, resolution) if "super-resolve" in tasks else resolution
-    channels = 1 if "colorize" in tasks else 3
+    channels, size = observed_geometry(tasks, resolution, **task_options)  # checks the task options too
     items = _as_items(images)
     loaded = [_load(obj, 3 if simulate else channels) for _, _, obj in items]
     target = resolution if simulate else size
     pics = torch.stack([fit_image(t, target, fit) for t, _ in loaded])
     masks = _inpaint_masks(mask, [a for _, a in loaded], size, fit=fit, simulate=simulate, seed=seed,
-                           white_is_missing=mask_white_is_missing) if "inpaint" in tasks else None
+                           white_is_missing=mask_white_is_missing) if needs_mask(tasks) else None
     # validates the task options and the mask size before any optimisation starts
     deg = build_degradation(tasks, resolution, mask=masks, **task_options)
     if simulate:

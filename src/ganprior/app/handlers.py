@@ -346,25 +346,24 @@ def _new_folder(out_root: str | os.PathLike | None) -> Path:
 def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str | None = "preset",
                    codes: int | None = 0, layer: int | str | None = "preset", steps: int | None = 0,
                    factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True, seed: int = 0,
-                   perceptual: float | str | None = None) -> RunConfig:
+                   perceptual: float | str | None = None, extra_task_options: dict | None = None) -> RunConfig:
     """The ``RunConfig`` of the Restore tab's controls: 'preset' (and 0 codes or steps) leaves an
     option to the task's preset, exactly as the CLI does when a flag is not given."""
-    from ..tasks import parse_task
+    from ..tasks import parse_task, task_options
     tasks = parse_task(task)
     if method in (None, "", "preset"):
         method = None
     elif method not in METHOD_CHOICES:
         raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_CHOICES)}")
     steps, codes, seed = _check_knobs(steps, codes, seed, preset_steps=True)
-    task_options = {}
-    if "super-resolve" in tasks:
-        task_options["factor"] = int(factor)
-    if "denoise" in tasks:
-        task_options["noise_sigma"] = float(noise_sigma)
+    # the page's task controls, kept for the tasks of the chain that declare them
+    given = {"factor": factor, "noise_sigma": noise_sigma, **(extra_task_options or {})}
+    wanted = {o.name for o in task_options(tasks)}
+    task_values = {k: v for k, v in given.items() if k in wanted and v is not None}
     return RunConfig.from_options("+".join(tasks), prior=None if not isinstance(prior, str) else prior,
                                   method=method, num_codes=codes, layer=_layer(layer), steps=steps,
                                   simulate=bool(simulate), seed=seed, perceptual=perceptual,
-                                  task_options=task_options)
+                                  task_options=task_values)
 
 
 def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utkface64",
@@ -386,14 +385,15 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
         from ..io import write_json
         from ..metrics import psnr
         from ..pipeline import Pipeline, output_files
+        from ..tasks import needs_mask
         config = restore_config(task, prior, method, codes, layer, steps, factor, noise_sigma, simulate, seed,
                                 perceptual)
         tasks = config.tasks
         image = editor_image(editor)
         painted = painted_mask(editor)
-        if "inpaint" in tasks and painted is None:
-            raise GanpriorError("inpaint needs a mask: paint the area to fill on the image")
-        mask = None if painted is None or "inpaint" not in tasks else torch.from_numpy(~painted).float()[None]
+        if needs_mask(tasks) and painted is None:
+            raise GanpriorError(f"{'+'.join(tasks)} needs a mask: paint the area to fill on the image")
+        mask = None if painted is None or not needs_mask(tasks) else torch.from_numpy(~painted).float()[None]
         pipe = Pipeline(config, prior=None if isinstance(prior, str) else prior)
         inputs = pipe.load(_to_tensor(image), mask=mask)
         before = _display(inputs.observed[0].clamp(0, 1))

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..jobs import Job, WorkItem, collect_inputs, job_settings, load_item, mask_arg, remember, run_local
     from ..pipeline import Pipeline
+    from ..tasks import needs_mask
 
     config = config_from_args(args).validate()
     auto_batch = str(args.batch).strip().lower() == "auto"
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     # may also come from each input's transparency: then each input is checked on its own)
     with tempfile.TemporaryDirectory(prefix="ganprior-check-") as tmp:
         mask = mask_arg(settings, Path(tmp))
-        if "inpaint" not in pipe.tasks or config.mask is not None or config.simulate:
+        if not needs_mask(pipe.tasks) or config.mask is not None or config.simulate:
             pipe.load([torch.full((3, res, res), 0.5)], mask=mask)
         inputs = collect_inputs(args.inputs)
         # a file named on the command line must be readable (fail fast, nothing written); a folder's

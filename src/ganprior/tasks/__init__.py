@@ -10,11 +10,11 @@ from . import deblur  # noqa: F401
 from .base import (Geometry, Step, Task, TaskOption, get_task, leading_task, parse_task, register, task_names,
                    task_options)
 from .blend import blend_applies, check_weight, classical_blend
-from .chain import Degradation, build_degradation
+from .chain import Degradation, build_degradation, needs_mask, observed_geometry
 from .classical import baseline_variants, classical_restore
 
 TASKS = base.TASKS  # the registered names in canonical order (task_names() stays current after a late register)
 
 __all__ = ["TASKS", "Degradation", "Geometry", "Step", "Task", "TaskOption", "baseline_variants", "blend_applies",
-           "build_degradation", "check_weight", "classical_blend", "classical_restore",
+           "build_degradation", "needs_mask", "observed_geometry", "check_weight", "classical_blend", "classical_restore",
            "get_task", "leading_task", "parse_task", "register", "task_names", "task_options"]

@@ -96,6 +96,8 @@ class Task:
     options: tuple[TaskOption, ...] = ()
     # adds nothing to a chain: dropped from a chain of several tasks, no classical baseline, no blend
     identity: bool = False
+    # observes through a known-pixel mask that the user gives (a file, a spec, transparency)
+    needs_mask: bool = False
     # the observation shows the image's own pixels (not resampled, blurred or noisy): paste-back allowed
     observes_pixels: bool = True
     # keyword of classical_restore that picks this task's inverse step, and the methods it names

@@ -140,6 +140,38 @@ def _compose(ops: list, noise, device) -> dinv.physics.Physics:
     return physics
 
 
+def _resolve_options(chain, options: dict, resolution: int) -> dict:
+    """The chain's task options, converted and checked (defaults filled); an option no task declares
+    is an error naming it, options of tasks outside the chain are ignored."""
+    declared = [o.name for o in task_options()]
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        raise GanpriorError(f"unknown task option {', '.join(unknown)}; the tasks take {', '.join(declared)}")
+    resolved: dict = {}
+    for t in chain:
+        for option in t.options:
+            if option.name not in resolved:
+                resolved[option.name] = option.resolve(options.get(option.name), resolution, t.name)
+    return resolved
+
+
+def needs_mask(task: str | list[str]) -> bool:
+    """Whether a chain observes through a known-pixel mask the user must give (inpainting)."""
+    return any(t.needs_mask for t in chain_of(parse_task(task)))
+
+
+def observed_geometry(task: str | list[str], resolution: int, **options) -> Geometry:
+    """The observation's (channels, size) for clean images of size ``resolution``, checking the
+    task options (a chain that needs a mask is measured with an all-known one)."""
+    chain = chain_of(parse_task(task))
+    resolved = _resolve_options(chain, options, resolution)
+    geometry = Geometry(3, resolution)
+    for t in chain:
+        mask = torch.ones(1, 1, geometry.size, geometry.size) if t.needs_mask else None
+        geometry = t.forward(geometry, resolved, mask=mask).geometry
+    return geometry
+
+
 def build_degradation(task: str | list[str], resolution: int, *, mask: torch.Tensor | None = None,
                       paste_known: bool = True, blend: float | None = 0.0, guide: float | None = 0.0,
                       device: str | torch.device = "cpu", **options) -> Degradation:
@@ -153,16 +185,8 @@ def build_degradation(task: str | list[str], resolution: int, *, mask: torch.Ten
     """
     tasks = parse_task(task)
     blend, guide = check_weight(blend), check_weight(guide, "guide")
-    declared = [o.name for o in task_options()]
-    unknown = sorted(set(options) - set(declared))
-    if unknown:
-        raise GanpriorError(f"unknown task option {', '.join(unknown)}; the tasks take {', '.join(declared)}")
     chain = chain_of(tasks)
-    resolved: dict = {}
-    for t in chain:
-        for option in t.options:
-            if option.name not in resolved:
-                resolved[option.name] = option.resolve(options.get(option.name), resolution, t.name)
+    resolved = _resolve_options(chain, options, resolution)
     ops, noise, observed_mask = [], None, None
     geometry = Geometry(3, resolution)
     for t in chain:

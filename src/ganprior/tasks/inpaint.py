@@ -16,6 +16,7 @@ class Inpaint(Task):
     name = "inpaint"
     aliases = ("inpainting",)
     order = 40  # masks the observation as it is: at the observed (low) resolution, gray or colour
+    needs_mask = True
     classical_option = "filler"
     classical_methods = FILLS
 
