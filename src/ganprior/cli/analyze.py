@@ -93,4 +93,3 @@ def analyze_cmd(argv: list[str]) -> int:
         print(f"best: layer {best['layer']}, N = {best['num_codes']} ({best['psnr']:.2f} dB); "
               f"wrote layers.json and layers.png to {out}")
     return 0
-

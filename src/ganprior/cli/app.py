@@ -31,4 +31,3 @@ def app_cmd(argv: list[str]) -> int:
         print(f"ganprior app on http://{a.host}:{a.port} (Ctrl+C stops it)", flush=True)
     launch(a.host, a.port, out_root=a.out, quiet=a.quiet)
     return 0
-

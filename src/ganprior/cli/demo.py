@@ -37,4 +37,3 @@ def demo_cmd(argv: list[str]) -> int:
     if not a.quiet:
         print(f"demo summary sheet: {Path(a.out) / 'summary.png'}")
     return 0
-

@@ -178,4 +178,3 @@ def transfer_cmd(argv: list[str]) -> int:
     if not a.quiet:
         print(f"wrote input.png, reconstruction.png, {len(classes)} class_*.png, sheet.png and transfer.json to {out}")
     return 0
-

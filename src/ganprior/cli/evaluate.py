@@ -27,4 +27,3 @@ def evaluate_cmd(argv: list[str]) -> int:
     if a.json:
         write_json(records, a.json)
     return 0
-

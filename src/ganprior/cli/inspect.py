@@ -42,4 +42,3 @@ def inspect_cmd(argv: list[str]) -> int:
           f"  discriminator:      "
           + ("none" if d is None else f"{type(d).__name__}, {info['discriminator']['parameters']:,} parameters"))
     return 0
-

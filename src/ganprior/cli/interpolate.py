@@ -38,4 +38,3 @@ def interpolate_cmd(argv: list[str]) -> int:
     print(f"largest step between frames: RMSE {stats['max_jump_rmse']:.4f}, LPIPS {stats['max_jump_lpips']:.4f}")
     print(f"wrote {a.frames} frames, interpolation.gif, strip.png and smoothness.json to {out}")
     return 0
-

@@ -15,4 +15,3 @@ def priors_cmd(argv: list[str]) -> int:
         print(f"{name}{mark}\n    {entry.description}\n    licence: {entry.license}")
     print(f"(weights cache: {cache_dir()}; any checkpoint path also works as --prior)")
     return 0
-

@@ -49,4 +49,3 @@ def subspaces_cmd(argv: list[str]) -> int:
     print(f"layer {sub.layer}: {sub.num_subspaces} subspaces of {sizes} channels")
     print(f"cached: {sub.path} (affinity picture: {sub.path.with_suffix('.png')})")
     return 0
-

@@ -162,4 +162,3 @@ def _init_prior_file(spec: str) -> tuple[Path, dict, int]:
     arch = {"resolution": g["resolution"], "latent_dim": g["latent_dim"], "g_width": g["width"],
             "d_width": d["width"]}
     return path, arch, int(meta.get("step", 0))
-
