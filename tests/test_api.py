@@ -13,6 +13,7 @@ def clean(tiny_prior, n=2):
         return tiny_prior.to_unit(tiny_prior.generate(torch.randn(n, 8, 1, 1, generator=g))).clamp(0, 1)
 
 
+@pytest.mark.integration
 def test_restore_tensors_simulated(tiny_prior):
     x = clean(tiny_prior)
     r = ganprior.restore(x, "super-resolve", tiny_prior, factor=2, simulate=True, steps=20, layer=1, perceptual=0)
@@ -38,6 +39,7 @@ def test_user_supplied_physics(tiny_prior):
     assert r.history[-1].mean() < r.history[0].mean()
 
 
+@pytest.mark.integration
 def test_perceptual_auto_is_recorded(tiny_prior):
     r = ganprior.restore(clean(tiny_prior, 1), "reconstruct", tiny_prior, simulate=True, steps=2, layer=1)
     assert all("perceptual loss off" not in n for n in r.notes)  # weights are available here

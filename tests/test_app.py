@@ -115,6 +115,7 @@ def test_painted_mask_reads_every_layer_and_checks_sizes():
 
 # -- restoration ----------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_restore_streams_live_updates_then_writes_result_and_metrics(tmp_path, tiny_prior):
     image = _face(tiny_prior)
     box = (slice(4, 10), slice(5, 11))
@@ -140,6 +141,7 @@ def test_restore_streams_live_updates_then_writes_result_and_metrics(tmp_path, t
     assert f"| PSNR (dB) | {record['psnr']:.2f} |" in final.metrics
 
 
+@pytest.mark.integration
 def test_restore_without_ground_truth_reports_no_reference_metrics(tmp_path, tiny_prior):
     final, _ = _last(h.restore_stream(_editor(_face(tiny_prior)), "colorize", tiny_prior, "single", 0, "preset", 5,
                                       simulate=False, out_root=tmp_path, perceptual=0))
@@ -171,6 +173,7 @@ def test_restore_without_image_asks_for_one(tmp_path, tiny_prior):
     assert final.status == "Error: upload an image first, or pick one of the examples"
 
 
+@pytest.mark.integration
 def test_two_sessions_at_once_do_not_mix_results(tmp_path, tiny_prior):
     """Two tabs run at the same time: each gets its own folder and the same result as when run alone."""
     images = {"tab-a": _face(tiny_prior, 1), "tab-b": _face(tiny_prior, 2)}
@@ -196,6 +199,7 @@ def test_two_sessions_at_once_do_not_mix_results(tmp_path, tiny_prior):
     assert len(folders) == 2
 
 
+@pytest.mark.integration
 def test_cancel_stops_only_its_own_session_and_writes_nothing(tmp_path, tiny_prior):
     runs = h.RunRegistry()
     stream = h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1, 100000,
@@ -213,6 +217,7 @@ def test_cancel_stops_only_its_own_session_and_writes_nothing(tmp_path, tiny_pri
     assert not any(tmp_path.iterdir()) and not runs.running("tab-a")
 
 
+@pytest.mark.integration
 def test_closing_the_stream_stops_the_worker(tmp_path, tiny_prior):
     """A closed tab closes the generator: the worker thread must stop instead of running on."""
     runs = h.RunRegistry()
@@ -228,6 +233,7 @@ def test_closing_the_stream_stops_the_worker(tmp_path, tiny_prior):
 
 # -- editing --------------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_edit_stream_writes_frames_gif_and_json(tmp_path, tiny_prior):
     final, updates = _last(h.edit_stream({"background": _face(tiny_prior)}, tiny_prior, "single", "sefa:0", 2.0, 3,
                                          20, out_root=tmp_path, perceptual=0))
@@ -276,6 +282,7 @@ def test_examples_are_bundled_images():
 
 # -- page and command -----------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_build_app_wires_both_tabs():
     pytest.importorskip("gradio")
     from ganprior.app import build_app
@@ -285,6 +292,7 @@ def test_build_app_wires_both_tabs():
             "edit-run"} <= ids
 
 
+@pytest.mark.integration
 def test_app_command_rejects_a_bad_port(capsys):
     code, _, err = run_cli(["app", "--port", "0"], capsys)
     assert_one_line_error(code, err, "--port must be in 1..65535")

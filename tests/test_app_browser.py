@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "src" / "ganprior" / "demo" / "faces" / "astronaut.png"
 SECOND = ROOT / "src" / "ganprior" / "demo" / "faces" / "prior_sample1.png"

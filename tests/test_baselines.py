@@ -25,7 +25,7 @@ def smooth_images(b=2, size=32):
     return torch.stack(imgs)
 
 
-@pytest.mark.parametrize("method", ["nl-means", "bm3d"])
+@pytest.mark.parametrize("method", ["nl-means", pytest.param("bm3d", marks=pytest.mark.integration)])
 def test_denoisers_remove_most_of_the_noise(method):
     if method == "bm3d":
         pytest.importorskip("bm3d")
@@ -133,6 +133,7 @@ def test_bad_input_is_one_line():
         classical_restore(torch.rand(1, 3, 32, 32), custom)
 
 
+@pytest.mark.integration
 def test_bm3d_takes_gray_and_flat_rgb_images_without_nan(recwarn):
     pytest.importorskip("bm3d")
     gray = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0)).expand(1, 3, 32, 32).contiguous()
@@ -151,6 +152,7 @@ def _textured(b=2, size=32):
     return (x + stripes).clamp(0, 1)
 
 
+@pytest.mark.integration
 def test_guided_bm3d_follows_its_pilot():
     pytest.importorskip("bm3d")
     x = _textured()
@@ -182,6 +184,7 @@ def test_guided_denoising_rejects_bad_guides():
         denoise(x, 0.1, "bm3d", guide=x, guide_weight=1.5)
 
 
+@pytest.mark.integration
 def test_guided_bm3d_on_an_image_without_chroma_range_per_channel(recwarn):
     pytest.importorskip("bm3d")
     # blue equal to red: the red-blue opponent channel has zero range, so BM3D works per RGB channel

@@ -77,6 +77,7 @@ def test_compiled_render_matches_eager(tiny_prior):
     assert torch.allclose(eager.images, compiled.images, atol=1e-4)
 
 
+@pytest.mark.integration
 def test_cli_batch_auto_and_precision(tmp_path, face_pngs, tiny_checkpoint, capsys):
     from .conftest import run_cli
     code, out, err = run_cli(["reconstruct", *face_pngs, "--out", tmp_path / "auto", "--prior", tiny_checkpoint,
@@ -88,6 +89,7 @@ def test_cli_batch_auto_and_precision(tmp_path, face_pngs, tiny_checkpoint, caps
     assert len(json.loads((tmp_path / "auto" / "metrics.json").read_text())) == 3
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("argv, pattern", [
     (["--batch", "many"], "--batch must be a whole number >= 1 or 'auto', got 'many'"),
     (["--batch", "0"], "--batch must be >= 1, got 0"),

@@ -268,7 +268,8 @@ def tiny_biggan_deep(seed: int = 0) -> BigGANDeepPrior:
     return BigGANDeepPrior(arch, name="tiny-deep", truncation=0.5).eval()
 
 
-@pytest.fixture(params=["tiny-hier", "tiny-flat", "tiny-deep", "dgp", "deep"])
+@pytest.fixture(params=["tiny-hier", "tiny-flat", "tiny-deep", pytest.param("dgp", marks=pytest.mark.integration),
+                        pytest.param("deep", marks=pytest.mark.integration)])
 def any_prior(request):
     if request.param == "tiny-hier":
         return tiny_biggan()
@@ -389,6 +390,7 @@ class TestPriorInterface:
             any_prior.head(z, 99)
 
 
+@pytest.mark.integration
 class TestMultiCodeInversion:
     def test_every_layer_gives_finite_images(self, any_prior):
         from ganprior.inversion import invert

@@ -93,6 +93,7 @@ def test_denoising_blend_puts_fresh_noise_on_the_prior_image(monkeypatch):
     assert not torch.allclose(y - truth, 0.1 * noise)
 
 
+@pytest.mark.integration
 def test_restore_applies_the_blend_through_the_degradation(tiny_prior):
     truth = _smooth(2, 16, seed=7)
     mask = torch.ones(1, 16, 16)
@@ -105,6 +106,7 @@ def test_restore_applies_the_blend_through_the_degradation(tiny_prior):
     torch.testing.assert_close(blended.images, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.integration
 def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_checkpoint, face_pngs):
     out = tmp_path / "out"
     code, _, err = run_cli(["inpaint", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, "--simulate",
@@ -120,6 +122,7 @@ def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_chec
     assert code != 0 and "guide weight must be in [0, 1]" in err and "Traceback" not in err
 
 
+@pytest.mark.integration
 def test_denoising_blend_with_bm3d_guides_its_wiener_stage():
     pytest.importorskip("bm3d")
     import ganprior.tasks.blend as blend

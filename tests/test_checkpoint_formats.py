@@ -33,6 +33,7 @@ FIXTURES = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rel", sorted(FIXTURES))
 def test_sniff_load_and_inspect(rel, capsys):
     path = shared_path("fixtures", *rel.split("/"))
@@ -48,6 +49,7 @@ def test_sniff_load_and_inspect(rel, capsys):
     assert (info["discriminator"] is not None) == has_d
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rel", ["pggan-genforce/pggan_tiny32_generator.pth", "rosinality-stylegan2/000000.pt",
                                  "stylegan2-ada-pytorch/network-snapshot-000000.pkl", "biggan-dgp",
                                  "pytorch-pretrained-biggan"])
@@ -64,6 +66,7 @@ def test_subspace_method_runs_on_every_family(rel):
     assert r.images.shape == y.shape and torch.isfinite(r.images).all()
 
 
+@pytest.mark.integration
 def test_cli_prior_path_every_family(tmp_path, capsys):
     face = tmp_path / "face.png"
     from PIL import Image

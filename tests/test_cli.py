@@ -9,6 +9,8 @@ from ganprior.presets import default_style, task_preset
 
 from .conftest import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.integration
+
 
 FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--quiet", "--perceptual", "0"]
 FAST_SINGLE = ["--steps", "3", "--quiet", "--perceptual", "0"]  # single code: --codes/--layer do not apply

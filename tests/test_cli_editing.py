@@ -11,6 +11,8 @@ from ganprior.editing import Direction, load_direction
 
 from .conftest import assert_one_line_error, run_cli, write_png
 
+pytestmark = pytest.mark.integration
+
 FAST = ["--steps", "2", "--perceptual", "0", "--quiet"]
 MULTI = ["--codes", "2", "--layer", "1"]
 EDIT_MULTI = ["--method", "multi", *MULTI]  # edit's default method is single

@@ -67,6 +67,7 @@ def test_loss_goes_down_and_result_shapes(prior_with_d):
     assert all(r.params[DELTA_PREFIX + n].shape[0] == 2 for n in names)
 
 
+@pytest.mark.integration
 def test_fine_tuning_beats_single_code_at_equal_steps(prior_with_d):
     y = off_prior_targets()
     deg = build_degradation("reconstruct", 16)
@@ -196,6 +197,7 @@ def test_restore_api_uses_the_discriminator_loss_by_default(prior_with_d):
     torch.testing.assert_close(r.history[:, 1:], direct.history)  # restore gave DGP its own loss
 
 
+@pytest.mark.integration
 def test_no_discriminator_gives_clear_error(tiny_prior):
     y = off_prior_targets()
     deg = build_degradation("reconstruct", 16)
@@ -278,6 +280,7 @@ def test_presets_follow_the_scripts():
                              "G_lr": 2}], [])
 
 
+@pytest.mark.integration
 def test_biggan_fixture_prior():
     """A loaded family with a discriminator whose features end with a pooled (B, C) vector."""
     from ganprior.priors import load_prior
@@ -306,6 +309,7 @@ def test_user_physics(prior_with_d):
     assert (r.history[-1] < r.history[0]).all() and r.images.shape == (2, 3, 16, 16)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", ["dgp", "multi"])
 def test_stop_mse_stops_each_image_at_the_threshold(prior_with_d, method):
     """Adversarial-defense early stop: an image stops once its observation MSE is below the

@@ -459,6 +459,7 @@ def ring_flow():
     return fit_flow_direction(x, y, name="ring", epochs=60, hidden=(32, 32), lr=3e-3, weight_decay=0.0)
 
 
+@pytest.mark.integration
 def test_mlp_separates_what_a_linear_boundary_cannot(ring_flow):
     x, y, _ = ring()
     linear = fit_direction(x, y, name="ring", classifier="logistic")
@@ -472,6 +473,7 @@ def test_mlp_separates_what_a_linear_boundary_cannot(ring_flow):
     torch.testing.assert_close(again.logit(x[:50]), ring_flow.logit(x[:50]), atol=0, rtol=0)
 
 
+@pytest.mark.integration
 def test_mlp_regression_of_scores_keeps_the_split_and_orders_codes():
     x, y, r2 = ring()
     flow = fit_flow_direction(x, y, name="ring", scores=r2, score_center=float(r2.median()), epochs=60,

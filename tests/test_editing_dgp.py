@@ -246,6 +246,7 @@ def conditional_checkpoint(tmp_path, conditional_prior):
     return export_with_d(conditional_prior, tmp_path / "tiny_cond.safetensors", classes=["a", "b", "c"])
 
 
+@pytest.mark.integration
 def test_jitter_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     image, _ = write_pngs(tmp_path / "in", prior_with_d)
     out = tmp_path / "jit"
@@ -265,6 +266,7 @@ def test_jitter_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     assert sheet.width > 5 * 128  # input | reconstruction | 3 samples
 
 
+@pytest.mark.integration
 def test_morph_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     first, second = write_pngs(tmp_path / "in", prior_with_d)
     out = tmp_path / "morph"
@@ -281,6 +283,7 @@ def test_morph_command(tmp_path, capsys, checkpoint_with_d, prior_with_d):
     assert 0 < rec["max_jump_rmse"] < rec["endpoint_rmse"]
 
 
+@pytest.mark.integration
 def test_transfer_command(tmp_path, capsys, conditional_checkpoint, conditional_prior):
     image, _ = write_pngs(tmp_path / "in", conditional_prior, labels=torch.tensor([1, 1]))
     out = tmp_path / "transfer"
@@ -295,6 +298,7 @@ def test_transfer_command(tmp_path, capsys, conditional_checkpoint, conditional_
     assert np.abs(a - b).max() > 1  # the two classes render differently
 
 
+@pytest.mark.integration
 def test_command_errors(tmp_path, capsys, checkpoint_with_d, conditional_checkpoint, tiny_checkpoint, prior_with_d):
     image, second = write_pngs(tmp_path / "in", prior_with_d)
     out = tmp_path / "out"
@@ -327,6 +331,7 @@ def test_command_errors(tmp_path, capsys, checkpoint_with_d, conditional_checkpo
     assert_one_line_error(code, err, "--frames")
 
 
+@pytest.mark.integration
 def test_category_transfer_on_a_biggan_prior():
     """BigGAN takes labels through its shared class embedding, inside the batched render too."""
     from ganprior.priors import load_prior

@@ -15,6 +15,8 @@ from PIL import Image
 
 from .conftest import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.integration
+
 FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--perceptual", "0", "--quiet"]  # [:-1]: with the summary
 OUTPUTS = ("{}.png", "{}_input.png", "{}_sheet.png")
 

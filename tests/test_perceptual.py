@@ -24,6 +24,7 @@ def lpips_alex():
     return LPIPS("alexnet")
 
 
+@pytest.mark.integration
 class TestLPIPS:
     def test_reference_distances(self, lpips_alex):
         d = shared_path("fixtures", "metrics", "lpips")
@@ -66,6 +67,7 @@ class TestWeights:
         with pytest.raises(GanpriorError, match="not found"):
             resolve_trunk_weights("alexnet", tmp_path / "missing.pth")
 
+    @pytest.mark.integration
     def test_nothing_available_is_a_clear_error(self, tmp_path, monkeypatch):
         monkeypatch.setenv("GANPRIOR_CACHE", str(tmp_path / "cache"))
         monkeypatch.setenv("GANPRIOR_OFFLINE", "1")
@@ -77,6 +79,7 @@ class TestWeights:
         assert note.startswith("perceptual loss off") and type(loss).__name__ == "PixelLoss"
 
 
+@pytest.mark.integration
 class TestPerceptualLoss:
     def test_zero_for_equal_positive_otherwise_and_differentiable(self):
         loss = PerceptualLoss()
@@ -138,6 +141,7 @@ class TestColorizationAuC:
         assert float(colorization_auc(gray, x)) < 90.0
 
 
+@pytest.mark.integration
 def test_evaluate_command(tmp_path, capsys):
     res, gt = tmp_path / "res", tmp_path / "gt"
     res.mkdir(), gt.mkdir()
@@ -162,6 +166,7 @@ def test_evaluate_command(tmp_path, capsys):
     assert cli.main(["evaluate", str(gt), str(tmp_path / "nothing")]) == 2
 
 
+@pytest.mark.integration
 def test_evaluate_reports_niqe_for_large_images(tmp_path, capsys):
     params = shared_path("fixtures", "metrics", "niqe", "niqe_pris_params.npz")
     baboon = shared_path("fixtures", "metrics", "niqe", "baboon.png")
@@ -177,6 +182,7 @@ def test_evaluate_reports_niqe_for_large_images(tmp_path, capsys):
     assert rec["psnr"] >= 80  # identical images (deepinv caps PSNR at 80 dB)
 
 
+@pytest.mark.integration
 def test_perceptual_target_cache_follows_the_target():
     loss = PerceptualLoss()
     g = torch.Generator().manual_seed(3)

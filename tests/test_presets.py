@@ -73,6 +73,7 @@ def test_api_runs_the_preset(tiny_prior, monkeypatch):
         ganprior.restore(x, "reconstruct", tiny_prior, simulate=True, preset="sharp", steps=1)
 
 
+@pytest.mark.integration
 def test_cli_records_the_resolved_recipe(tmp_path, capsys, tiny_checkpoint, face_pngs):
     out = tmp_path / "out"
     code, _, err = run_cli(["denoise", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, "--simulate",
@@ -86,6 +87,7 @@ def test_cli_records_the_resolved_recipe(tmp_path, capsys, tiny_checkpoint, face
     assert record["method"] == recipe["method"] and record["steps"] == 2
 
 
+@pytest.mark.integration
 def test_cli_rejects_an_unknown_preset(tmp_path, capsys, face_pngs):
     with pytest.raises(SystemExit) as e:  # argparse's own usage error, before anything is written
         run_cli(["denoise", face_pngs[0], "--out", tmp_path / "o", "--preset", "sharp"], capsys)

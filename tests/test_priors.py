@@ -123,6 +123,7 @@ class TestZoo:
         assert not (tmp_path / "dcgan-digiface64.pt").exists()  # the bad file is not kept
 
 
+@pytest.mark.integration
 class TestDigifaceParity:
     """The real embedded prior against ../shared/fixtures/dcgan-digiface (original implementation)."""
 

@@ -17,6 +17,8 @@ from PIL import Image
 
 from .conftest import run_cli
 
+pytestmark = pytest.mark.integration
+
 FAST = ["--steps", "3", "--codes", "2", "--layer", "1", "--perceptual", "0", "--quiet"]
 
 try:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 import ganprior
@@ -10,6 +11,8 @@ from ganprior.demo import demo_dir
 from ganprior.io import read_image
 
 from .conftest import shared_path
+
+pytestmark = pytest.mark.integration
 
 
 def test_reconstruct_real_face_multi_beats_single(real_prior):

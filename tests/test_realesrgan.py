@@ -77,6 +77,7 @@ def sr16(cache) -> torch.Tensor:
 
 # -- conversion ----------------------------------------------------------------------------------
 
+@pytest.mark.integration
 @needs_wheel
 def test_conversion_is_cached_as_safetensors(cache):
     from safetensors.torch import load_file
@@ -95,6 +96,7 @@ def _files() -> tuple[str, bytes]:
     return param.read_text(), binf.read_bytes()
 
 
+@pytest.mark.integration
 @needs_wheel
 def test_bin_is_consumed_exactly_and_mismatches_are_caught():
     text, data = _files()
@@ -131,6 +133,7 @@ _NCNN_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 @needs_wheel
 def test_matches_the_wheels_own_ncnn_inference(sr16, tmp_path):
     out = tmp_path / "ncnn.npy"
@@ -150,6 +153,7 @@ def test_matches_the_wheels_own_ncnn_inference(sr16, tmp_path):
     assert diff.mean() <= 0.35, diff.mean()
 
 
+@pytest.mark.integration
 @needs_wheel
 def test_matches_recorded_ncnn_fingerprint(sr16):
     expected = np.frombuffer(base64.b64decode(NCNN_BLOCK_MEANS), dtype=np.uint8).reshape(16, 16, 3).astype(float)
@@ -168,6 +172,7 @@ def _grad_energy(a: torch.Tensor) -> float:
     return float((a.diff(dim=-1) ** 2).mean() + (a.diff(dim=-2) ** 2).mean())
 
 
+@pytest.mark.integration
 @needs_wheel
 def test_sharper_than_bicubic_on_a_real_photo(sr16):
     hr = _tensor(_rgb(HR64))
@@ -184,6 +189,7 @@ def test_sharper_than_bicubic_on_a_real_photo(sr16):
 
 # -- the public function ---------------------------------------------------------------------------
 
+@pytest.mark.integration
 @needs_wheel
 def test_shape_range_dtype_and_small_images(cache):
     x = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -196,6 +202,7 @@ def test_shape_range_dtype_and_small_images(cache):
     assert noisy.shape == (1, 3, 16, 16)
 
 
+@pytest.mark.integration
 @needs_wheel
 def test_deterministic_and_batch_independent(sr16):
     lr = _tensor(_rgb(LR16))

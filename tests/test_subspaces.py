@@ -45,6 +45,7 @@ def test_discovery_is_repeatable_and_cached(tiny_prior, cache):
     assert c.path == a.path
 
 
+@pytest.mark.integration
 def test_self_expression_learns_on_a_wide_layer(tiny_prior, cache):
     sub = discover_subspaces(tiny_prior, 1, 2, steps=150, lr=1e-2, sparsity_weight=0.01, cache=False)
     assert sub.history[-1] < sub.history[0]
@@ -90,6 +91,7 @@ def test_wrong_layer_subspaces(tiny_prior):
         SubspaceCode(tiny_prior, 1, layer=2, subspaces=subspaces_for(tiny_prior, 1))
 
 
+@pytest.mark.integration
 def test_cli_subspaces_and_method(tmp_path, capsys, cache, tiny_checkpoint, face_pngs):
     code = cli.main(["subspaces", "--prior", str(tiny_checkpoint), "--layer", "2", "--num-subspaces", "2",
                      "--steps", "3000", "--quiet"])
@@ -132,6 +134,7 @@ def test_feature_interpolation_endpoints_and_smoothness(tiny_prior):
         feature_interpolation(single.parameterization)
 
 
+@pytest.mark.integration
 def test_cli_interpolate(tmp_path, capsys, tiny_checkpoint, face_pngs):
     import json
     code = cli.main(["interpolate", str(face_pngs[0]), str(face_pngs[1]), "--out", str(tmp_path / "i"), "--prior",

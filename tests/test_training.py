@@ -128,6 +128,7 @@ def test_conditional_generator_uses_class():
     torch.testing.assert_close(G.generate(z), b)
 
 
+@pytest.mark.integration
 def test_tiny_run_trains_and_resume_is_exact(face_folder, tmp_path):
     data = _tiny_data(face_folder)
     straight = Trainer.start(tmp_path / "a", TrainConfig(**TINY), data)
@@ -174,6 +175,7 @@ def test_bad_prior_file_is_one_line_error(tmp_path):
         load_prior(bad)
 
 
+@pytest.mark.integration
 def test_cli_train_resume_and_refusal(face_folder, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",
@@ -191,6 +193,7 @@ def test_cli_train_resume_and_refusal(face_folder, tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing"), "--out", str(out), "--quiet"]) == 2
 
 
+@pytest.mark.integration
 def test_cli_conditional_run_records_classes(face_folder, tmp_path):
     out = tmp_path / "cond"
     base = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",
@@ -219,6 +222,7 @@ def test_spectral_copy_of_exported_discriminator_matches_it():
     torch.testing.assert_close(again.eval()(x), plain(x), rtol=0.01, atol=0.01)
 
 
+@pytest.mark.integration
 def test_cli_init_continues_from_an_exported_prior(face_folder, tmp_path, capsys):
     first = tmp_path / "first"
     base = ["train", str(face_folder), "--holdout", "2", "--batch", "4", "--quiet"]
@@ -243,6 +247,7 @@ def test_cli_init_continues_from_an_exported_prior(face_folder, tmp_path, capsys
     assert "--init no-such-prior" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_recon_run_resume_is_exact_and_logs_reconstruction(face_folder, tmp_path):
     data = _tiny_data(face_folder)
     cfg = dict(TINY, recon=5.0, recon_warmup=1)
@@ -300,6 +305,7 @@ def test_log_written_before_a_column_existed_keeps_its_header(face_folder, tmp_p
     assert lines[0] == old_header and len(lines) == 3 and lines[2].count(",") == 6
 
 
+@pytest.mark.integration
 def test_cli_recon_is_recorded_and_resumed(face_folder, tmp_path, capsys):
     out = tmp_path / "run"
     base = ["train", str(face_folder), "--out", str(out), "--resolution", "16", "--latent-dim", "8",

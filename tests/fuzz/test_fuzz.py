@@ -28,6 +28,8 @@ from PIL import Image
 
 from .corpus import ERROR, MODES, RESULT, Case, build_corpus, restore_permissions
 
+pytestmark = pytest.mark.integration
+
 CATEGORIES = ["mode", "deep", "size", "multiframe", "exif", "truncated", "corrupt", "not-image", "bomb", "path",
               "folder", "mask", "task"]
 FAST = ["--steps", "1", "--codes", "2", "--layer", "1", "--perceptual", "0", "--quiet"]
