@@ -70,6 +70,7 @@ def observe(physics, x, seed=0):
     return ganprior.as_operator(physics, R).simulate(x, seed)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", sorted(MODELS))
 @pytest.mark.parametrize("physics_name", sorted(PHYSICS))
 def test_every_method_on_every_physics(tiny_prior, physics_name, method):

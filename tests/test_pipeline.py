@@ -17,6 +17,7 @@ from ganprior.pipeline import Pipeline
 from .conftest import run_cli
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("task, cli_flags, api_options, app_options", [
     ("super-resolve", ["--factor", "2"], {"factor": 2}, {"factor": 2}),
     ("colorize", [], {}, {}),

@@ -83,7 +83,8 @@ def test_noise_is_carried_by_the_deepinv_physics(chain):
     assert isinstance(quiet.physics.noise_model, dinv.physics.ZeroNoise) and quiet.noise_sigma == 0.0
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", [pytest.param(t, marks=pytest.mark.integration) if t == "denoise" else t  # BM3D
+                                  for t in TASKS])
 def test_classical_inverse_shape_range_and_variants(name):
     pytest.importorskip("skimage")
     deg = build(name, noise_sigma=0.05)
