@@ -2,6 +2,7 @@
 imports inside functions included), and the lower layers never import the upper ones."""
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ def _modules() -> dict[str, tuple[Path, bool]]:
     return mods
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """module -> the ganprior modules it imports (``from . import x`` counts as importing x)."""
     mods = _modules()
