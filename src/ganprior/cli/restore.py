@@ -43,12 +43,14 @@ def _run_parser() -> argparse.ArgumentParser:
             run.add_argument(flag_of(f), dest=f.name, action=action, help=help_text)
             continue
         kind = _perceptual_value if f.name == "perceptual" else (meta.get("type") or str)
+        metavar = None if meta.get("choices") else flag_of(f)[2:].upper().replace("-", "_")
         run.add_argument(flag_of(f), dest=f.name, type=kind, default=f.default, choices=meta.get("choices"),
-                         help=help_text)
+                         metavar=metavar, help=help_text)
     tasks = p.add_argument_group("task options (declared by each task)")
     for name, option in sorted(known_task_options().items()):
-        tasks.add_argument("--" + name.replace("_", "-"), dest=TASK_DEST + name, type=option.type, default=None,
-                           help=option.help)
+        default = "" if option.default is None else f" [default: {option.default}]"
+        tasks.add_argument(option.flag, dest=TASK_DEST + name, type=option.type, default=argparse.SUPPRESS,
+                           metavar=option.name.split("_")[-1].upper(), help=f"{option.help}{default}")
     ex = p.add_argument_group("execution (not part of the job's settings)")
     ex.add_argument("--batch", default="4",
                     help="images inverted together, or 'auto': as many as fit in half the free memory "
