@@ -326,7 +326,7 @@ def metrics_table(record: dict) -> str:
     """A Markdown table of a run's metrics (reference metrics only when ground truth was known)."""
     rows = [("PSNR (dB)", record.get("psnr")), ("SSIM", record.get("ssim")), ("LPIPS", record.get("lpips")),
             ("NIQE", record.get("niqe")),
-            ("colorization AuC", record.get("auc") if "colorize" in str(record.get("task", "")) else None),
+            ("colorization AuC", record.get("auc") if record.get("observed_channels") == 1 else None),
             ("data-fit PSNR (dB)", record.get("data_fit_psnr")), ("seconds", record.get("seconds"))]
     lines = ["| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in rows if v is not None]
@@ -370,7 +370,8 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
                    method: str = "preset", codes: int | None = 0, layer: int | str | None = "preset",
                    steps: int | None = 0, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
-                   runs: RunRegistry = RUNS, perceptual: float | str | None = None) -> Iterator[Update]:
+                   runs: RunRegistry = RUNS, perceptual: float | str | None = None,
+                   task_options: dict | None = None) -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
     The controls become a ``RunConfig`` and run through ``ganprior.pipeline`` as ``ganprior TASK``
@@ -387,7 +388,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
         from ..pipeline import Pipeline, output_files
         from ..tasks import needs_mask
         config = restore_config(task, prior, method, codes, layer, steps, factor, noise_sigma, simulate, seed,
-                                perceptual)
+                                perceptual, extra_task_options=task_options)
         tasks = config.tasks
         image = editor_image(editor)
         painted = painted_mask(editor)
@@ -413,6 +414,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
             fit = psnr(deg.A(result.raw.cpu()).clamp(0, 1), inputs.observed.clamp(0, 1))
         record = {"task": pipe.task_name, "prior": pipe.prior.name, "method": method, "steps": result.steps,
                   "seed": pipe.config.seed, "simulated": bool(simulate), **result.metrics[0],
+                  "observed_channels": int(inputs.observed.shape[1]),
                   "data_fit_psnr": float(fit[0]), "seconds": result.seconds, "notes": list(result.notes),
                   "settings": pipe.config.to_json()}
         out = _new_folder(out_root)

@@ -44,10 +44,11 @@ def build_app(out_root: str | os.PathLike | None = None):
         # shown enlarged (nearest) when small; the run gets the upload itself, kept in the session's state
         return (h.enlarged(up.image), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).")
 
-    def run_restore(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
+    def run_restore(editor, task, prior, method, codes, layer, steps, factor, noise, blur, simulate, seed,
                     request: gr.Request, progress=gr.Progress()):
         for u in h.restore_stream(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
-                                  session=_session(request), out_root=out_root):
+                                  session=_session(request), out_root=out_root,
+                                  task_options={"blur_sigma": blur}):
             if u.total:
                 progress((u.step, u.total), desc="optimising")
             pair = (u.before, u.after) if u.before is not None and u.after is not None else None
@@ -71,8 +72,13 @@ def build_app(out_root: str | os.PathLike | None = None):
         return "Cancelled: nothing was written." if stopped else "Nothing is running."
 
     def on_task(task):
-        tasks = task.split("+")
-        return gr.update(visible="super-resolve" in tasks), gr.update(visible="denoise" in tasks)
+        # a task option's control shows when a task of the chain declares that option
+        from ..tasks import task_options
+        try:
+            declared = {o.name for o in task_options(task)}
+        except GanpriorError:
+            declared = set()
+        return tuple(gr.update(visible=name in declared) for name in ("factor", "noise_sigma", "blur_sigma"))
 
     with gr.Blocks(title="ganprior") as page:
         gr.Markdown(INTRO)
@@ -100,6 +106,8 @@ def build_app(out_root: str | os.PathLike | None = None):
                     steps = gr.Slider(0, 2000, value=0, step=10, label="Steps (0 = task preset)", elem_id="steps")
                     factor = gr.Dropdown([2, 4, 8], value=4, label="Super-resolution factor", visible=False)
                     noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
+                    blur = gr.Slider(0.5, 8, value=1.5, step=0.1, label="Blur σ (pixels at the prior's size)",
+                                     visible=False)
                     seed = gr.Number(value=0, precision=0, label="Seed")
                     with gr.Row():
                         run = gr.Button("Run", variant="primary", elem_id="run")
@@ -113,9 +121,9 @@ def build_app(out_root: str | os.PathLike | None = None):
                     files = gr.File(label="Download the result and metrics.json", file_count="multiple",
                                     interactive=False, elem_id="downloads")
             upload.change(on_upload, upload, [editor, status])
-            task.change(on_task, task, [factor, noise])
-            job = run.click(run_restore, [editor, task, prior, method, codes, layer, steps, factor, noise, simulate,
-                                          seed], [status, compare, metrics, files],
+            task.change(on_task, task, [factor, noise, blur])
+            job = run.click(run_restore, [editor, task, prior, method, codes, layer, steps, factor, noise, blur,
+                                          simulate, seed], [status, compare, metrics, files],
                             show_progress="minimal", show_progress_on=[status], concurrency_limit=2)
             stop.click(cancel, None, status, cancels=[job], queue=False)
         with gr.Tab("Edit"):
