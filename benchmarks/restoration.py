@@ -69,6 +69,8 @@ CASES = {
     "inpaint-random": ("inpainting, 80% of pixels missing", "inpaint", {"mask": "random:0.8"}),
     "denoise-0.1": ("denoising, sigma 0.1", "denoise", {"noise_sigma": 0.1}),
     "denoise-0.2": ("denoising, sigma 0.2", "denoise", {"noise_sigma": 0.2}),
+    "deblur-1.5": ("deblurring, Gaussian sigma 1.5 px", "deblur", {"blur_sigma": 1.5}),
+    "deblur-2.5": ("deblurring, Gaussian sigma 2.5 px", "deblur", {"blur_sigma": 2.5}),
     "chain": ("colorize + inpaint + x2 SR", "colorize+inpaint+super-resolve", {"factor": 2, "mask": "center"}),
 }
 
@@ -92,12 +94,16 @@ def load_set(name: str, limit: int | None) -> tuple[list[str], torch.Tensor]:
     return [f.name for f in files], torch.stack([fit_image(read_image(f)[0], 64) for f in files])
 
 
+def task_options_of(case: str) -> dict:
+    """A case's task options (``factor``, ``noise_sigma``, ``blur_sigma``, ...); its mask is an input."""
+    return {k: v for k, v in CASES[case][2].items() if k != "mask"}
+
+
 def observe(case: str, images: torch.Tensor):
     """(inputs, degradation) of a case, simulated with seed 0 as ``ganprior TASK --simulate`` does."""
     _, task, options = CASES[case]
     inputs = ganprior.load_inputs(images, task, 64, simulate=True, seed=0, **options)
-    deg = build_degradation(task, 64, factor=options.get("factor"), mask=inputs.masks,
-                            noise_sigma=options.get("noise_sigma"))
+    deg = build_degradation(task, 64, mask=inputs.masks, **task_options_of(case))
     return inputs, deg
 
 
@@ -189,13 +195,12 @@ def _slice_deg(deg, sl: slice):
 def ganprior_fn(prior, case: str, **restore_options):
     """The library as a user calls it on the observations (the set's own simulation, so every recipe
     and baseline sees the same noise and masks)."""
-    _, task, options = CASES[case]
+    task = CASES[case][1]
 
     def fn(inputs, deg, sl):
         r = ganprior.restore(inputs.observed[sl], task, prior, seed=0,
                              mask=inputs.masks[sl] if inputs.masks is not None else None,
-                             factor=options.get("factor"), noise_sigma=options.get("noise_sigma"),
-                             **restore_options)
+                             **task_options_of(case), **restore_options)
         return r.images.cpu(), r.seconds
     return fn
 
@@ -363,6 +368,11 @@ def report() -> None:
         lines += [f"Examples, first {SHEET_IMAGES} faces (each row: one task and recipe; the default preset first, "
                   "then the baselines; the inpainting rows are where the preset can lose in PSNR):", "",
                   f"![restoration examples](benchmarks/restoration_{set_name}.png)", ""]
+    for name, cases in CASE_SHEETS.items():
+        if (ROOT / "benchmarks" / f"restoration_{name}.png").exists():
+            lines += [f"{name.capitalize()}, first held-out faces (each row: the observation, the baselines, the "
+                      f"presets, then the truth; cases {', '.join(cases)}; R-Lucy: Richardson-Lucy):", "",
+                      f"![{name} examples](benchmarks/restoration_{name}.png)", ""]
     lines += ["Default preset against the best baseline, every task (PSNR and LPIPS):", "",
               "![restoration](benchmarks/restoration.png)", ""]
     if stale_seen:
@@ -473,27 +483,70 @@ def plot() -> None:
     fig.savefig(ROOT / "benchmarks" / "restoration.png", dpi=110)
 
 
+# cases that also get a sheet of their own (benchmarks/restoration_<name>.png, held-out faces): the
+# observation, every baseline and every preset, then the truth, one row each
+CASE_SHEETS = {"deblur": ("deblur-1.5", "deblur-2.5")}
+SHORT = {"baseline:richardson-lucy": "R-Lucy"}  # row labels fit 80 px tiles
+
+
+def _outputs(set_name: str, case: str, recipe: str) -> torch.Tensor | None:
+    """The kept outputs of a recipe on the first ``SHEET_IMAGES`` faces (None if not measured here)."""
+    files = sorted((IMAGES_OUT / set_name / case).glob(f"{recipe}-*.pt"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    return torch.cat([torch.load(f) for f in files])[:SHEET_IMAGES] if files else None
+
+
+def _row(images, label: str) -> torch.Tensor:
+    return make_sheet(list(images), [label] + [""] * (len(images) - 1), tile=80)
+
+
 def sheets() -> None:
-    """benchmarks/restoration_<set>.png: truth, observation, default preset and best baselines."""
+    """benchmarks/restoration_<set>.png: truth, default preset and baselines of every case. The kept
+    outputs (``IMAGES_OUT``) are not committed, so the sheet is rewritten only when this machine holds
+    the outputs of every case the cache has measured: a session that measured a few cases leaves the
+    committed sheet alone instead of replacing it with a partial one. Then the sheets of
+    ``CASE_SHEETS``."""
     for set_name in ("heldout", "examples"):
         data = load_cache(set_name)
         if not data:
             continue
         _, images = load_set(set_name, SHEET_IMAGES)
-        rows = []
+        rows, missing = [], []
         for case, (label, task, _) in CASES.items():
-            recipes = [f"preset:{default_style(task)}"] + sorted(k for k in data.get(case, {})
-                                                                 if k.startswith("baseline:"))
+            if not data.get(case):
+                continue
+            recipes = [f"preset:{default_style(task)}"] + sorted(k for k in data[case] if k.startswith("baseline:"))
             for recipe in recipes:
-                files = sorted((IMAGES_OUT / set_name / case).glob(f"{recipe}-*.pt"),
-                               key=lambda p: int(p.stem.rsplit("-", 1)[1]))
-                if not files:
+                out = _outputs(set_name, case, recipe)
+                if out is None:
+                    missing.append(f"{case} {recipe}")
                     continue
-                out = torch.cat([torch.load(f) for f in files])[:SHEET_IMAGES]
-                rows.append(make_sheet(list(out), [f"{case}: {recipe}"] + [""] * (len(out) - 1), tile=80))
-        if rows:
-            rows.insert(0, make_sheet(list(images), ["truth"] + [""] * (len(images) - 1), tile=80))
+                rows.append(_row(out, f"{case}: {recipe}"))
+        if missing:
+            print(f"restoration_{set_name}.png kept: no outputs here for {len(missing)} measured recipes "
+                  f"({', '.join(missing[:3])}, ...); `--part all` remakes them")
+        elif rows:
+            rows.insert(0, _row(images, "truth"))
             save_image(stack_rows(rows), ROOT / "benchmarks" / f"restoration_{set_name}.png")
+    data = load_cache("heldout")
+    for name, cases in CASE_SHEETS.items():
+        rows = []
+        for case in cases:
+            from ganprior.tasks import baseline_variants
+            _, images = load_set("heldout", SHEET_IMAGES)
+            inputs, deg = observe(case, images)
+            recipes = [f"baseline:{label}" for label in baseline_variants(deg)]  # in the task's order
+            recipes += [f"preset:{style}" for style in STYLES]
+            outs = {r: _outputs("heldout", case, r) for r in recipes if r in data.get(case, {})}
+            if any(o is None for o in outs.values()) or not outs:
+                continue
+            n = min(len(o) for o in outs.values())
+            images, inputs = images[:n], inputs.observed[:n]
+            tag = CASES[case][2].get("blur_sigma", case)
+            rows.append(_row(inputs.clamp(0, 1), f"{tag}: input"))
+            rows += [_row(o[:n], f"{tag}: {SHORT.get(r, r.split(':', 1)[1])}") for r, o in outs.items()]
+            rows.append(_row(images, f"{tag}: truth"))
+        if rows:
+            save_image(stack_rows(rows), ROOT / "benchmarks" / f"restoration_{name}.png")
 
 
 def main() -> None:

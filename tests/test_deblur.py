@@ -101,8 +101,7 @@ def test_no_paste_back_and_the_blend_goes_through_wiener():
 
 def test_presets_and_schedule():
     assert task_preset(["deblur"], "auto") == RECIPES["faithful"]["deblur"]
-    assert RECIPES["faithful"]["deblur"] == {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1}
-    assert RECIPES["perceptual"]["deblur"]["perceptual"] == "auto"
+    assert RECIPES["faithful"]["deblur"] == {"method": "multi", "perceptual": 0.0, "blend": 0.7, "layer": 1}
     assert task_preset(["deblur", "super-resolve"], "faithful") == RECIPES["faithful"]["super-resolve"]
     assert task_preset(["deblur", "inpaint"], "faithful") == RECIPES["faithful"]["inpaint"]
     assert dgp_schedule_name(["deblur"]) == "deblur" and dgp_schedule_name(["deblur", "colorize"]) == "colorize"
@@ -113,3 +112,21 @@ def test_restore_runs_deblur_end_to_end(tiny_prior):
     r = ganprior.restore(truth, "deblur", tiny_prior, simulate=True, steps=3, num_codes=2)  # blur sigma 1.5
     assert r.images.shape == (2, 3, 16, 16) and torch.isfinite(r.images).all()
     assert r.observed.shape == (2, 3, 16, 16) and len(r.metrics) == 2
+
+
+def test_presets_resolve_as_measured():
+    """The recipes chosen on training faces (tasks/deblur.py): faithful = 20 codes composed at layer 1,
+    pixel loss, blend 0.7 into Wiener; perceptual = one code from the best start with the VGG term,
+    blend 1.0."""
+    from ganprior.config import RunConfig
+    faithful = RunConfig.from_options("deblur", preset="faithful").resolved()
+    assert (faithful.method, faithful.layer, faithful.blend, float(faithful.perceptual)) == ("multi", 1, 0.7, 0.0)
+    assert faithful.num_codes == 20
+    auto = RunConfig.from_options("deblur", preset="auto").resolved()
+    assert (auto.method, auto.layer, auto.blend) == ("multi", 1, 0.7)
+    perceptual = RunConfig.from_options("deblur", preset="perceptual").resolved()
+    assert (perceptual.method, perceptual.latent_init, perceptual.blend) == ("single", "best", 1.0)
+    assert perceptual.perceptual == "auto"  # the VGG term, as every perceptual style
+    # the blend goes through Wiener, the deconvolver that measured best as its base
+    assert baseline_variants(build_degradation("deblur", 32))["wiener"] == {"deconvolver": "wiener"}
+    assert build_degradation("deblur", 32).chain[0].default_method() == "wiener"
