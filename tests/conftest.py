@@ -84,3 +84,13 @@ def assert_one_line_error(code, err, pattern):
     assert len(lines) == 1 and lines[0].startswith("ganprior: error:"), err
     assert "Traceback" not in err
     assert pattern in lines[0], lines[0]
+
+
+def periodic_image(size: int = 64) -> "torch.Tensor":
+    """A smooth, periodic (1, 3, size, size) image in (0.2, 0.8): a circular blur loses no border, so a
+    deconvolution can undo all of it."""
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    t = 2 * torch.pi / size
+    return torch.stack([0.5 + 0.3 * torch.sin(3 * t * xx) * torch.cos(2 * t * yy),
+                        0.5 + 0.25 * torch.sin(5 * t * (xx + yy)),
+                        0.5 + 0.2 * torch.cos(7 * t * yy)])[None]

@@ -10,6 +10,8 @@ from ganprior.metrics import psnr
 from ganprior.physics.masks import builtin_mask
 from ganprior.tasks import baseline_variants, build_degradation, classical_restore
 
+from .conftest import periodic_image
+
 pytest.importorskip("skimage", reason="the classical baselines need scikit-image (pip install 'ganprior[baselines]')")
 
 
@@ -203,18 +205,9 @@ def _gaussian_psf(size=9, sigma=1.5):
     return psf / psf.sum()
 
 
-def _periodic(size=32):
-    """Smooth and periodic: a circular blur loses no border, so a deconvolution can undo it all."""
-    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-    t = 2 * torch.pi / size
-    return torch.stack([0.5 + 0.3 * torch.sin(3 * t * xx) * torch.cos(2 * t * yy),
-                        0.5 + 0.25 * torch.sin(5 * t * (xx + yy)),
-                        0.5 + 0.2 * torch.cos(7 * t * yy)])[None]
-
-
 def test_deconvolution_undoes_deepinvs_circular_blur():
     import deepinv as dinv
-    psf, x = _gaussian_psf(), _periodic()
+    psf, x = _gaussian_psf(), periodic_image(32)
     y = dinv.physics.BlurFFT(img_size=(3, 32, 32), filter=psf[None, None]).A(x)
     blurred = float(psnr(y, x))
     assert blurred == pytest.approx(18.32, abs=0.05)

@@ -17,14 +17,7 @@ from ganprior.tasks import (TASKS, baseline_variants, build_degradation, classic
                             parse_task, task_options)
 from ganprior.tasks.deblur import blur_kernel
 
-
-def periodic(size=64):
-    """Smooth and periodic, in (0.2, 0.8): the circular blur loses no border."""
-    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
-    t = 2 * torch.pi / size
-    return torch.stack([0.5 + 0.3 * torch.sin(3 * t * xx) * torch.cos(2 * t * yy),
-                        0.5 + 0.25 * torch.sin(5 * t * (xx + yy)),
-                        0.5 + 0.2 * torch.cos(7 * t * yy)])[None]
+from .conftest import periodic_image
 
 
 def test_registered_with_its_alias_before_super_resolution():
@@ -52,7 +45,7 @@ def test_forward_is_a_gaussian_blur_at_full_resolution():
 
 
 def test_blur_comes_before_downsampling_and_noise_after():
-    x = periodic(32)
+    x = periodic_image(32)
     deg = build_degradation("denoise+super-resolve+deblur", 32, factor=2, blur_sigma=2.0, noise_sigma=0.05)
     assert deg.tasks == ["deblur", "super-resolve", "denoise"]
     blur = dinv.physics.BlurFFT(img_size=(3, 32, 32), filter=blur_kernel(2.0, 32)[None, None])
@@ -62,7 +55,7 @@ def test_blur_comes_before_downsampling_and_noise_after():
 
 
 def test_wiener_and_richardson_lucy_improve_on_the_blurred_input():
-    x = periodic()
+    x = periodic_image(64)
     deg = build_degradation("deblur", 64, blur_sigma=1.5)
     y = deg.simulate(x)
     assert float(psnr(y, x)) == pytest.approx(25.11, abs=0.05)
@@ -88,7 +81,7 @@ def test_invalid_blur_sigma_is_a_one_line_error(sigma, shown):
 
 
 def test_no_paste_back_and_the_blend_goes_through_wiener():
-    truth, x = periodic(32), periodic(32).flip(-1)
+    truth, x = periodic_image(32), periodic_image(32).flip(-1)
     deg = build_degradation("deblur", 32)
     y = deg.A(truth)
     assert torch.equal(deg.postprocess(x, y), x)  # the blurred pixels are not the image's
@@ -108,7 +101,7 @@ def test_presets_and_schedule():
 
 
 def test_restore_runs_deblur_end_to_end(tiny_prior):
-    truth = periodic(16).expand(2, -1, -1, -1)
+    truth = periodic_image(16).expand(2, -1, -1, -1)
     r = ganprior.restore(truth, "deblur", tiny_prior, simulate=True, steps=3, num_codes=2)  # blur sigma 1.5
     assert r.images.shape == (2, 3, 16, 16) and torch.isfinite(r.images).all()
     assert r.observed.shape == (2, 3, 16, 16) and len(r.metrics) == 2
