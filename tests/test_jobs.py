@@ -261,3 +261,27 @@ def test_kill_9_loses_no_finished_result_and_resumes(tmp_path, capsys, tiny_chec
         assert (out / f).read_bytes() == data and (out / f).stat().st_mtime_ns == mtime
     assert not list(out.glob(".*"))
     assert len(json.loads((out / "metrics.json").read_text())) == 6
+
+
+def test_out_in_the_inputs_folder_refuses_instead_of_overwriting_an_input(tmp_path, capsys, tiny_checkpoint,
+                                                                       face_pngs, monkeypatch):
+    """`cd d && ganprior reconstruct face.png --out .` used to replace face.png with its result."""
+    folder = face_pngs[0].parent
+    before = face_pngs[0].read_bytes()
+    monkeypatch.chdir(folder)
+    code, _, err = run_cli(["reconstruct", face_pngs[0].name, "--out", ".", "--prior", tiny_checkpoint, *FAST],
+                           capsys)
+    assert_one_line_error(code, err, f"would overwrite {face_pngs[0].name} with the result of img0")
+    assert face_pngs[0].read_bytes() == before
+    assert not (folder / "manifest.json").exists()
+
+
+def test_outputs_that_would_share_a_name_are_refused_before_any_work(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """a.png's observation is a_input.png: an input named a_input.png must not silently replace it."""
+    d = tmp_path / "clash"
+    d.mkdir()
+    (d / "a.png").write_bytes(face_pngs[0].read_bytes())
+    (d / "a_input.png").write_bytes(face_pngs[1].read_bytes())
+    code, _, err = run_cli(["reconstruct", d, "--out", tmp_path / "o", "--prior", tiny_checkpoint, *FAST], capsys)
+    assert_one_line_error(code, err, "two outputs would be named a_input.png (a and a_input)")
+    assert not (tmp_path / "o").exists()

@@ -299,6 +299,49 @@ def collect_inputs(args: Iterable[str | os.PathLike]) -> list[JobInput]:
     return out
 
 
+JOB_FILES = (MANIFEST, "metrics.json", "summary.png")  # written once per job, beside the inputs' outputs
+
+
+def planned_outputs(inputs: list[JobInput], gif: bool = False) -> dict[str, str]:
+    """Every file name a job may write in its folder -> what writes it (an input's name or 'the job')."""
+    from .pipeline import job_file_names
+    planned: dict[str, list[str]] = {}
+    for name in JOB_FILES:
+        planned.setdefault(name, []).append("the job")
+    for inp in inputs:
+        names = job_file_names(inp.name)
+        for key in ("result_name", "input_name", "sheet_name") + (("gif_name",) if gif else ()):
+            planned.setdefault(names[key], []).append(inp.name)
+    clashes = {f: who for f, who in planned.items() if len(who) > 1}
+    if clashes:
+        f, who = next(iter(clashes.items()))
+        raise GanpriorError(f"two outputs would be named {f} ({' and '.join(who[:2])}); rename an input or "
+                            f"restore them into separate --out folders")
+    return {f: who[0] for f, who in planned.items()}
+
+
+def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, gif: bool = False) -> None:
+    """Refuse a job whose outputs would replace a file it reads (an input, the mask, the checkpoint):
+    ``ganprior reconstruct face.png --out .`` would write its result over face.png."""
+    planned = planned_outputs(inputs, gif)
+    try:
+        folder = out.resolve()
+    except OSError:
+        return
+    read = {}
+    for path in [*(i.path for i in inputs), *reads]:
+        try:
+            read[Path(path).resolve()] = Path(path)
+        except (OSError, TypeError, ValueError):
+            continue
+    for fname, owner in planned.items():
+        target = folder / fname
+        if target in read:
+            who = "the job" if owner == "the job" else f"the result of {owner}"
+            raise GanpriorError(f"--out {out} would overwrite {read[target]} with {who}; "
+                                f"choose another --out (a run never writes over a file it reads)")
+
+
 @dataclass
 class Summary:
     done: int = 0

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..jobs import Job, WorkItem, collect_inputs, job_settings, load_item, mask_arg, remember, run_local
+    from ..jobs import (Job, WorkItem, check_no_input_overwritten, collect_inputs, job_settings, load_item, mask_arg,
+                        remember, run_local)
     from ..pipeline import Pipeline
     from ..tasks import needs_mask
 
@@ -123,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         if not needs_mask(pipe.tasks) or config.mask is not None or config.simulate:
             pipe.load([torch.full((3, res, res), 0.5)], mask=mask)
         inputs = collect_inputs(args.inputs)
+        check_no_input_overwritten(out, inputs, [p for p in (config.mask, settings.config.prior) if p],
+                                   gif=config.gif)
         # a file named on the command line must be readable (fail fast, nothing written); a folder's
         # unreadable files are recorded as failed and the others go on
         for inp in inputs:
