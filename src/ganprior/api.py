@@ -52,17 +52,18 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         given_prior, options["prior"] = prior, None
     else:
         given_prior, options["prior"] = None, (str(prior) if prior is not None else None)
-    mask = options.get("mask")
-    if mask is not None and not isinstance(mask, str):
-        options["mask"] = None  # a tensor (or path object) goes to load() as it is
+    # a mask given as text is a run setting (a file or a built-in spec); a tensor or path object goes to
+    # load() as it is
+    mask = options.pop("mask", None)
+    if isinstance(mask, str):
+        options["mask"], mask = mask, None
     config = RunConfig.from_options(task, method=method, **options)
     pipe = Pipeline(config, prior=given_prior, physics=physics, device=device)
     if loss is not None:
         pipe.loss = loss
     if extras:
         pipe.extra_options = extras
-    return pipe.restore(images, mask=mask if options.get("mask") is None else None, batch_size=batch_size,
-                        callback=callback)
+    return pipe.restore(images, mask=mask, batch_size=batch_size, callback=callback)
 
 
 __all__ = ["restore", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline", "RunConfig",

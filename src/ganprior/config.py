@@ -270,17 +270,16 @@ class RunConfig:
             out.num_candidates = DEFAULT_NUM_CANDIDATES
         return out
 
-    # fields that are options of some methods only, with the value that means "not given"
-    _METHOD_FIELDS = {"num_codes": None, "layer": None, "num_subspaces": None, "latent_init": None,
-                      "num_candidates": None, "importance_init": "inverse", "normalize": False}
+    # fields that are options of some methods only (unset = the field's default)
+    _METHOD_FIELDS = ("num_codes", "layer", "num_subspaces", "latent_init", "num_candidates", "importance_init",
+                      "normalize")
 
     def _check_method_options(self, method: str) -> None:
         """An option the user gave that the running method does not take is an error (it used to be
         ignored: ``--codes 3`` with a single-code run)."""
         from .inversion.methods import method_options
         takes = set(method_options(method))
-        bad = [f for f, unset in self._METHOD_FIELDS.items()
-               if getattr(self, f) != unset and f not in takes]
+        bad = [f for f in self._METHOD_FIELDS if getattr(self, f) != _FIELDS[f].default and f not in takes]
         if bad:
             flags = ", ".join(flag_of(_FIELDS[f]) for f in bad)
             why = "" if self.method else f" (what the {self.task} preset runs; choose one with --method)"
@@ -320,23 +319,7 @@ def check_task_options(tasks: list[str], options: dict) -> dict:
         chain = "+".join(tasks) or "reconstruct"
         raise GanpriorError(f"{chain} takes no option {', '.join(unknown)}"
                             + (f" (it takes {', '.join(sorted(specs))})" if specs else ""))
-    out = {}
-    for name, value in options.items():
-        if value is None:
-            continue
-        spec = specs[name]
-        try:  # the type here; the bounds that need the prior's resolution when the chain is built
-            number = spec.type(value)
-            exact = not isinstance(value, bool) and (spec.type is not int or float(value) == number)
-        except (TypeError, ValueError, OverflowError):
-            exact = False
-        if not exact:
-            raise GanpriorError(f"{spec.label} must be {'an integer' if spec.type is int else 'a number'}, "
-                                f"got {value!r}")
-        if spec.type is float and not math.isfinite(number):
-            raise GanpriorError(f"{spec.label} must be finite, got {value!r}")
-        out[name] = number
-    return out
+    return {name: specs[name].convert(value) for name, value in options.items() if value is not None}
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

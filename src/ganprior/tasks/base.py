@@ -60,15 +60,21 @@ class TaskOption:
             value = self.default
         if value is None:
             raise GanpriorError(f"{task} needs a {self.label} ({self.flag} {self.metavar})".replace(" )", ")"))
+        number = self.convert(value)
+        return self.check(number, resolution) if self.check is not None else number
+
+    def convert(self, value):
+        """``value`` as this option's type, or a one-line error (the bounds that need the prior's
+        resolution are ``check``'s, applied when the chain is built)."""
         try:
             number = self.type(value)
-            exact = self.type is not int or float(value) == number
+            exact = not isinstance(value, bool) and (self.type is not int or float(value) == number)
         except (TypeError, ValueError, OverflowError):
             exact = False
         if not exact:
             kind = "an integer" if self.type is int else "a number"
             raise GanpriorError(f"{self.label} must be {kind}, got {value!r}")
-        return self.check(number, resolution) if self.check is not None else number
+        return number
 
 
 def finite_at_least(name: str, low: float, *, strict: bool = False, high: float | None = None):
