@@ -75,3 +75,17 @@ def auto_batch_size(prior, num_images: int, method: str = "multi", *, fraction: 
     need = step_bytes_per_image(prior, method, precision, **method_options)
     fit = int(fraction * free_memory_bytes(prior.device) // need)
     return max(1, min(num_images, cap, fit))
+
+
+def check_batch_memory(prior, images: int, method: str, *, fraction: float = 0.9, precision: str = "fp32",
+                       **method_options) -> int:
+    """Refuse a batch whose optimisation step would not fit: ``images`` times the measured per-image
+    need (``step_bytes_per_image``) against ``fraction`` of the device's free memory. Returns the
+    estimate in bytes."""
+    need = images * step_bytes_per_image(prior, method, precision, **method_options)
+    free = free_memory_bytes(prior.device)
+    if need > fraction * free:
+        raise GanpriorError(f"{images} image(s) per batch with these settings need about {need / 2**30:.1f} GiB "
+                            f"in an optimisation step and {free / 2**30:.1f} GiB is free; lower --batch "
+                            f"(or use --batch auto) or --codes")
+    return need

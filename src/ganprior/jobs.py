@@ -23,6 +23,7 @@ input name.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import socket
@@ -30,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .config import RunConfig
 from .errors import GanpriorError
@@ -282,42 +283,79 @@ class JobInput:
     explicit: bool  # named on the command line (a folder's files are not)
 
 
+JOB_FILES = (MANIFEST, "metrics.json", "summary.png")  # written once per job, beside the inputs' outputs
+# an output's name and atomic_write's temporary (".NAME_sheet.png.XXXXXXXX.part") must fit the file
+# system's 255 bytes: a longer stem is cut and given a digest of the whole one
+NAME_MAX_BYTES = 200
+
+
+def _fitted(stem: str) -> str:
+    """``stem`` itself, or (when its outputs' names would be too long) its first bytes plus ``~`` and
+    8 hex digits of its sha256: the same stem always gets the same name."""
+    raw = stem.encode("utf-8", "surrogateescape")
+    if len(raw) <= NAME_MAX_BYTES:
+        return stem
+    head = raw[:NAME_MAX_BYTES - 9].decode("utf-8", "ignore")  # never half a character
+    return f"{head}~{hashlib.sha256(raw).hexdigest()[:8]}"
+
+
+def output_names(name: str) -> list[str]:
+    """Every file an input called ``name`` may write in the job folder (its gif included, with or
+    without --gif, so a name never depends on the settings)."""
+    return list(job_file_names(name).values())
+
+
+def unique_names(files: list[Path]) -> list[str]:
+    """One job name per input file, such that no two inputs' outputs and no job file share a name.
+
+    The first file with a stem takes it (``x.jpg`` -> ``x``); a later one whose outputs would
+    clash adds its extension (``x.png`` -> ``x_png``), then a count (``x_png_2``). So ``x.jpg``,
+    ``x.png`` and ``x_1.png`` are ``x``, ``x_png`` and ``x_1``; ``a_input.png`` beside ``a.png`` is
+    ``a_input_png`` (``a_input.png`` is a's observation); ``summary.png`` is ``summary_png``. The
+    names depend only on the files and their order, so a rerun gives every result the same name."""
+    taken = set(JOB_FILES)
+    names = []
+    for f in files:
+        name = next(c for c in _candidates(f) if not taken.intersection(output_names(c)))
+        taken.update(output_names(name))
+        names.append(name)
+    return names
+
+
+def _candidates(f: Path) -> Iterator[str]:
+    """The names input ``f`` may take, in order: its stem, stem_ext, stem_ext_2, stem_ext_3, ..."""
+    yield _fitted(f.stem)
+    ext = f.suffix.lstrip(".").lower()
+    base = f"{f.stem}_{ext}" if ext else f.stem
+    if ext:
+        yield _fitted(base)
+    for n in itertools.count(2):
+        yield _fitted(f"{base}_{n}")
+
+
 def collect_inputs(args: Iterable[str | os.PathLike]) -> list[JobInput]:
-    """Files as given, folders expanded (sorted); unique names (file stem, ``_1``, ``_2`` on clashes)."""
+    """Files as given, folders expanded (sorted), each with a unique job name (``unique_names``)."""
     from .io import expand_inputs
     found: list[tuple[Path, bool]] = []
     for a in args:
         found.extend((f, not Path(a).is_dir()) for f in expand_inputs([a]))
     if not found:
         raise GanpriorError("no input given")
-    seen: dict[str, int] = {}
-    out = []
-    for f, explicit in found:
-        n = seen.get(f.stem, 0)
-        seen[f.stem] = n + 1
-        out.append(JobInput(f.stem if n == 0 else f"{f.stem}_{n}", f, explicit))
-    return out
-
-
-JOB_FILES = (MANIFEST, "metrics.json", "summary.png")  # written once per job, beside the inputs' outputs
+    names = unique_names([f for f, _ in found])
+    return [JobInput(name, f, explicit) for name, (f, explicit) in zip(names, found)]
 
 
 def planned_outputs(inputs: list[JobInput], gif: bool = False) -> dict[str, str]:
     """Every file name a job may write in its folder -> what writes it (an input's name or 'the job')."""
-    from .pipeline import job_file_names
-    planned: dict[str, list[str]] = {}
-    for name in JOB_FILES:
-        planned.setdefault(name, []).append("the job")
+    planned = {name: "the job" for name in JOB_FILES}
     for inp in inputs:
         names = job_file_names(inp.name)
         for key in ("result_name", "input_name", "sheet_name") + (("gif_name",) if gif else ()):
-            planned.setdefault(names[key], []).append(inp.name)
-    clashes = {f: who for f, who in planned.items() if len(who) > 1}
-    if clashes:
-        f, who = next(iter(clashes.items()))
-        raise GanpriorError(f"two outputs would be named {f} ({' and '.join(who[:2])}); rename an input or "
-                            f"restore them into separate --out folders")
-    return {f: who[0] for f, who in planned.items()}
+            if names[key] in planned:  # unique_names makes this impossible; a caller's own names may not
+                raise GanpriorError(f"two outputs would be named {names[key]} ({planned[names[key]]} and "
+                                    f"{inp.name}); rename an input or restore them into separate --out folders")
+            planned[names[key]] = inp.name
+    return planned
 
 
 def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, gif: bool = False) -> None:
@@ -340,6 +378,45 @@ def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, g
             who = "the job" if owner == "the job" else f"the result of {owner}"
             raise GanpriorError(f"--out {out} would overwrite {read[target]} with {who}; "
                                 f"choose another --out (a run never writes over a file it reads)")
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` this run could not create or write, before any work: a file (or a file
+    on its path), a name too long for the file system, a folder without write permission."""
+    out = Path(out)
+    for part in out.parts:
+        if len(os.fsencode(part)) > 255:
+            raise GanpriorError(f"--out {out}: the name {part[:40]}... is longer than a file name may be "
+                                f"(255 bytes)")
+    probe = out
+    while not os.path.lexists(probe):
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise GanpriorError(f"--out {out}: {probe} is a file, not a folder")
+    if not probe.exists():
+        raise GanpriorError(f"--out {out}: {probe} is a broken link")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "folder" if probe == out else f"folder {probe}, where it would be created,"
+        raise GanpriorError(f"--out {out}: the {what} is not writable")
+
+
+class _Writing:
+    """``with _Writing(path):`` turns an OS failure to write (disk full, read-only file system,
+    permission) into a one-line error; what was written before stays."""
+
+    def __init__(self, path, doing: str = "write"):
+        self.path, self.doing = path, doing
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if isinstance(e, OSError):
+            kept = "; results written so far are kept, rerun to go on" if self.doing == "write" else ""
+            raise GanpriorError(f"cannot {self.doing} {self.path}: {e.strerror or type(e).__name__}{kept}") from None
+        return False
 
 
 @dataclass
@@ -404,10 +481,11 @@ class Job:
 
     def __enter__(self) -> Job:
         self.check_settings()
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._lock()
-        for tmp in self.out.glob(".*.part"):  # left by a killed run: never an output
-            tmp.unlink(missing_ok=True)
+        with _Writing(self.out, "create"):
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._lock()
+            for tmp in self.out.glob(".*.part"):  # left by a killed run: never an output
+                tmp.unlink(missing_ok=True)
         old = self._read_manifest()
         if old is not None and self.restart:
             for entry in old["items"]:
@@ -470,7 +548,8 @@ class Job:
         if result.ok:
             outputs = {}
             for fname, data in result.files.items():
-                atomic_write(self.out / fname, lambda f, data=data: f.write(data))
+                with _Writing(self.out / fname):
+                    atomic_write(self.out / fname, lambda f, data=data: f.write(data))
                 outputs[fname] = sha256_bytes(data)
             entry.update(state="done", error=None, outputs=outputs, metrics=result.record,
                          seconds=round(result.seconds, 4))
@@ -491,11 +570,13 @@ class Job:
                                              "state": "pending", "error": None, "outputs": {}, "metrics": None,
                                              "seconds": 0.0, "attempts": 0})
         order = [i.name for i in self.inputs] + [n for n in self.items if n not in current]
-        write_json({"version": MANIFEST_VERSION, "created": self.created,
-                    "updated": time.strftime("%Y-%m-%dT%H:%M:%S"), "prior_name": self.prior_name,
-                    "settings": self.settings.fingerprint(),
-                    "items": [self.items[n] for n in order]}, self.out / MANIFEST)
-        write_json(self.records(), self.out / "metrics.json")
+        with _Writing(self.out / MANIFEST):
+            write_json({"version": MANIFEST_VERSION, "created": self.created,
+                        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"), "prior_name": self.prior_name,
+                        "settings": self.settings.fingerprint(),
+                        "items": [self.items[n] for n in order]}, self.out / MANIFEST)
+        with _Writing(self.out / "metrics.json"):
+            write_json(self.records(), self.out / "metrics.json")
 
     def records(self) -> list[dict]:
         """Metrics records of this job's finished inputs, in input order."""
@@ -513,7 +594,8 @@ class Job:
             if entry.get("state") == "done" and sheet.exists():
                 sheets.append(read_image(sheet)[0])
         if sheets:
-            save_image(stack_rows(sheets), self.out / "summary.png")
+            with _Writing(self.out / "summary.png"):
+                save_image(stack_rows(sheets), self.out / "summary.png")
         self.summary.records = self.records()
         return self.summary
 

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..errors import GanpriorError
-from .common import HELP, _check_steps, _out_folder, fit_parent, inversion_parent, out_parent, prior_parent, run_parent
+from .common import (HELP, Parser, _check_steps, _out_folder, fit_parent, inversion_parent, out_parent, prior_parent,
+                     run_parent)
 from .reconstruction import _load_prior
 
 
@@ -30,13 +30,13 @@ def analyze_cmd(argv: list[str]) -> int:
     from ..physics.masks import builtin_mask
     from ..tasks import parse_task
     from ..tasks.super_resolve import check_factor
-    p = argparse.ArgumentParser(prog="ganprior analyze", formatter_class=HELP,
-                                parents=[out_parent(), prior_parent(),
-                                         inversion_parent(steps={"default": 100, "help": "steps of every inversion"}),
-                                         fit_parent(), run_parent()],
-                                description="Invert the images with N codes composed at each layer (and one single "
-                                            "code as the baseline); report PSNR/SSIM per setting (mGANprior "
-                                            "Fig. 10/11).")
+    p = Parser(prog="ganprior analyze", formatter_class=HELP,
+               parents=[out_parent(), prior_parent(),
+                        inversion_parent(steps={"default": 100, "help": "steps of every inversion"}),
+                        fit_parent(), run_parent()],
+               description="Invert the images with N codes composed at each layer (and one single "
+                           "code as the baseline); report PSNR/SSIM per setting (mGANprior "
+                           "Fig. 10/11).")
     p.add_argument("inputs", nargs="+", help="clean image files or folders")
     p.add_argument("--layers", default=None, help="composition layers, e.g. 1,2,3 [all of the prior's]")
     p.add_argument("--codes", default="1,5,10,20", help="numbers of codes N")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 
 from ..errors import GanpriorError
-from .common import HELP
+from .common import HELP, Parser
 
 
 def app_cmd(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ganprior app", formatter_class=HELP,
-                                description="Start the web app (Gradio): upload or pick an image, paint a mask, "
-                                            "restore or edit it and download the result.")
+    p = Parser(prog="ganprior app", formatter_class=HELP,
+               description="Start the web app (Gradio): upload or pick an image, paint a mask, "
+                           "restore or edit it and download the result.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--out", default=None, help="folder for the runs' results [a temporary folder]")

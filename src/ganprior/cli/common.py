@@ -19,6 +19,14 @@ QUIET_HELP = "no progress bar or summary"
 STEPS_HELP = "optimisation steps of the inversion [default: the method's, 300]"
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose mistakes (an unknown flag, a bad value, a missing argument) are one
+    line, ``ganprior: error: ...`` with exit status 2 like every other error, not the usage text."""
+
+    def error(self, message: str):
+        raise GanpriorError(f"{message} (see '{self.prog} --help')")
+
+
 # -- parent parsers (argparse parents=[...]): one flag group each -----------------------------------
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from .restore import _run_parser, run  # the demo is a series of restore jobs: its one use of another command
+from .common import Parser
 
 
 def demo_cmd(argv: list[str]) -> int:
     from ..demo import demo_dir, demo_jobs
-    p = argparse.ArgumentParser(prog="ganprior demo", description="Restore the bundled demo inputs with the "
-                                "default prior and write results, metrics and summary sheets.")
+    p = Parser(prog="ganprior demo", description="Restore the bundled demo inputs with the "
+               "default prior and write results, metrics and summary sheets.")
     p.add_argument("--out", default="results/demo")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--quiet", action="store_true")

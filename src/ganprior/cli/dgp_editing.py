@@ -7,17 +7,17 @@ import argparse
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import (HELP, _check_steps, _out_folder, _Progress, _psnr_label, _recon_psnr, dgp_parent, out_parent,
-                     prior_parent, run_parent)
+from .common import (HELP, Parser, _Progress, _check_steps, _out_folder, _psnr_label, _recon_psnr, dgp_parent,
+                     out_parent, prior_parent, run_parent)
 
 
 def _dgp_editing_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A DGP editing command's parser, with the options of the reconstruction that comes first."""
     prior_help = ("prior name or checkpoint path [utkface64, which ships its discriminator]; DGP's "
                   "discriminator loss needs a prior with a discriminator, else --dgp-loss mse")
-    return argparse.ArgumentParser(prog=prog, formatter_class=HELP, description=description,
-                                   parents=[out_parent(), prior_parent(prior_help), dgp_parent(),
-                                            run_parent(seed_help="seeds the candidate latents (and the jitter noise)")])
+    return Parser(prog=prog, formatter_class=HELP, description=description,
+                  parents=[out_parent(), prior_parent(prior_help), dgp_parent(),
+                           run_parent(seed_help="seeds the candidate latents (and the jitter noise)")])
 
 
 def _dgp_reconstruct(a: argparse.Namespace, images: list[str], prior=None, class_index: int | None = None):

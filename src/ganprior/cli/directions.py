@@ -3,13 +3,12 @@ codes or images (InterFaceGAN, or a nonlinear flow), or unsupervised (SeFa, GANS
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import (HELP, _check_steps, _out_folder, _Progress, _recon_psnr, inversion_parent, out_parent,
+from .common import (HELP, Parser, _Progress, _check_steps, _out_folder, _recon_psnr, inversion_parent, out_parent,
                      prior_parent, run_parent)
 from .reconstruction import _configure, _load_prior, _perceptual, _print_notes
 
@@ -113,12 +112,12 @@ def directions_fit_cmd(argv: list[str]) -> int:
     from ..editing.directions import label_targets
     knobs = inversion_parent(steps={"default": 200, "help": "with --images: single-code inversion steps"},
                              perceptual={"help": "with --images: perceptual weight of the inversion loss"})
-    p = argparse.ArgumentParser(prog="ganprior directions fit", formatter_class=HELP,
-                                parents=[prior_parent(), out_parent("direction file to write (.npz)"), knobs,
-                                         run_parent()],
-                                description="Fit an attribute boundary in latent space (InterFaceGAN) and save its "
-                                            "unit normal as a direction: from codes and labels, or from a folder of "
-                                            "images (inverted with a single code) labelled by their file names.")
+    p = Parser(prog="ganprior directions fit", formatter_class=HELP,
+               parents=[prior_parent(), out_parent("direction file to write (.npz)"), knobs,
+                        run_parent()],
+               description="Fit an attribute boundary in latent space (InterFaceGAN) and save its "
+                           "unit normal as a direction: from codes and labels, or from a folder of "
+                           "images (inverted with a single code) labelled by their file names.")
     p.add_argument("--codes", default=None, help="codes .npy, shape (M, *latent_shape) or (M, D)")
     p.add_argument("--labels", default=None, help="labels .npy or .txt, one number per code")
     p.add_argument("--images", default=None, metavar="FOLDER", help="instead of --codes/--labels: invert these images")
@@ -257,13 +256,13 @@ def _unsupervised_cmd(argv: list[str], kind: str) -> int:
             if kind == "sefa" else
             "PCA (GANSpace) directions: principal components of sampled w codes, or of first-layer features "
             "mapped back to z")
-    p = argparse.ArgumentParser(prog=f"ganprior directions {'closed-form' if kind == 'sefa' else 'pca'}",
-                                formatter_class=HELP,
-                                parents=[prior_parent(), out_parent(),
-                                         run_parent(seed_help="seeds the sampled codes and the preview samples",
-                                                    quiet_help=None)],
-                                description=f"Compute the top-k {what}; write each as {kind}-I.npz, a "
-                                            "directions.json summary and a preview sheet.png.")
+    p = Parser(prog=f"ganprior directions {'closed-form' if kind == 'sefa' else 'pca'}",
+               formatter_class=HELP,
+               parents=[prior_parent(), out_parent(),
+                        run_parent(seed_help="seeds the sampled codes and the preview samples",
+                                   quiet_help=None)],
+               description=f"Compute the top-k {what}; write each as {kind}-I.npz, a "
+                           "directions.json summary and a preview sheet.png.")
     p.add_argument("--k", type=int, default=5, help="number of directions")
     if kind == "pca":
         p.add_argument("--samples", type=int, default=2000, help="sampled codes")

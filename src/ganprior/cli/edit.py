@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import (HELP, STEPS_HELP, _check_steps, _out_folder, _psnr_label, _recon_psnr, fit_parent,
+from .common import (HELP, STEPS_HELP, Parser, _check_steps, _out_folder, _psnr_label, _recon_psnr, fit_parent,
                      inversion_parent, out_parent, prior_parent, run_parent)
 from .reconstruction import _configure, _load_prior, _print_notes, _reconstruct
 
@@ -41,12 +41,12 @@ def edit_cmd(argv: list[str]) -> int:
         steps={"help": STEPS_HELP},
         perceptual={"help": "perceptual weight of the loss, 'auto' or 0 (not dgp)"})
     prior_help = "prior name or checkpoint path [utkface64, which ships directions age and gender]"
-    p = argparse.ArgumentParser(prog="ganprior edit", formatter_class=HELP,
-                                parents=[out_parent(), prior_parent(prior_help), knobs,
-                                         fit_parent("how the input is brought to the prior's size"), run_parent()],
-                                description="Reconstruct an image through the prior, then move its code(s) along a "
-                                            "latent direction and render the frames (mGANprior's manipulation; "
-                                            "DGP renders through the fine-tuned generator).")
+    p = Parser(prog="ganprior edit", formatter_class=HELP,
+               parents=[out_parent(), prior_parent(prior_help), knobs,
+                        fit_parent("how the input is brought to the prior's size"), run_parent()],
+               description="Reconstruct an image through the prior, then move its code(s) along a "
+                           "latent direction and render the frames (mGANprior's manipulation; "
+                           "DGP renders through the fine-tuned generator).")
     p.add_argument("input", help="image file")
     p.add_argument("--direction", required=True, metavar="SPEC",
                    help="a .npz/.npy direction file, sefa:I or pca:I (computed on the fly), or a name shipped "

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 
-from .common import FIT_CHOICES, HELP, print_table
+from .common import FIT_CHOICES, HELP, Parser, print_table
 
 
 def evaluate_cmd(argv: list[str]) -> int:
     from ..evaluate import evaluate_folders
     from ..io import write_json
-    p = argparse.ArgumentParser(prog="ganprior evaluate", formatter_class=HELP,
-                                description="PSNR, SSIM, LPIPS (AlexNet), NIQE and colorization AuC of the images "
-                                            "in RESULTS_DIR against same-named images in GROUND_TRUTH_DIR.")
+    p = Parser(prog="ganprior evaluate", formatter_class=HELP,
+               description="PSNR, SSIM, LPIPS (AlexNet), NIQE and colorization AuC of the images "
+                           "in RESULTS_DIR against same-named images in GROUND_TRUTH_DIR.")
     p.add_argument("results_dir")
     p.add_argument("ground_truth_dir")
     p.add_argument("--json", default=None, help="also write the per-image records to this file")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from .common import Parser
 
 
 def inspect_cmd(argv: list[str]) -> int:
     from ..priors.zoo import PRIORS, load_prior, sniff_checkpoint
-    p = argparse.ArgumentParser(prog="ganprior inspect",
-                                description="Show what a checkpoint (or named prior) holds, without running any "
-                                            "code from it: family, resolution, latent spaces, composition layers, "
-                                            "discriminator.")
+    p = Parser(prog="ganprior inspect",
+               description="Show what a checkpoint (or named prior) holds, without running any "
+                           "code from it: family, resolution, latent spaces, composition layers, "
+                           "discriminator.")
     p.add_argument("checkpoint", help="checkpoint file, BigGAN folder, or a named prior")
     p.add_argument("--json", action="store_true", help="print JSON")
     a = p.parse_args(argv)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from .common import HELP, inversion_parent, out_parent, prior_parent
+from .common import HELP, Parser, inversion_parent, out_parent, prior_parent
 
 
 def interpolate_cmd(argv: list[str]) -> int:
@@ -14,10 +13,10 @@ def interpolate_cmd(argv: list[str]) -> int:
     from ..io import make_sheet, save_gif, save_image, write_json
     knobs = inversion_parent(method={"default": "multi", "choices": ["multi", "subspace"]}, codes={}, layer={},
                              subspaces={}, steps={}, perceptual={})
-    p = argparse.ArgumentParser(prog="ganprior interpolate", formatter_class=HELP,
-                                parents=[out_parent(None), prior_parent(None), knobs],
-                                description="Invert two images and blend their composed features at the "
-                                            "composition layer (PmSFC Fig. 6); writes frames, a GIF and smoothness.")
+    p = Parser(prog="ganprior interpolate", formatter_class=HELP,
+               parents=[out_parent(None), prior_parent(None), knobs],
+               description="Invert two images and blend their composed features at the "
+                           "composition layer (PmSFC Fig. 6); writes frames, a GIF and smoothness.")
     p.add_argument("first")
     p.add_argument("second")
     p.add_argument("--frames", type=int, default=9)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import (HELP, STEPS_HELP, _check_steps, _out_folder, _recon_psnr, fit_parent, inversion_parent, out_parent,
-                     prior_parent, run_parent)
+from .common import (HELP, STEPS_HELP, Parser, _check_steps, _out_folder, _recon_psnr, fit_parent, inversion_parent,
+                     out_parent, prior_parent, run_parent)
 from .reconstruction import _configure, _load_prior, _print_notes, _reconstruct
 
 
@@ -32,12 +31,12 @@ def mix_cmd(argv: list[str]) -> int:
                         "[single for StyleGAN2, else multi]"},
         codes={"help": "multi: N codes [preset, 20]"}, layer={"help": "multi: composition layer [preset]"},
         steps={"help": STEPS_HELP}, perceptual={"help": "perceptual weight of the loss, 'auto' or 0"})
-    p = argparse.ArgumentParser(prog="ganprior mix", formatter_class=HELP,
-                                parents=[out_parent(), prior_parent(), knobs, fit_parent(), run_parent()],
-                                description="Invert two images and mix them: StyleGAN2 priors swap per-layer styles "
-                                            "(A's coarse layers, B's fine ones, and back); other priors mix the "
-                                            "composed features of multi-code inversions (A's structure with B's "
-                                            "statistics, and back).")
+    p = Parser(prog="ganprior mix", formatter_class=HELP,
+               parents=[out_parent(), prior_parent(), knobs, fit_parent(), run_parent()],
+               description="Invert two images and mix them: StyleGAN2 priors swap per-layer styles "
+                           "(A's coarse layers, B's fine ones, and back); other priors mix the "
+                           "composed features of multi-code inversions (A's structure with B's "
+                           "statistics, and back).")
     p.add_argument("first", help="image A")
     p.add_argument("second", help="image B")
     p.add_argument("--crossover", type=int, nargs="+", default=None, metavar="L",

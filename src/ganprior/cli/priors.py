@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from .common import Parser
 
 
 def priors_cmd(argv: list[str]) -> int:
     from ..priors.zoo import PRIORS
     from ..registry_files import cache_dir
-    argparse.ArgumentParser(prog="ganprior priors", description="List the named priors.").parse_args(argv)
+    Parser(prog="ganprior priors", description="List the named priors.").parse_args(argv)
     from ..priors.zoo import DEFAULT_PRIOR
     for name, entry in sorted(PRIORS.items()):
         mark = " (default)" if name == DEFAULT_PRIOR else ""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..config import RunConfig, cli_fields, flag_of, known_task_options
 from ..errors import GanpriorError
+from .common import Parser
 
 TASK_DEST = "task_option__"  # argparse dest prefix of the tasks' own options
 
@@ -25,7 +26,7 @@ def _perceptual_value(text: str):
 
 def _run_parser() -> argparse.ArgumentParser:
     from ..tasks import TASKS
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="ganprior", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=f"Restore images with a pretrained GAN as the prior. TASK is one of {', '.join(TASKS)}, "
                     "or a chain joined by '+'. Also: 'ganprior priors', 'ganprior demo', 'ganprior evaluate'; "
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..jobs import (Job, WorkItem, check_no_input_overwritten, collect_inputs, job_settings, load_item, mask_arg,
-                        remember, run_local)
+    from ..jobs import (Job, WorkItem, check_no_input_overwritten, check_out_folder, collect_inputs, job_settings,
+                        load_item, mask_arg, remember, run_local)
     from ..pipeline import Pipeline
     from ..tasks import needs_mask
 
@@ -101,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.engine != "ray":
         raise GanpriorError("--address is for --engine ray")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise GanpriorError(f"--out {out} exists and is not a folder")
+    check_out_folder(out)
     cluster = None
     if args.engine == "ray":
         from ..ray_engine import require_ray
@@ -138,13 +138,16 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":  # join (or start) the cluster before DIR is touched: its errors write nothing
         from ..ray_engine import Cluster, run_ray
         cluster = Cluster(args.address, args.device, quiet=args.quiet)
+    c = pipe.config
+    method_options = dict(precision=c.precision, num_codes=c.num_codes, layer=c.layer, num_subspaces=c.num_subspaces)
     if auto_batch:
         from ..batching import auto_batch_size
-        c = pipe.config
-        args.batch = auto_batch_size(pipe.prior, len(inputs), c.method, precision=c.precision,
-                                     num_codes=c.num_codes, layer=c.layer, num_subspaces=c.num_subspaces)
+        args.batch = auto_batch_size(pipe.prior, len(inputs), c.method, **method_options)
         if not args.quiet:
             print(f"--batch auto: {args.batch} images per batch", file=sys.stderr)
+    elif c.method != "dgp" and args.engine == "local":  # the memory a batch's step takes, measured on this prior
+        from ..batching import check_batch_memory
+        check_batch_memory(pipe.prior, min(args.batch, len(inputs)), c.method, **method_options)
     try:
         with Job(out, settings, inputs, restart=args.restart, prior_name=pipe.prior.name) as job:
             todo = job.pending()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import (HELP, STEPS_HELP, _check_steps, _out_folder, _recon_psnr, fit_parent, inversion_parent, out_parent,
-                     prior_parent, run_parent)
+from .common import (HELP, STEPS_HELP, Parser, _check_steps, _out_folder, _recon_psnr, fit_parent, inversion_parent,
+                     out_parent, prior_parent, run_parent)
 from .reconstruction import _load_prior, _print_notes, _reconstruct
 
 
@@ -18,11 +17,11 @@ def roles_cmd(argv: list[str]) -> int:
     knobs = inversion_parent(codes={"default": 20, "help": "N codes"}, layer={"help": "composition layer [preset]"},
                              steps={"help": STEPS_HELP},
                              perceptual={"help": "perceptual weight of the loss, 'auto' or 0"})
-    p = argparse.ArgumentParser(prog="ganprior roles", formatter_class=HELP,
-                                parents=[out_parent(), prior_parent(), knobs, fit_parent(), run_parent()],
-                                description="Reconstruct an image with N codes (mGANprior), then show what each code "
-                                            "is responsible for: the change when its important channels are "
-                                            "switched off.")
+    p = Parser(prog="ganprior roles", formatter_class=HELP,
+               parents=[out_parent(), prior_parent(), knobs, fit_parent(), run_parent()],
+               description="Reconstruct an image with N codes (mGANprior), then show what each code "
+                           "is responsible for: the change when its important channels are "
+                           "switched off.")
     p.add_argument("input", help="image file")
     p.add_argument("--threshold", type=float, default=0.2, help="channel importance above which a channel is the code's")
     a = p.parse_args(argv)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ..errors import GanpriorError
-from .common import HELP, prior_parent, run_parent
+from .common import HELP, Parser, prior_parent, run_parent
 
 
 def subspaces_cmd(argv: list[str]) -> int:
@@ -15,10 +14,10 @@ def subspaces_cmd(argv: list[str]) -> int:
 
     from ..priors import load_prior
     from ..subspaces import discover_subspaces
-    p = argparse.ArgumentParser(prog="ganprior subspaces", formatter_class=HELP,
-                                parents=[prior_parent(), run_parent(quiet_help=None)],
-                                description="Discover channel subspaces of a prior layer (PmSFC): learn a "
-                                            "self-expressive matrix, cluster its affinity, cache the result.")
+    p = Parser(prog="ganprior subspaces", formatter_class=HELP,
+               parents=[prior_parent(), run_parent(quiet_help=None)],
+               description="Discover channel subspaces of a prior layer (PmSFC): learn a "
+                           "self-expressive matrix, cluster its affinity, cache the result.")
     p.add_argument("--layer", type=int, default=2)
     p.add_argument("--num-subspaces", type=int, default=6, help="R")
     p.add_argument("--steps", type=int, default=3000)

