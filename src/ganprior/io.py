@@ -6,12 +6,19 @@ Fit policy (``fit``), used to bring any input to the size a prior needs:
 * ``pad``: pad to a square with edge replication, then resize;
 * ``stretch``: resize to the target size, ignoring the aspect ratio.
 
-Colour handling: 16-bit and float images are scaled to [0, 1]; palette, CMYK and other modes are
-converted to RGB; an alpha channel is composited over white, and is returned separately so that
-``inpaint`` can use the transparent pixels as the missing region when no mask is given.
+Colour handling: 16-bit, 32-bit and float images are scaled to [0, 1]; palette, CMYK and other modes
+are converted to RGB; an alpha channel is composited over white, and is returned separately so that
+``inpaint`` can use the transparent pixels as the missing region when no mask is given. A PNG's
+single transparent colour (a tRNS chunk in a gray, RGB or 16-bit file) counts as an alpha channel.
 
-Every write goes to a temporary file in the destination folder and is then renamed, so an
-interrupted run never leaves a half-written file.
+Integer samples are scaled by the bit depth the file declares, never by the largest value it happens
+to hold: a 16-bit PNG or TIFF by 65535, a 12-bit TIFF by 4095, a signed 16-bit one by 32767, a PGM by
+its header's maxval (any value up to 65535), a 32-bit TIFF by 2**31 - 1 (signed) or 2**32 - 1.
+Float images have no declared range: [0, 1] is kept, [0, 255] is divided by 255, larger by the maximum.
+
+Every write goes to a temporary file in the destination folder, is flushed to disk (fsync) and is
+then renamed, so an interrupted run or a power cut never leaves a half-written file; a new file gets
+the permissions a plain ``open()`` would give (0666 less the umask), a replaced one keeps its own.
 
 Any file that cannot be decoded gives a one-line ``GanpriorError``: truncated or corrupt data,
 non-images, NaN or infinite float pixels, and images over PIL's decompression-bomb limit
@@ -22,9 +29,12 @@ images). Folders, FIFOs and devices are refused before they are opened.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io as _io
 import json
 import os
+import secrets
+import stat
 import sys
 import tempfile
 import threading
@@ -69,20 +79,93 @@ def expand_inputs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Any PIL image -> (H, W, C) float32 in [0, 1] (C = 1 or 3) and an optional (H, W) alpha."""
+_INT16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+_INT32_MAX = 2 ** 31 - 1
+
+
+def _full_scale(im: Image.Image) -> int:
+    """The sample value that is white in an integer-mode ("I", "I;16*") image as PIL decodes it,
+    from the bit depth the file declares (not from its pixels, whose maximum may be anything)."""
+    if im.format == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        bits, fmt = tags.get(258), tags.get(339, 1)  # BitsPerSample, SampleFormat (2: signed)
+        bits = bits[0] if isinstance(bits, tuple) and bits else bits
+        fmt = fmt[0] if isinstance(fmt, tuple) and fmt else fmt
+        if isinstance(bits, int) and 2 <= bits <= 32:  # e.g. 12-bit samples stay 0..4095 in I;16
+            return 2 ** (bits - (fmt == 2)) - 1
+    if im.format == "PPM":
+        # PIL rescales PNM samples from the header's maxval (1..65535) to 0..65535 in mode I
+        # (maxval 65535 is read as is), so the maxval is honoured by this one scale
+        return 65535
+    if im.mode in _INT16_MODES or im.format == "PNG":  # a PNG's "I" is 16-bit gray (older Pillow)
+        return 65535
+    return _INT32_MAX  # PIL's 32-bit signed storage (IM, FITS, McIdas)
+
+
+def _tile_rawmode(im: Image.Image) -> str | None:
+    """How PIL will unpack the file's samples (a PNG's "L;4", "RGB;16B", ...); known before load only."""
+    try:
+        args = im.tile[0][3]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    return args if isinstance(args, str) else None
+
+
+def _png_low_bytes(path: Path) -> np.ndarray:
+    """The low bytes of a 16-bit RGB PNG's samples (PIL keeps only the high ones): decoding the
+    big-endian samples as little-endian ones keeps the other byte."""
+    with Image.open(path) as im:
+        im.tile = [(t[0], t[1], t[2], "RGB;16L") for t in im.tile]
+        im.load()
+        return np.asarray(ImageOps.exif_transpose(im))
+
+
+def _key_transparency(im: Image.Image, samples: np.ndarray, rawmode: str | None,
+                      low: np.ndarray | None) -> np.ndarray | None:
+    """Alpha (H, W) from a single transparent colour (``info["transparency"]`` of a gray, RGB or 16-bit
+    image, e.g. a PNG's tRNS chunk), or None. ``samples`` are the decoded samples, (H, W) or (H, W, 3)."""
+    key = im.info.get("transparency")
+    if im.mode == "RGB":
+        if not (isinstance(key, tuple) and len(key) == 3 and all(isinstance(k, int) for k in key)):
+            return None
+        if rawmode == "RGB;16B" and low is not None:  # a 16-bit PNG: its key is in 16-bit units
+            samples = samples.astype(np.uint32) * 256 + low
+        hit = (samples == np.asarray(key)).all(axis=-1)
+    else:
+        if not isinstance(key, int) or isinstance(key, bool):
+            return None
+        depth = {"L;2": 2, "L;4": 4}.get(rawmode or "")
+        if depth:  # PIL stretches 2- and 4-bit gray to 0..255; the key is in the file's units
+            key *= 255 // (2 ** depth - 1)
+        hit = samples == key
+    if not hit.any():
+        return None
+    return (~hit).astype(np.float32)
+
+
+def _pil_to_array(im: Image.Image, scale: int = 65535, rawmode: str | None = None,
+                  low: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any PIL image -> (H, W, C) float32 in [0, 1] (C = 1 or 3) and an optional (H, W) alpha.
+
+    ``scale`` is the white level of integer samples (``_full_scale``), ``rawmode`` and ``low`` what a
+    PNG's transparent colour needs (``_tile_rawmode``, ``_png_low_bytes``)."""
     alpha = None
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im).astype(np.float32)
-        if not np.isfinite(a).all():  # before any scaling or clipping: read_image refuses it
-            return a[..., None], None
-        if im.mode.startswith("I;16"):
-            a /= 65535.0
-        elif im.mode == "I":
-            a /= 65535.0 if a.max() > 255 else 255.0
-        elif a.max() > 1.0:
-            a /= 255.0 if a.max() <= 255 else a.max()
-        return np.clip(a, 0, 1)[..., None], None
+    if im.mode in ("I", *_INT16_MODES, "F"):
+        a = np.asarray(im)
+        if im.mode == "F":
+            a = a.astype(np.float32)
+            if not np.isfinite(a).all():  # before any scaling or clipping: read_image refuses it
+                return a[..., None], None
+            if a.max() > 1.0:  # no bit depth to go by
+                a /= 255.0 if a.max() <= 255 else a.max()
+            return np.clip(a, 0, 1)[..., None], None
+        if scale > _INT32_MAX:  # unsigned 32-bit samples, stored by PIL as signed ones
+            a = a.view(np.uint32)
+        alpha = _key_transparency(im, a, rawmode, None)
+        a = np.clip(a.astype(np.float64) / scale, 0, 1).astype(np.float32)
+        if alpha is not None:
+            a = np.where(alpha > 0, a, np.float32(1))  # composite over white
+        return a[..., None], alpha
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode == "PA":
@@ -96,8 +179,15 @@ def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         else:
             alpha = None
         return a, alpha
-    if im.mode in ("1", "L"):
-        return np.asarray(im.convert("L")).astype(np.float32)[..., None] / 255.0, None
+    if im.mode in ("1", "L", "RGB"):
+        samples = np.asarray(im.convert("L") if im.mode == "1" else im)
+        alpha = _key_transparency(im, samples, rawmode, low)
+        a = samples.astype(np.float32) / 255.0
+        if a.ndim == 2:
+            a = a[..., None]
+        if alpha is not None:
+            a = np.where(alpha[..., None] > 0, a, np.float32(1))  # composite over white
+        return a, alpha
     return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0, None
 
 
@@ -116,10 +206,14 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> tuple[torch.Tensor
             # PIL only warns between MAX_IMAGE_PIXELS and twice that; refuse those too
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                rawmode = _tile_rawmode(im) if im.format == "PNG" else None
                 with _c_stderr(chatter) if im.format == "TIFF" else contextlib.nullcontext():
                     im.load()
+                scale = _full_scale(im)  # the transposed copy below no longer knows its file
+                low = (_png_low_bytes(path) if rawmode == "RGB;16B" and "transparency" in im.info
+                       else None)
                 im = ImageOps.exif_transpose(im)
-                arr, alpha = _pil_to_array(im)
+                arr, alpha = _pil_to_array(im, scale, rawmode, low)
     except FileNotFoundError:
         raise GanpriorError(f"input not found: {path}") from None
     except MemoryError:
@@ -230,18 +324,58 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[_io.BufferedWriter], None]) -> Path:
-    """Write via a temporary file in the same folder, then rename over ``path``."""
+    """Write via a temporary file in the same folder, flush it to disk, then rename it over ``path``.
+
+    The file gets the permissions ``open(path, "wb")`` would give it: 0666 less the umask when new
+    (the temporary file is created with that mode, so the kernel applies the umask and any default
+    ACL), the old file's own when it replaces one. The folder is synced after the rename where the
+    platform allows it, so that the new name survives a power cut too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 32 random bits
+        raise FileExistsError(f"no free temporary name beside {path}")
     try:
         with os.fdopen(fd, "wb") as f:
+            with contextlib.suppress(OSError):  # replacing a file: keep its permissions, as open() does
+                old = os.stat(path)
+                if stat.S_ISREG(old.st_mode):
+                    os.chmod(tmp, stat.S_IMODE(old.st_mode))
             write(f)
+            f.flush()
+            try:
+                os.fsync(f.fileno())
+            except OSError as e:  # a disk error fails the write; a file system without fsync does not
+                if e.errno not in (errno.EINVAL, errno.ENOTSUP):
+                    raise
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; best effort (Windows cannot open a folder, some file
+    systems refuse to sync one)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def encode_image(x: torch.Tensor, fmt: str = "PNG") -> bytes:

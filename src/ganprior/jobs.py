@@ -216,7 +216,8 @@ def process_items(items: list[WorkItem], settings: JobSettings,
     culprit fails. ``progress(step, total, loss)`` is called at every optimisation step."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     results: dict[str, ItemResult] = {}
-    with tempfile.TemporaryDirectory(prefix="ganprior-job-") as tmp_name:
+    from .tempfiles import job_temp_prefix  # (its name lets the next run clean up after a kill -9)
+    with tempfile.TemporaryDirectory(prefix=job_temp_prefix()) as tmp_name:
         tmp = Path(tmp_name)
         try:
             pipe = pipeline_for(settings, tmp)

@@ -265,6 +265,41 @@ def _modes(b: _Builder) -> dict[str, Path]:  # noqa: C901
     return per_mode
 
 
+def _bit_depth_and_trns(b: _Builder, h: int, w: int) -> None:
+    """Issue #26: a 16-bit PGM whose pixels stay below 256 (once read 257x too bright), PGMs whose
+    maxval is no bit depth, and PNGs whose tRNS colour the image really holds (gray, RGB, 16-bit):
+    reconstructed, and inpainted with that colour as the missing region. Fixed pixels, not b.rng, so
+    that the other cases' bytes stay as they were."""
+    y, x = np.mgrid[0:h, 0:w]
+    header = b"P5\n%d %d\n" % (w, h)
+    b.image("deep", "pgm16_max_below_256.pgm", header + b"65535\n" + ((x * 11 + y * 3) % 256).astype(">u2").tobytes(),
+            RESULT)
+    m1000 = (x + y) * 1000 // (h + w - 2)
+    b.image("deep", "pgm_maxval_1000.pgm", header + b"1000\n" + m1000.astype(">u2").tobytes(), RESULT)
+    plain = b"P2\n%d %d\n1000\n" % (w, h) + b"\n".join(" ".join(map(str, r)).encode() for r in m1000) + b"\n"
+    b.image("deep", "pgm_plain_maxval_1000.pgm", plain, RESULT)
+    b.image("deep", "pgm_maxval_1.pgm", header + b"1\n" + ((x + y) % 2).astype(np.uint8).tobytes(), RESULT)
+    hole = (slice(h // 4, 3 * h // 4), slice(w // 4, 3 * w // 4))
+    gray8 = ((x * 7 + y * 5) % 200 + 20).astype(np.uint8)  # 20..219: the key 5 only in the hole
+    gray8[hole] = 5
+    rgb8 = np.stack([(x * 11) % 256, (y * 13) % 256, np.full_like(x, 100)], -1).astype(np.uint8)
+    rgb8[hole] = (255, 0, 255)
+    gray16 = (1000 + x * 2000 + y * 700).astype(">u2")
+    gray16[hole] = 300
+    rgb16 = np.stack([1000 + x * 2000, 1000 + y * 3000, 1000 + (x + y) * 1000], -1).astype(">u2")
+    rgb16[hole] = (300, 301, 302)
+    for fname, data in [
+            ("gray_trns_hole.png", png_bytes(w, h, 8, 0, _rows(gray8), before_idat=[_chunk(b"tRNS", b"\x00\x05")])),
+            ("rgb_trns_hole.png", png_bytes(w, h, 8, 2, _rows(rgb8.reshape(h, -1)),
+                                            before_idat=[_chunk(b"tRNS", b"\x00\xff\x00\x00\x00\xff")])),
+            ("gray16_trns_hole.png", png_bytes(w, h, 16, 0, _rows(gray16.view(np.uint8)),
+                                               before_idat=[_chunk(b"tRNS", struct.pack(">H", 300))])),
+            ("rgb16_trns_hole.png", png_bytes(w, h, 16, 2, _rows(rgb16.reshape(h, -1).view(np.uint8)),
+                                              before_idat=[_chunk(b"tRNS", struct.pack(">3H", 300, 301, 302))]))]:
+        b.image("deep", fname, data, RESULT)
+        b.image("deep", fname, None, RESULT, task=("inpaint",), what=f"{fname} inpaint")
+
+
 def _deep(b: _Builder) -> dict[str, Path]:
     """16-bit, low-bit-depth and float files."""
     out = {}
@@ -306,6 +341,7 @@ def _deep(b: _Builder) -> dict[str, Path]:
     rgb8 = rng.integers(0, 256, (h, w * 3), dtype=np.uint8)
     b.image("deep", "rgb_trns.png", png_bytes(w, h, 8, 2, _rows(rgb8), before_idat=[_chunk(b"tRNS", bytes(6))]),
             RESULT)
+    _bit_depth_and_trns(b, h, w)
     b.image("deep", "bad_bit_depth.png", png_bytes(w, h, 3, 0, _rows(raw8)), ERROR)
     b.image("deep", "bad_color_type.png", png_bytes(w, h, 8, 7, _rows(raw8)), ERROR)
     # float images: PIL mode F
@@ -628,7 +664,10 @@ def _masks(b: _Builder) -> None:
             ("P.png", encode(Image.fromarray(m).convert("P"), "PNG"), RESULT),
             ("P_transparency.png", encode(Image.fromarray(m).convert("P"), "PNG", transparency=255), RESULT),
             ("I16.png", encode(Image.fromarray(m.astype(np.uint16) * 257), "PNG"), RESULT),
-            ("I32.tif", encode(Image.fromarray(m.astype(np.int32) * 1000), "TIFF"), RESULT),
+            # a 32-bit TIFF is scaled by its bit depth (#26): white is 2**31 - 1, 255000 is near black
+            ("I32.tif", encode(Image.fromarray((m.astype(np.int64) * (2 ** 31 - 1) // 255).astype(np.int32)), "TIFF"),
+             RESULT),
+            ("I32_low_values.tif", encode(Image.fromarray(m.astype(np.int32) * 1000), "TIFF"), ERROR),
             ("F.tif", encode(Image.fromarray(m.astype(np.float32) / 255), "TIFF"), RESULT),
             ("F_nan.tif", encode(Image.fromarray(np.where(m > 0, np.nan, 0).astype(np.float32)), "TIFF"), ERROR),
             ("CMYK.jpg", encode(Image.fromarray(np.stack([m] * 3, -1)).convert("CMYK"), "JPEG"), RESULT),
