@@ -234,3 +234,27 @@ def test_a_method_flag_the_method_does_not_take_fails_before_the_job(tmp_path, c
     code, _, err = run_cli(["colorize", face_pngs[0], "--out", tmp_path / "c", "--prior", tiny_checkpoint,
                             "--simulate", "--codes", "3", "--quiet"], capsys)
     assert_one_line_error(code, err, "what the colorize preset runs; choose one with --method")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reconstruct", "x.png", "--out", "o", "--bogus"], "unrecognized arguments: --bogus (see 'ganprior --help')"),
+    (["reconstruct", "x.png", "--out", "o", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
+    (["reconstruct"], "the following arguments are required: inputs, --out"),
+    (["reconstruct", "x.png", "--out", "o", "--method", "nope"], "argument --method: invalid choice: 'nope'"),
+    (["edit", "--bogus"], "(see 'ganprior edit --help')"),
+    (["directions", "fit", "--x"], "(see 'ganprior directions fit --help')"),
+    (["evaluate"], "the following arguments are required"),
+    (["train", "--nope"], "(see 'ganprior train --help')"),
+])
+def test_command_line_mistakes_are_one_line_not_the_usage_text(argv, message, capsys):
+    """argparse printed about 21 lines of usage for a mistyped flag."""
+    code, out, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, message)
+    assert "usage:" not in out + err
+
+
+def test_help_still_prints_the_usage(capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(["reconstruct", "--help"], capsys)
+    assert e.value.code == 0
+    assert "usage: ganprior" in capsys.readouterr().out

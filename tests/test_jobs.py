@@ -276,12 +276,152 @@ def test_out_in_the_inputs_folder_refuses_instead_of_overwriting_an_input(tmp_pa
     assert not (folder / "manifest.json").exists()
 
 
-def test_outputs_that_would_share_a_name_are_refused_before_any_work(tmp_path, capsys, tiny_checkpoint, face_pngs):
-    """a.png's observation is a_input.png: an input named a_input.png must not silently replace it."""
+def test_clashing_stems_give_distinct_results_recorded_once_and_a_rerun_settles(tmp_path, capsys, tiny_checkpoint,
+                                                                                face_pngs):
+    """x.jpg, x.png, x_1.png, a.png, a_input.png and summary.png used to give x, x_1, x_1 (one result lost,
+    listed twice), a_input.png over a's observation, summary.png over an input's result, and reruns that
+    never settled."""
     d = tmp_path / "clash"
     d.mkdir()
-    (d / "a.png").write_bytes(face_pngs[0].read_bytes())
-    (d / "a_input.png").write_bytes(face_pngs[1].read_bytes())
-    code, _, err = run_cli(["reconstruct", d, "--out", tmp_path / "o", "--prior", tiny_checkpoint, *FAST], capsys)
-    assert_one_line_error(code, err, "two outputs would be named a_input.png (a and a_input)")
-    assert not (tmp_path / "o").exists()
+    names = ["x.jpg", "x.png", "x_1.png", "a.png", "a_input.png", "summary.png"]
+    for i, n in enumerate(names):
+        Image.open(face_pngs[i % 3]).convert("RGB").rotate(90 * (i // 3)).save(d / n)
+    before = {n: sha(d / n) for n in names}
+    out = tmp_path / "o"
+    argv = ["reconstruct", d, "--out", out, "--prior", tiny_checkpoint, *FAST]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    items = manifest(out)["items"]
+    assert sorted(i["name"] for i in items) == ["a", "a_input_png", "summary_png", "x", "x_1", "x_png"]
+    assert sorted(Path(i["source"]).name for i in items) == sorted(names)  # each input once
+    results = [f for i in items for f in i["outputs"] if not f.endswith(("_input.png", "_sheet.png"))]
+    assert len(set(results)) == 6
+    written = [f for i in items for f in i["outputs"]]
+    assert len(written) == len(set(written)) == 18  # no output shared
+    for i in items:  # every recorded output is the one on disk
+        for f, h in i["outputs"].items():
+            assert sha(out / f) == h
+    assert (out / "summary.png").exists() and (out / "summary_png.png").exists()
+    code, stdout, err = run_cli(argv[:-1], capsys)
+    assert code == 0, err
+    assert "done 0, skipped 6, failed 0" in stdout
+    assert {n: sha(d / n) for n in names} == before
+
+
+def test_job_names_are_unique_stable_and_fit_the_file_system():
+    from ganprior.jobs import JOB_FILES, NAME_MAX_BYTES, output_names, unique_names
+    files = [Path(n) for n in ["a.png", "a_input.png", "x.jpg", "x.png", "x_png.tif", "d1/y.png", "d2/y.png",
+                               "d3/y.png", "summary.png", "manifest.png", "z" * 250 + ".png", "z" * 250 + ".jpg"]]
+    names = unique_names(files)
+    assert names[:8] == ["a", "a_input_png", "x", "x_png", "x_png_tif", "y", "y_png", "y_png_2"]
+    assert names[8] == "summary_png" and names[9] == "manifest"  # manifest.json is not manifest.png
+    every = [f for n in names for f in output_names(n)]
+    assert len(every) == len(set(every)) and not set(every) & set(JOB_FILES)
+    for n in names:  # the longest output plus atomic_write's ".NAME.XXXXXXXX.part" fits 255 bytes
+        assert len(n.encode()) <= NAME_MAX_BYTES and len(f".{n}_sheet.png.12345678.part".encode()) <= 255
+    assert names[10] != names[11] and names[10].startswith("z" * 100) and "~" in names[10]
+    assert unique_names(files) == names  # the same files, the same names
+
+
+def test_a_231_character_stem_is_restored_not_failed_after_the_work(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    long = tmp_path / ("L" * 231 + ".png")
+    long.write_bytes(face_pngs[0].read_bytes())
+    out = tmp_path / "o"
+    code, _, err = run_cli(["reconstruct", long, "--out", out, "--prior", tiny_checkpoint, *FAST], capsys)
+    assert code == 0, err
+    (item,) = manifest(out)["items"]
+    assert item["state"] == "done" and item["source"] == str(long)
+    assert all((out / f).exists() for f in item["outputs"])
+
+
+def test_out_as_a_folder_of_inputs_is_refused(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """`ganprior reconstruct d --out d`: the next run would take the results as inputs."""
+    d = face_pngs[0].parent
+    listing = sorted(p.name for p in d.iterdir())
+    code, _, err = run_cli(["reconstruct", d, "--out", d, "--prior", tiny_checkpoint, *FAST], capsys)
+    assert_one_line_error(code, err, "is a folder of inputs")
+    assert sorted(p.name for p in d.iterdir()) == listing
+
+
+@pytest.mark.parametrize("out, message", [
+    ("file/x", "is a file, not a folder"),
+    ("Q" * 300, "is longer than a file name may be"),
+    ("dangling/x", "is a broken link"),
+])
+def test_an_out_that_cannot_be_made_is_refused_before_any_work(out, message, tmp_path, capsys, tiny_checkpoint,
+                                                               face_pngs, count_inversions, monkeypatch):
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, *FAST], capsys)
+    assert_one_line_error(code, err, message)
+    assert not count_inversions
+
+
+def test_a_read_only_out_is_refused_before_any_work(tmp_path, capsys, tiny_checkpoint, face_pngs, count_inversions,
+                                                    monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == ro else real(p, mode, **k))
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", ro / "x", "--prior", tiny_checkpoint, *FAST],
+                           capsys)
+    assert_one_line_error(code, err, f"--out {ro / 'x'}: the folder {ro}, where it would be created, is not writable")
+    assert not count_inversions and not (ro / "x").exists()
+
+
+def test_a_full_disk_is_a_one_line_error_that_keeps_the_finished_results(tmp_path, capsys, tiny_checkpoint,
+                                                                         face_pngs, monkeypatch):
+    import errno
+
+    import ganprior.io
+    real = ganprior.io.atomic_write
+
+    def full_after_first_batch(path, write):
+        if Path(path).name.startswith("img1"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, write)
+
+    monkeypatch.setattr(ganprior.io, "atomic_write", full_after_first_batch)
+    out = tmp_path / "o"
+    argv = ["reconstruct", face_pngs[0].parent, "--out", out, "--prior", tiny_checkpoint, "--batch", "1", *FAST]
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, f"cannot write {out / 'img1.png'}: No space left on device; results written so "
+                                     "far are kept")
+    done = {i["name"]: i for i in manifest(out)["items"] if i["state"] == "done"}
+    assert list(done) == ["img0"] and all((out / f).exists() for f in done["img0"]["outputs"])
+    monkeypatch.setattr(ganprior.io, "atomic_write", real)
+    code, stdout, err = run_cli(argv[:-1], capsys)  # space again: the rerun finishes the rest
+    assert code == 0, err
+    assert "done 2, skipped 1, failed 0" in stdout
+
+
+@pytest.mark.parametrize("device, message", [
+    ("bogus", "unknown device 'bogus'; use cpu, cuda, cuda:N or mps"),
+    ("cuda:99", "device 'cuda:99'"),
+    ("mps", "device 'mps'"),
+])
+def test_an_unavailable_device_is_a_one_line_error(device, message, tmp_path, capsys, tiny_checkpoint, face_pngs):
+    import torch
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    out = tmp_path / "o"
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", out, "--prior", tiny_checkpoint, "--device", device,
+                            *FAST], capsys)
+    assert_one_line_error(code, err, message)
+    assert not out.exists()
+
+
+def test_a_batch_that_would_not_fit_in_memory_is_refused_before_any_work(tmp_path, capsys, tiny_checkpoint,
+                                                                         face_pngs, monkeypatch):
+    import ganprior.batching
+    from ganprior.priors import load_prior
+    per_image = ganprior.batching.step_bytes_per_image(load_prior(str(tiny_checkpoint)), "multi", num_codes=2, layer=1)
+    monkeypatch.setattr(ganprior.batching, "free_memory_bytes", lambda device: int(2.5 * per_image))
+    out = tmp_path / "o"
+    argv = ["reconstruct", face_pngs[0].parent, "--out", out, "--prior", tiny_checkpoint, *FAST]
+    code, _, err = run_cli([*argv, "--batch", "3"], capsys)
+    assert_one_line_error(code, err, "3 image(s) per batch with these settings need about")
+    assert "lower --batch (or use --batch auto) or --codes" in err and not out.exists()
+    code, _, err = run_cli([*argv, "--batch", "2"], capsys)  # 2 images take 2x, under 0.9 x 2.5x
+    assert code == 0, err

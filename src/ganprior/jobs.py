@@ -373,6 +373,10 @@ def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, g
             read[Path(path).resolve()] = Path(path)
         except (OSError, TypeError, ValueError):
             continue
+    for inp in inputs:
+        if not inp.explicit and inp.path.parent.resolve() == folder:
+            raise GanpriorError(f"--out {out} is a folder of inputs: its results would be taken as inputs by the "
+                                f"next run; choose another --out")
     for fname, owner in planned.items():
         target = folder / fname
         if target in read:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 TALLY = pytest.StashKey[dict]()
 
@@ -11,6 +14,20 @@ TALLY = pytest.StashKey[dict]()
 def fuzz_tally(request) -> dict:
     """category -> {"cases", "result", "error", "failure", "seconds"}, filled in by the corpus tests."""
     return request.config.stash.setdefault(TALLY, {})
+
+
+@pytest.fixture(scope="session")
+def fuzz_checkpoint(tmp_path_factory) -> Path:
+    """The 16x16 test DCGAN of tests/conftest.py (tiny_checkpoint), once per session."""
+    from ganprior.priors import DCGANPrior
+    prior = DCGANPrior.random(latent_dim=8, width=4, resolution=16, seed=0)
+    sd = {}
+    for k, v in prior.state_dict().items():
+        _, block, pos, rest = k.split(".", 3)
+        sd[f"main.{int(block) * 3 + int(pos)}.{rest}"] = v
+    path = tmp_path_factory.mktemp("fuzz-prior") / "tiny_dcgan.pth"
+    torch.save({"netG_state_dict": sd}, path)
+    return path
 
 
 def summary_lines(tally: dict) -> list[str]:

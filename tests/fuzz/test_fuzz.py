@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from .corpus import ERROR, MODES, RESULT, Case, build_corpus, restore_permissions
@@ -59,20 +58,6 @@ def corpus(tmp_path_factory):
     cases = build_corpus(root)
     yield root, cases
     restore_permissions(root)
-
-
-@pytest.fixture(scope="session")
-def fuzz_checkpoint(tmp_path_factory) -> Path:
-    """The 16x16 test DCGAN of tests/conftest.py (tiny_checkpoint), once per session."""
-    from ganprior.priors import DCGANPrior
-    prior = DCGANPrior.random(latent_dim=8, width=4, resolution=16, seed=0)
-    sd = {}
-    for k, v in prior.state_dict().items():
-        _, block, pos, rest = k.split(".", 3)
-        sd[f"main.{int(block) * 3 + int(pos)}.{rest}"] = v
-    path = tmp_path_factory.mktemp("fuzz-prior") / "tiny_dcgan.pth"
-    torch.save({"netG_state_dict": sd}, path)
-    return path
 
 
 class _Hang(BaseException):
