@@ -258,3 +258,22 @@ def test_help_still_prints_the_usage(capsys):
         run_cli(["reconstruct", "--help"], capsys)
     assert e.value.code == 0
     assert "usage: ganprior" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("err_no, expected", [(28, 2), (30, 2), (13, 2), (5, 1)])
+def test_a_write_the_machine_refuses_is_a_user_error_a_bug_is_not(err_no, expected, tmp_path, capsys, monkeypatch):
+    """A full disk or a read-only folder in any command is one line with exit 2; EIO stays an internal error."""
+    import os
+
+    from ganprior.cli import priors as priors_cmd
+
+    def failing(argv):
+        raise OSError(err_no, os.strerror(err_no), str(tmp_path / "x.png"))
+
+    monkeypatch.setattr(priors_cmd, "priors_cmd", failing)
+    monkeypatch.delenv("GANPRIOR_DEBUG", raising=False)
+    code, _, err = run_cli(["priors"], capsys)
+    if expected == 2:
+        assert_one_line_error(code, err, f"cannot write {tmp_path / 'x.png'}: {os.strerror(err_no)}")
+    else:
+        assert code == 1 and "internal error: OSError" in err

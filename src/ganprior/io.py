@@ -323,6 +323,30 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return a[..., 0] if a.shape[2] == 1 else a
 
 
+def check_out_folder(out: str | os.PathLike) -> Path:
+    """``out`` as a Path, or a one-line error for an ``--out`` this run could not create or write,
+    before any work: a file (or a file on its path), a name too long for the file system, a broken
+    link, a folder without write permission."""
+    out = Path(out)
+    for part in out.parts:
+        if len(os.fsencode(part)) > 255:
+            raise GanpriorError(f"--out {out}: the name {part[:40]}... is longer than a file name may be "
+                                f"(255 bytes)")
+    probe = out
+    while not os.path.lexists(probe):
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise GanpriorError(f"--out {out}: {probe} is a file, not a folder")
+    if not probe.exists():
+        raise GanpriorError(f"--out {out}: {probe} is a broken link")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "folder" if probe == out else f"folder {probe}, where it would be created,"
+        raise GanpriorError(f"--out {out}: the {what} is not writable")
+    return out
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[_io.BufferedWriter], None]) -> Path:
     """Write via a temporary file in the same folder, flush it to disk, then rename it over ``path``.
 

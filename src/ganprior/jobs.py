@@ -385,28 +385,6 @@ def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, g
                                 f"choose another --out (a run never writes over a file it reads)")
 
 
-def check_out_folder(out: Path) -> None:
-    """Refuse an ``--out`` this run could not create or write, before any work: a file (or a file
-    on its path), a name too long for the file system, a folder without write permission."""
-    out = Path(out)
-    for part in out.parts:
-        if len(os.fsencode(part)) > 255:
-            raise GanpriorError(f"--out {out}: the name {part[:40]}... is longer than a file name may be "
-                                f"(255 bytes)")
-    probe = out
-    while not os.path.lexists(probe):
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise GanpriorError(f"--out {out}: {probe} is a file, not a folder")
-    if not probe.exists():
-        raise GanpriorError(f"--out {out}: {probe} is a broken link")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        what = "folder" if probe == out else f"folder {probe}, where it would be created,"
-        raise GanpriorError(f"--out {out}: the {what} is not writable")
-
-
 class _Writing:
     """``with _Writing(path):`` turns an OS failure to write (disk full, read-only file system,
     permission) into a one-line error; what was written before stays."""

@@ -19,6 +19,7 @@ print one line (``ganprior: error: ...``) and exit with status 2; results alread
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import warnings
@@ -29,6 +30,9 @@ from ..errors import GanpriorError
 from .common import _one_line
 
 EXIT_ERROR = 2
+# what a machine, not a bug, makes a write fail with: a full disk or quota, a read-only file system or
+# folder, a name the file system refuses (every command's outputs; jobs name the file themselves)
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EFBIG}
 
 # command -> the module (in this package) whose ``<command>_cmd(argv)`` runs it
 COMMANDS = {"priors": "priors", "demo": "demo", "evaluate": "evaluate", "subspaces": "subspaces",
@@ -70,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a user never sees a traceback
         if os.environ.get("GANPRIOR_DEBUG"):
             raise
+        if isinstance(e, OSError) and e.errno in _USER_ERRNOS:
+            where = f" {e.filename}" if e.filename else ""
+            print(f"ganprior: error: cannot write{where}: {e.strerror}; files written so far are kept",
+                  file=sys.stderr)
+            return EXIT_ERROR
         print(f"ganprior: internal error: {type(e).__name__}: {_one_line(str(e))} (set GANPRIOR_DEBUG=1 for details)",
               file=sys.stderr)
         return 1

@@ -104,11 +104,9 @@ def dgp_parent() -> argparse.ArgumentParser:
 
 
 def _out_folder(path) -> Path:
-    """``--out`` as a folder path (it need not exist yet, but must not be a file)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise GanpriorError(f"--out {out} exists and is not a folder")
-    return out
+    """``--out`` as a folder path that this run can create or write (``io.check_out_folder``)."""
+    from ..io import check_out_folder
+    return check_out_folder(Path(path))
 
 
 def _check_steps(steps: int | None) -> None:

@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..jobs import (Job, WorkItem, check_no_input_overwritten, check_out_folder, collect_inputs, job_settings,
-                        load_item, mask_arg, remember, run_local)
+    from ..jobs import (Job, WorkItem, check_no_input_overwritten, collect_inputs, job_settings, load_item, mask_arg,
+                        remember, run_local)
+    from ..io import check_out_folder
     from ..pipeline import Pipeline
     from ..tasks import needs_mask
 
@@ -101,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
             raise GanpriorError(f"--batch must be >= 1, got {args.batch}")
     if args.address is not None and args.engine != "ray":
         raise GanpriorError("--address is for --engine ray")
-    out = Path(args.out)
-    check_out_folder(out)
+    out = check_out_folder(Path(args.out))
     cluster = None
     if args.engine == "ray":
         from ..ray_engine import require_ray
