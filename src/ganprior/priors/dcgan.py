@@ -130,6 +130,9 @@ class DCGANPrior(Prior):
         """Build from a tutorial-layout state dict (``main.{i}.*``), inferring the shapes."""
         if not cls.is_tutorial_state_dict(state_dict):
             raise GanpriorError("not a DCGAN tutorial-layout generator state dict (no main.0.weight)")
+        for key, value in state_dict.items():
+            if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+                raise GanpriorError(f"entry {key!r} of a DCGAN checkpoint is a {type(value).__name__}, not a tensor")
         convs = sorted(
             (int(m.group(1)), v) for k, v in state_dict.items()
             if (m := re.fullmatch(r"main\.(\d+)\.weight", k)) and v.ndim == 4

@@ -8,12 +8,14 @@ the registry in ``families``, to which each family's module adds itself.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from ..checkpoint_limits import allocation_budget
 from ..devices import check_device
 from ..errors import GanpriorError
 from ..registry_files import PackageFile, fetch_package_file
@@ -25,15 +27,33 @@ from .dcgan_checkpoints import load_safetensors_prior  # noqa: F401  (re-exporte
 from .families import FAMILIES, infer_model_type, sniff, unwrap_state_dict  # noqa: F401  (re-exported)
 
 
+@contextmanager
+def _naming_the_file(path: str | os.PathLike):
+    """A ``GanpriorError`` raised in this block names ``path`` (a key or shape alone does not say which file)."""
+    try:
+        yield
+    except GanpriorError as e:
+        if str(path) in str(e):
+            raise
+        raise GanpriorError(f"{path}: {e}") from None
+
+
 def sniff_checkpoint(path: str | os.PathLike) -> str:
     """The family of the checkpoint file or folder at ``path``, read without executing anything."""
-    return sniff(path)[0]
+    with _naming_the_file(path):
+        return sniff(path)[0]
 
 
 def prior_from_checkpoint(path: str | os.PathLike, name: str | None = None) -> Prior:
-    """A prior from any supported checkpoint file (or BigGAN folder); the format is sniffed."""
-    family, obj = sniff(path)
-    return FAMILIES[family].build(path, obj, name or Path(path).stem)
+    """A prior from any supported checkpoint file (or BigGAN folder); the format is sniffed.
+
+    The architecture comes from the file's shapes and settings, so its build runs under
+    ``allocation_budget``: a few small tensors describing a huge network are refused before the
+    network is allocated. Every error names the file."""
+    with _naming_the_file(path):
+        family, obj = sniff(path)
+        with allocation_budget(path):
+            return FAMILIES[family].build(path, obj, name or Path(path).stem)
 
 
 def configure_prior(prior: Prior, *, latent_space: str | None = None, class_index: int | None = None,
