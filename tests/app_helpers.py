@@ -25,17 +25,19 @@ def as_tensor(a: np.ndarray) -> torch.Tensor:
 
 
 class LoadSpy:
-    """Stands in for ``Pipeline.load`` (installed with ``monkeypatch`` or ``install``): records the
-    image tensor each run was handed, then stops the run with a one-line error."""
+    """Stands in for ``Pipeline.load`` (installed with ``monkeypatch``): records the image tensor
+    (and the mask) each run was handed, then stops the run with a one-line error."""
 
     def __init__(self):
         self.seen: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor | None] = []
 
     def __get__(self, obj, owner=None):
         return self
 
-    def __call__(self, x, *args, **kwargs):
+    def __call__(self, x, *args, mask=None, **kwargs):
         self.seen.append(x.detach().clone())
+        self.masks.append(None if mask is None else mask.detach().clone())
         raise GanpriorError(STOPPED)
 
 

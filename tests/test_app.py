@@ -371,6 +371,32 @@ def test_an_uploaded_png_reaches_the_restore_function_bit_exact(page, tmp_path, 
 
 
 @pytest.mark.integration
+def test_a_transparent_hole_reaches_the_run_as_the_exact_mask(page, tmp_path, monkeypatch):
+    """The pre-painted layer of an RGBA upload travels as PNG: the run's mask is the hole, pixel for
+    pixel (WebP's lossy alpha used to grow it by a few pixels)."""
+    from gradio.state_holder import SessionState
+    spy = LoadSpy()
+    monkeypatch.setattr(Pipeline, "load", spy)
+    rgba = np.dstack([detailed(), np.full((48, 40), 255, np.uint8)])
+    rgba[10:30:2, 5:33:3, 3] = 0  # a ragged hole: every edge a lossy codec could blur
+    state = SessionState(page)
+    editor = page_call(page, "on_upload", [file_data(write_png(tmp_path / "hole.png", rgba))], state)[0][0]
+    assert len(editor["layers"]) == 1 and editor["layers"][0]["path"].endswith(".png")
+    payload = {"background": editor["background"], "layers": editor["layers"], "composite": None, "id": None}
+    outs = page_call(page, "run_restore", [payload, None, "inpaint", "utkface64", "single", 0, "preset", 5, 4,
+                                           0.1, 1.5, False, 0], state)
+    assert outs[-1][0] == f"Error: {STOPPED}"
+    hole = torch.from_numpy(rgba[..., 3] == 0)
+    assert torch.equal(spy.masks[0][0] == 0, hole)
+
+
+def test_an_opaque_upload_goes_to_the_editor_without_a_layer():
+    """An all-transparent PNG layer stops the browser's brush from registering; the editor makes its own."""
+    up = h.Upload(image=detailed(), missing=None, name="x")
+    assert h.editor_value(up)["layers"] == []
+
+
+@pytest.mark.integration
 def test_an_uploaded_face_reaches_the_edit_inversion_bit_exact(page, tmp_path, monkeypatch):
     from gradio.state_holder import SessionState
     spy = LoadSpy()

@@ -132,10 +132,12 @@ def build_app(out_root: str | os.PathLike | None = None):
                     method = gr.Dropdown(list(h.METHOD_CHOICES), value="preset", label="Method", elem_id="method",
                                          info="multi: mGANprior, single: one code, subspace: PmSFC, "
                                               "dgp: fine-tunes the generator")
-                    codes = gr.Slider(0, limits.MAX_CODES, value=0, step=1, label="Codes (0 = task preset)", elem_id="codes")
+                    codes = gr.Slider(0, limits.MAX_CODES, value=0, step=1, label="Codes (0 = task preset)",
+                                      elem_id="codes")
                     layer = gr.Dropdown(["preset", "1", "2", "3", "4"], value="preset", label="Composition layer",
                                         elem_id="layer")
-                    steps = gr.Slider(0, limits.MAX_STEPS, value=0, step=10, label="Steps (0 = task preset)", elem_id="steps")
+                    steps = gr.Slider(0, limits.MAX_STEPS, value=0, step=10, label="Steps (0 = task preset)",
+                                      elem_id="steps")
                     factor = gr.Dropdown([2, 4, 8], value=4, label="Super-resolution factor", visible=False)
                     noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
                     blur = gr.Slider(0.5, 8, value=1.5, step=0.1, label="Blur σ (pixels at the prior's size)",

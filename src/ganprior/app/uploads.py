@@ -68,11 +68,16 @@ def read_upload(path: str | os.PathLike | None, max_mb: float | None = None,
 
 
 def editor_value(upload: Upload) -> dict:
-    """The image-editor value for an upload: the image as background, transparent pixels pre-painted."""
+    """The image-editor value for an upload: the image as background, transparent pixels pre-painted.
+
+    A layer goes with it only when something is pre-painted: the editor exchanges PNG (exact, where
+    WebP grew a pre-painted hole by its lossy alpha), and an all-transparent PNG layer stops the
+    browser's brush from registering (Gradio 6), while with no layer the editor makes its own."""
     h, w = upload.image.shape[:2]
+    if upload.missing is None:
+        return {"background": upload.image, "layers": [], "composite": None}
     layer = np.zeros((h, w, 4), np.uint8)
-    if upload.missing is not None:
-        layer[upload.missing] = (*PAINT_COLOR, 255)
+    layer[upload.missing] = (*PAINT_COLOR, 255)
     return {"background": upload.image, "layers": [layer], "composite": None}
 
 
@@ -121,7 +126,10 @@ def painted_mask(editor: dict | None) -> np.ndarray | None:
         if layer.shape[:2] != (h, w):
             raise GanpriorError(f"the painted layer is {layer.shape[1]}x{layer.shape[0]}, the image "
                                 f"{w}x{h}; upload the image again")
-        painted |= (layer[..., 3] > 0) if layer.ndim == 3 and layer.shape[2] == 4 else (layer.reshape(h, w, -1) > 0).any(-1)
+        if layer.ndim == 3 and layer.shape[2] == 4:
+            painted |= layer[..., 3] > 0
+        else:
+            painted |= (layer.reshape(h, w, -1) > 0).any(-1)
     return painted if painted.any() else None
 
 
