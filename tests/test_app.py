@@ -359,7 +359,7 @@ def test_an_uploaded_png_reaches_the_restore_function_bit_exact(page, tmp_path, 
     sent = Path(editor["background"]["path"])
     assert sent.suffix == ".png" and np.array_equal(np.asarray(Image.open(sent).convert("RGB")), upload)
     # the browser draws what it was sent and exports its canvas
-    back = browser_copy(sent, fmt, sent.parent.parent / f"browser-{tmp_path.name}")
+    back = browser_copy(sent, fmt, tmp_path / "browser")
     copy = np.asarray(Image.open(back).convert("RGB"))
     if fmt == "webp":
         assert np.abs(copy.astype(int) - upload).max() > 100  # the copy really is lossy

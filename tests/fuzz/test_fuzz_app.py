@@ -184,7 +184,7 @@ def _exact_restore_through_page(ctx: Ctx, fmt: str) -> str:
     path = write_png(_upload_dir(ctx) / f"detail_{fmt}.png", upload)
     editor = page_call(ctx.page, "on_upload", [file_data(path)], state)[0][0]
     sent = Path(editor["background"]["path"])
-    back = browser_copy(sent, fmt, sent.parent.parent / f"fuzz-browser-{fmt}-{ctx.root.name}")
+    back = browser_copy(sent, fmt, ctx.root / f"browser-{fmt}")
     payload = {"background": file_data(back), "layers": editor["layers"], "composite": None, "id": None}
     spy = LoadSpy()
     with ctx.monkeypatch.context() as m:
