@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from .app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call
 from .conftest import assert_one_line_error, run_cli, write_png
 from ganprior.app import handlers as h
 from ganprior.errors import GanpriorError
 from ganprior.metrics import psnr
+from ganprior.pipeline import Pipeline
 
 
 def _face(tiny_prior, seed: int = 1, size: int = 16) -> np.ndarray:
@@ -184,9 +187,12 @@ def test_two_sessions_at_once_do_not_mix_results(tmp_path, tiny_prior):
         alone[tab] = final.after
     together: dict[str, h.Update] = {}
 
+    slots = h.RunSlots(2)  # two runs at once (the app's default is one at a time)
+
     def tab_run(tab):
         together[tab], _ = _last(h.restore_stream(_editor(images[tab]), "reconstruct", tiny_prior, "multi", 4, 1, 20,
-                                                  seed=3, out_root=tmp_path / "both", session=tab, perceptual=0))
+                                                  seed=3, out_root=tmp_path / "both", session=tab, perceptual=0,
+                                                  slots=slots))
 
     threads = [threading.Thread(target=tab_run, args=(t,)) for t in images]
     [t.start() for t in threads]
@@ -202,7 +208,7 @@ def test_two_sessions_at_once_do_not_mix_results(tmp_path, tiny_prior):
 @pytest.mark.integration
 def test_cancel_stops_only_its_own_session_and_writes_nothing(tmp_path, tiny_prior):
     runs = h.RunRegistry()
-    stream = h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1, 100000,
+    stream = h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1, h.limits.MAX_STEPS,
                               session="tab-a", out_root=tmp_path, runs=runs, perceptual=0)
     seen = []
     for u in stream:
@@ -221,7 +227,7 @@ def test_cancel_stops_only_its_own_session_and_writes_nothing(tmp_path, tiny_pri
 def test_closing_the_stream_stops_the_worker(tmp_path, tiny_prior):
     """A closed tab closes the generator: the worker thread must stop instead of running on."""
     runs = h.RunRegistry()
-    stream = h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1, 100000,
+    stream = h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1, h.limits.MAX_STEPS,
                               session="tab", out_root=tmp_path, runs=runs, perceptual=0)
     for u in stream:
         if u.step >= 1:
@@ -296,3 +302,380 @@ def test_build_app_wires_both_tabs():
 def test_app_command_rejects_a_bad_port(capsys):
     code, _, err = run_cli(["app", "--port", "0"], capsys)
     assert_one_line_error(code, err, "--port must be in 1..65535")
+
+
+# -- issue #26: the exact upload, every limit on every endpoint, no server paths -------------------
+
+TEMP_MARKERS = ("/tmp/", "/var/folders/", "gradio/")
+
+
+def _no_server_path(text: str, *paths) -> None:
+    assert "\n" not in text and "Traceback" not in text, text
+    for p in (*TEMP_MARKERS, *(str(p) for p in paths)):
+        assert p not in text, f"{p!r} shown to the user: {text}"
+
+
+def test_public_text_replaces_server_paths_with_file_names():
+    from ganprior.app.messages import public_text
+    assert public_text("cannot read image /tmp/gradio/3f2a/my photo.png: truncated") == \
+        "cannot read image my photo.png: truncated"
+    assert public_text("bad /srv/x/y.npz", {"/srv/x/y.npz": "mine.npz"}) == "bad mine.npz"
+    assert public_text("a\nb  c") == "a b c"
+    kept = "step 3/30, give a .npz/.npy file, w+/w, sefa:I"
+    assert public_text(kept) == kept
+
+
+def test_editor_input_takes_the_kept_upload_over_the_editors_copy():
+    upload = detailed()
+    lossy = np.clip(upload.astype(int) + 60, 0, 255).astype(np.uint8)  # the browser's re-encoded copy
+    image, painted = h.editor_input(_editor(lossy, (slice(2, 5), slice(3, 9))), upload)
+    assert np.array_equal(image, upload) and painted.sum() == 18
+    other = detailed(20, 20, seed=1)  # an editor value of another size is taken as given
+    image, _ = h.editor_input(_editor(other), upload)
+    assert np.array_equal(image, other)
+
+
+@pytest.fixture(scope="module")
+def page():
+    pytest.importorskip("gradio")
+    from ganprior.app import build_app
+    return build_app()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_an_uploaded_png_reaches_the_restore_function_bit_exact(page, tmp_path, monkeypatch, fmt):
+    """Through the page's own event functions: the upload handler, the editor component's encoding
+    for the browser, the browser's copy coming back (as PNG, as the editor now sends it, or as the
+    lossy WebP it used to be), and the Run handler. The run gets the uploaded pixels, bit for bit."""
+    from gradio.state_holder import SessionState
+    spy = LoadSpy()
+    monkeypatch.setattr(Pipeline, "load", spy)
+    upload = detailed()
+    state = SessionState(page)
+    loaded = page_call(page, "on_upload", [file_data(write_png(tmp_path / "detail.png", upload))], state)[0]
+    editor, status = loaded[0], loaded[-1]
+    assert status == "Loaded detail (40×48)."
+    sent = Path(editor["background"]["path"])
+    assert sent.suffix == ".png" and np.array_equal(np.asarray(Image.open(sent).convert("RGB")), upload)
+    # the browser draws what it was sent and exports its canvas
+    back = browser_copy(sent, fmt, tmp_path / "browser")
+    copy = np.asarray(Image.open(back).convert("RGB"))
+    if fmt == "webp":
+        assert np.abs(copy.astype(int) - upload).max() > 100  # the copy really is lossy
+    payload = {"background": file_data(back), "layers": editor["layers"], "composite": None, "id": None}
+    outs = page_call(page, "run_restore", [payload, None, "reconstruct", "utkface64", "single", 0, "preset", 5, 4,
+                                            0.1, 1.5, False, 0], state)
+    assert outs[-1][0] == f"Error: {STOPPED}"
+    assert len(spy.seen) == 1 and torch.equal(spy.seen[0], as_tensor(upload))
+
+
+@pytest.mark.integration
+def test_a_transparent_hole_reaches_the_run_as_the_exact_mask(page, tmp_path, monkeypatch):
+    """The pre-painted layer of an RGBA upload travels as PNG: the run's mask is the hole, pixel for
+    pixel (WebP's lossy alpha used to grow it by a few pixels)."""
+    from gradio.state_holder import SessionState
+    spy = LoadSpy()
+    monkeypatch.setattr(Pipeline, "load", spy)
+    rgba = np.dstack([detailed(), np.full((48, 40), 255, np.uint8)])
+    rgba[10:30:2, 5:33:3, 3] = 0  # a ragged hole: every edge a lossy codec could blur
+    state = SessionState(page)
+    editor = page_call(page, "on_upload", [file_data(write_png(tmp_path / "hole.png", rgba))], state)[0][0]
+    assert len(editor["layers"]) == 1 and editor["layers"][0]["path"].endswith(".png")
+    payload = {"background": editor["background"], "layers": editor["layers"], "composite": None, "id": None}
+    outs = page_call(page, "run_restore", [payload, None, "inpaint", "utkface64", "single", 0, "preset", 5, 4,
+                                           0.1, 1.5, False, 0], state)
+    assert outs[-1][0] == f"Error: {STOPPED}"
+    hole = torch.from_numpy(rgba[..., 3] == 0)
+    assert torch.equal(spy.masks[0][0] == 0, hole)
+
+
+def test_an_opaque_upload_goes_to_the_editor_without_a_layer():
+    """An all-transparent PNG layer stops the browser's brush from registering; the editor makes its own."""
+    up = h.Upload(image=detailed(), missing=None, name="x")
+    assert h.editor_value(up)["layers"] == []
+
+
+@pytest.mark.integration
+def test_an_uploaded_face_reaches_the_edit_inversion_bit_exact(page, tmp_path, monkeypatch):
+    from gradio.state_holder import SessionState
+    spy = LoadSpy()
+    monkeypatch.setattr(Pipeline, "load", spy)
+    upload = detailed(64, 64, seed=3)
+    state = SessionState(page)
+    page_call(page, "on_edit_upload", [file_data(write_png(tmp_path / "face.png", upload))], state)
+    outs = page_call(page, "run_edit", [None, None, "utkface64", "single", "sefa:0", 2, 3, 10, 0], state)
+    assert outs[-1][0] == f"Error: {STOPPED}"
+    assert len(spy.seen) == 1 and torch.equal(spy.seen[0], as_tensor(upload))
+
+
+@pytest.mark.integration
+def test_page_upload_errors_name_the_file_never_the_server_path(page, tmp_path):
+    from gradio.state_holder import SessionState
+    state = SessionState(page)
+    folder = tmp_path / "gradio" / "0123abcd"
+    folder.mkdir(parents=True)
+    good = write_png(folder / "good.png", detailed())
+    cut = folder / "cut photo.png"
+    cut.write_bytes(good.read_bytes()[:300])
+    notes = folder / "notes.png"
+    notes.write_text("not an image")
+    for path, name in ((cut, "cut photo.png"), (notes, "notes.png")):
+        for fn in ("on_upload", "on_edit_upload"):
+            status = page_call(page, fn, [file_data(path)], state)[0][-1]
+            assert status.startswith("Error: ") and name in status, status
+            _no_server_path(status, folder, tmp_path)
+    text = tmp_path / "vector.npz"
+    text.write_text("not numpy")
+    status = page_call(page, "on_direction_upload", [file_data(text), None, "utkface64"], state)[0][-1]
+    assert status.startswith("Error: ") and "vector.npz" in status
+    _no_server_path(status, tmp_path)
+
+
+def test_read_upload_errors_never_show_the_server_path(tmp_path):
+    good = write_png(tmp_path / "good.png", detailed())
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(GanpriorError) as e:
+        h.read_upload(cut)
+    assert "cut.png" in str(e.value)
+    _no_server_path(str(e.value), tmp_path)
+
+
+# every limit, on every endpoint: a 144-megapixel array (a broadcast view: no memory behind it) is
+# refused from its shape, before anything is converted
+HUGE = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (12000, 12000, 3))
+HUGE_LAYER = np.broadcast_to(np.zeros((1, 1, 4), np.uint8), (12000, 12000, 4))
+
+
+SMALL = np.zeros((16, 16, 3), np.uint8)
+BAD_IMAGES = [
+    (HUGE, "Error: the image is 12000x12000 pixels; the limit is 40 megapixels"),
+    ("/etc/passwd", "Error: the image must be an image array, got str"),
+    (np.zeros((16, 16, 7), np.uint8), "Error: the image must be an (H, W) or (H, W, 1/3/4) image"),
+    (np.zeros((16, 16, 3), object), "Error: the image must hold numbers"),
+    (np.zeros((0, 16, 3), np.uint8), "Error: the image is empty"),
+]
+BAD_LAYERS = [
+    ([HUGE_LAYER], "Error: the painted layer is 12000x12000 pixels; the limit is 40 megapixels"),
+    ([np.zeros((16, 16, 4), np.uint8)] * 5, "Error: 5 painted layers; the limit is 4"),
+    ([np.zeros((8, 16, 4), np.uint8)], "Error: the painted layer is 16x8, the image 16x16"),
+]
+
+
+def _refused_at_once(stream, tmp_path, pattern) -> None:
+    import time
+    t0 = time.perf_counter()
+    final, updates = _last(stream)
+    assert time.perf_counter() - t0 < 2.0
+    assert len(updates) == 1 and final.error and final.status.startswith(pattern), final.status
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("image, pattern", BAD_IMAGES)
+def test_restore_and_edit_check_the_image_limits_themselves(tmp_path, tiny_prior, image, pattern):
+    """Not only the upload handler: a 144-megapixel array sent straight to a run is refused from its shape."""
+    _refused_at_once(h.restore_stream({"background": image, "layers": []}, "inpaint", tiny_prior, out_root=tmp_path),
+                     tmp_path, pattern)
+    _refused_at_once(h.restore_stream({"background": SMALL}, "reconstruct", tiny_prior, out_root=tmp_path,
+                                      source=image), tmp_path, pattern.replace("the image", "the kept upload"))
+    _refused_at_once(h.edit_stream({"background": image}, tiny_prior, "single", "sefa:0", out_root=tmp_path),
+                     tmp_path, pattern)
+
+
+@pytest.mark.parametrize("layers, pattern", BAD_LAYERS)
+def test_restore_checks_the_painted_mask_limits(tmp_path, tiny_prior, layers, pattern):
+    _refused_at_once(h.restore_stream({"background": SMALL, "layers": layers}, "inpaint", tiny_prior,
+                                      out_root=tmp_path), tmp_path, pattern)
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda p, e: h.restore_stream(e, "reconstruct", p, "multi", 10 ** 6, 1, 5), "Error: codes must be <= 40"),
+    (lambda p, e: h.restore_stream(e, "reconstruct", p, "multi", 4, 1, 10 ** 9), "Error: steps must be <= 2000"),
+    (lambda p, e: h.restore_stream(e, "reconstruct", "/etc/passwd"), "Error: priors are picked by name, not by path"),
+    (lambda p, e: h.restore_stream(e, "reconstruct", "../weights/x.pth"), "Error: priors are picked by name"),
+    (lambda p, e: h.restore_stream(e, "reconstruct", "stylegan9"), "Error: unknown prior 'stylegan9'; choose one of"),
+    (lambda p, e: h.edit_stream(e, p, "single", "sefa:0", 2.0, 10 ** 6), "Error: frames must be <= 9"),
+    (lambda p, e: h.edit_stream(e, p, "single", "sefa:0", 2.0, 3, 10 ** 9), "Error: steps must be <= 2000"),
+    (lambda p, e: h.edit_stream(e, "/tmp/x.pth", "single", "sefa:0"), "Error: priors are picked by name"),
+    (lambda p, e: h.edit_stream(e, p, "single", "sefa:999"), "Error: direction sefa:999: the app computes"),
+])
+def test_every_endpoint_checks_run_limits_and_loads_priors_by_name_only(tmp_path, tiny_prior, call, pattern):
+    final, updates = _last(call(tiny_prior, _editor(_face(tiny_prior))))
+    assert len(updates) == 1 and final.error and final.status.startswith(pattern), final.status
+
+
+def _start_long_run(tiny_prior, tmp_path, slots, runs, session="tab-a"):
+    """A restoration that runs until cancelled, in a thread; returns (thread, updates) once it has stepped."""
+    updates: list[h.Update] = []
+    started = threading.Event()
+
+    def go():
+        for u in h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1,
+                                  h.limits.MAX_STEPS, session=session, out_root=tmp_path / session, runs=runs,
+                                  perceptual=0, slots=slots):
+            updates.append(u)
+            if u.step >= 1:
+                started.set()
+        started.set()
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    assert started.wait(60)
+    return thread, updates
+
+
+@pytest.mark.integration
+def test_a_second_run_is_refused_when_no_slot_frees_up(tmp_path, tiny_prior):
+    slots, runs = h.RunSlots(1, max_wait_s=0.5), h.RunRegistry()
+    thread, first = _start_long_run(tiny_prior, tmp_path, slots, runs)
+    try:
+        final, updates = _last(h.restore_stream(_editor(_face(tiny_prior, 2)), "reconstruct", tiny_prior, "multi", 4,
+                                                1, 5, session="tab-b", out_root=tmp_path / "b", runs=runs,
+                                                perceptual=0, slots=slots))
+        assert final.error and final.status == ("Error: the app is busy: it runs 1 job at a time and none ended "
+                                                "within 0.5 s; try again later")
+        assert all(u.step == 0 for u in updates) and not (tmp_path / "b").exists()
+        assert runs.running("tab-a") and not runs.running("tab-b")
+    finally:
+        runs.cancel("tab-a")
+        thread.join(60)
+    assert first[-1].status == "Cancelled: nothing was written."
+    assert slots.peak == 1 and slots.active == 0
+
+
+@pytest.mark.integration
+def test_a_second_run_waits_for_the_slot_then_runs(tmp_path, tiny_prior):
+    slots, runs = h.RunSlots(1, max_wait_s=60), h.RunRegistry()
+    thread, first = _start_long_run(tiny_prior, tmp_path, slots, runs)
+    second = h.restore_stream(_editor(_face(tiny_prior, 2)), "reconstruct", tiny_prior, "multi", 4, 1, 5,
+                              session="tab-b", out_root=tmp_path / "b", runs=runs, perceptual=0, slots=slots)
+    waiting = next(second)
+    assert waiting.status.startswith("Waiting: another run is using the app (1 at a time)")
+    runs.cancel("tab-a")  # the first run ends: the second one takes its slot
+    thread.join(60)
+    final, _ = _last(second)
+    assert final.done and not final.error and final.status.startswith("Done:"), final.status
+    assert first[-1].status == "Cancelled: nothing was written."
+    assert slots.peak == 1 and slots.active == 0
+
+
+@pytest.mark.integration
+def test_cancel_while_waiting_for_a_slot_ends_the_wait(tmp_path, tiny_prior):
+    slots, runs = h.RunSlots(1, max_wait_s=60), h.RunRegistry()
+    thread, _ = _start_long_run(tiny_prior, tmp_path, slots, runs)
+    try:
+        second = h.restore_stream(_editor(_face(tiny_prior, 2)), "reconstruct", tiny_prior, "multi", 4, 1, 5,
+                                  session="tab-b", out_root=tmp_path / "b", runs=runs, perceptual=0, slots=slots)
+        assert next(second).status.startswith("Waiting:")
+        assert runs.cancel("tab-b")
+        final, _ = _last(second)
+        assert final.status == "Cancelled: nothing was written." and runs.running("tab-a")
+    finally:
+        runs.cancel("tab-a")
+        thread.join(60)
+    assert slots.active == 0
+
+
+@pytest.mark.parametrize("direction", ["/etc/passwd", "../x.npz", "age.npz", "~/.ssh/id_rsa", "..\\x.npy",
+                                       "SERVER_NPZ", "SHIPPED_NPZ"])
+def test_edit_directions_are_never_server_paths(tmp_path, tiny_prior, direction):
+    from ganprior.app.directions import NOT_A_PATH
+    from ganprior.editing.directions import closed_form_directions, named_directions
+    server = closed_form_directions(tiny_prior, 1)[0].save(tmp_path / "secret.npz")
+    direction = {"SERVER_NPZ": str(server), "SHIPPED_NPZ": str(named_directions("utkface64")["age"])}.get(direction,
+                                                                                                          direction)
+    for prior in (tiny_prior, "utkface64"):
+        final, updates = _last(h.edit_stream({"background": _face(tiny_prior)}, prior, "single", direction,
+                                             out_root=tmp_path / "out"))
+        # the same words whether or not the file exists: nothing about the server is revealed
+        assert len(updates) == 1 and final.status == f"Error: {NOT_A_PATH}"
+        assert "vector" not in final.status and "meta" not in final.status
+
+
+@pytest.mark.integration
+def test_a_direction_file_is_usable_only_in_the_session_that_uploaded_it(tmp_path, tiny_prior):
+    from ganprior.app.directions import read_direction_upload
+    from ganprior.editing.directions import closed_form_directions
+    folder = tmp_path / "gradio" / "9f9f"
+    folder.mkdir(parents=True)
+    path = closed_form_directions(tiny_prior, 2)[1].save(folder / "mine.npz")
+    mine, key = read_direction_upload(path)
+    assert key == "upload:mine.npz" and mine == {key: str(path)}
+    assert key in h.direction_choices("utkface64", mine)
+    final, _ = _last(h.edit_stream({"background": _face(tiny_prior)}, tiny_prior, "single", key, 2.0, 3, 5,
+                                   out_root=tmp_path / "a", perceptual=0, uploaded_directions=mine))
+    assert final.done and not final.error, final.status
+    record = json.loads(open(next(f for f in final.files if f.endswith("edit.json"))).read())
+    assert record["direction"]["spec"] == key and record["direction"]["name"] == "sefa-1"
+    # another session (its own, empty uploads) cannot name it, nor reach the file by its path
+    for spec in (key, str(path)):
+        final, updates = _last(h.edit_stream({"background": _face(tiny_prior)}, tiny_prior, "single", spec,
+                                             out_root=tmp_path / "b", uploaded_directions={}))
+        assert len(updates) == 1 and final.error
+        _no_server_path(final.status, folder)
+    # a second upload of the same name keeps the first
+    other = closed_form_directions(tiny_prior, 1)[0].save(tmp_path / "gradio" / "mine.npz")
+    both, key2 = read_direction_upload(other, mine)
+    assert key2 == "upload:mine.npz (2)" and both[key] == str(path) and both[key2] == str(other)
+
+
+@pytest.mark.parametrize("content, pattern", [
+    ("text", "is not a direction file|not a NumPy"),
+    ("pickle", "pickled data is never loaded"),
+    ("bomb", "unpacks to"),
+    ("wrong", "is not a ganprior direction file"),
+])
+def test_direction_upload_errors_are_one_line_and_name_the_file_only(tmp_path, content, pattern):
+    import zipfile
+    from ganprior.app.directions import read_direction_upload
+    folder = tmp_path / "gradio" / "77aa"
+    folder.mkdir(parents=True)
+    path = folder / "dir.npz"
+    if content == "text":
+        path.write_text("not numpy")
+    elif content == "pickle":
+        with open(path, "wb") as f:  # an object array: reading it would unpickle
+            np.save(f, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif content == "bomb":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("vector.npy", b"\0" * (h.limits.MAX_DIRECTION_MB * 2 ** 20 + 1))
+    else:
+        np.savez(path, weights=np.zeros(3, np.float32))
+    with pytest.raises(GanpriorError, match=pattern) as e:
+        read_direction_upload(path)
+    assert "dir.npz" in str(e.value)
+    _no_server_path(str(e.value), folder)
+
+
+@pytest.mark.integration
+def test_page_direction_uploads_belong_to_their_session(page, tmp_path, monkeypatch):
+    from gradio.state_holder import SessionState
+    from ganprior.editing.directions import closed_form_directions
+    from ganprior.priors import load_prior
+    path = closed_form_directions(load_prior("utkface64"), 2)[1].save(tmp_path / "mine.npz")
+    mine, other = SessionState(page), SessionState(page)
+    out = page_call(page, "on_direction_upload", [file_data(path), None, "utkface64"], mine)[0]
+    assert out[-1] == "Loaded direction upload:mine.npz."
+    assert out[1]["value"] == "upload:mine.npz" and "upload:mine.npz" in [c[0] for c in out[1]["choices"]]
+    for state in (mine, other):
+        page_call(page, "on_edit_upload", [file_data(write_png(tmp_path / "face.png", detailed(64, 64)))], state)
+    monkeypatch.setattr(Pipeline, "load", LoadSpy())
+    args = [None, None, "utkface64", "single", "upload:mine.npz", 2, 3, 10, 0]
+    assert page_call(page, "run_edit", args, mine)[-1][0] == f"Error: {STOPPED}"  # loaded, up to the inversion
+    refused = page_call(page, "run_edit", args, other)[-1][0]
+    assert refused == "Error: no direction file 'mine.npz' was uploaded in this session; upload it here"
+
+
+@pytest.mark.integration
+def test_both_tabs_share_one_run_queue_of_the_apps_size(page):
+    runs = [f for f in page.fns.values() if getattr(f.fn, "__name__", "") in ("run_restore", "run_edit")]
+    assert len(runs) == 2
+    assert {f.concurrency_id for f in runs} == {"ganprior-run"}
+    assert {f.concurrency_limit for f in runs} == {h.SLOTS.size}
+
+
+@pytest.mark.integration
+def test_app_command_rejects_a_bad_run_limit(capsys):
+    code, _, err = run_cli(["app", "--max-runs", "0"], capsys)
+    assert_one_line_error(code, err, "--max-runs must be in 1..64")

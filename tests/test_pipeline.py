@@ -35,8 +35,12 @@ def test_cli_api_and_app_give_byte_identical_results(tmp_path, capsys, tiny_chec
     from_api = encode_image(result.images[0])
 
     image = np.asarray(Image.open(face).convert("RGB"))
-    updates = list(h.restore_stream({"background": image, "layers": [], "composite": None}, task, str(tiny_checkpoint),
-                                    steps=6, simulate=True, seed=3, out_root=tmp_path / "app", **app_options))
+    # the app loads priors by registry name only (never a server path); a checkpoint reaches its
+    # handler as a loaded Prior, as from the Python API
+    from ganprior.priors import load_prior
+    updates = list(h.restore_stream({"background": image, "layers": [], "composite": None}, task,
+                                    load_prior(str(tiny_checkpoint)), steps=6, simulate=True, seed=3,
+                                    out_root=tmp_path / "app", **app_options))
     final = updates[-1]
     assert final.done and not final.error, final.status
     from_app = next(open(f, "rb").read() for f in final.files if f.endswith("result.png"))

@@ -5,9 +5,14 @@ logic and know nothing of Gradio: they take plain values (an image-editor dict o
 names, numbers), run the library in a worker thread, and yield ``Update`` records while it runs, so
 tests call them directly and the page only maps records to components.
 
-* Uploads go through ``read_upload`` (size, pixel count and format checks, then the library's
-  reader, which handles 16-bit, palette, CMYK and transparent images); a bad upload is a one-line
-  message in the page, never a traceback.
+* Uploads go through ``uploads.read_upload`` (size, pixel count and format checks, then the
+  library's reader, which handles 16-bit, palette, CMYK and transparent images); a bad upload is a
+  one-line message in the page, never a traceback, and never a server path (``messages``).
+* The run gets the exact uploaded pixels: the page keeps the decoded upload for the session and
+  passes it as ``source``; the editor's (browser-encoded) picture only carries the painted mask.
+* Every handler checks every limit itself (``limits``: pixels of the image and of each painted
+  layer, steps, codes, frames, the prior by name only, directions by name only), since each can be
+  called without the page; at most ``limits.SLOTS.size`` runs optimise at once, the others wait.
 * Every run writes to its own fresh folder and registers its cancel flag under the browser
   session's id, so two tabs never share results and *Cancel* stops only its own tab's run.
 * The mask for inpainting is whatever is painted on the image (any non-transparent brush pixel);
@@ -28,33 +33,27 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from ..config import RunConfig
 from ..errors import GanpriorError
 from ..io import atomic_write
 from ..tasks import TASKS
+from . import directions as app_directions
+from . import limits
+from .limits import MAX_PIXELS, MAX_UPLOAD_MB, SLOTS, RunSlots
+from .messages import public_text
+from .uploads import PAINT_COLOR, Upload, editor_image, editor_input, editor_value, painted_mask, read_upload
 
-MAX_UPLOAD_MB = 20
-MAX_PIXELS = 40_000_000  # decoded size limit (a 6300 x 6300 photo); bigger uploads are refused unread
 DISPLAY_SIZE = 256  # results are shown at this size (the priors render 64 px); downloads are native
 METHOD_CHOICES = ("preset", "multi", "single", "subspace", "dgp")
 EDIT_METHOD_CHOICES = ("single", "multi", "dgp")
 POLL_SECONDS = 0.25
-PAINT_COLOR = (255, 64, 64)
+WAIT_NOTICE_S = 2.0  # a waiting run tells the page it still waits this often
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 
 
 class Cancelled(Exception):
     """Raised inside the worker when the page's Cancel button is pressed."""
-
-
-@dataclass
-class Upload:
-    """A validated upload: ``image`` (H, W, 3) uint8 and ``missing`` (H, W) bool (transparent pixels)."""
-    image: np.ndarray
-    missing: np.ndarray | None
-    name: str
 
 
 @dataclass
@@ -76,81 +75,6 @@ class Update:
     error: bool = False
     step: int = 0
     total: int = 0
-
-
-# -- uploads and masks --------------------------------------------------------------------------
-
-def read_upload(path: str | os.PathLike | None, max_mb: float = MAX_UPLOAD_MB,
-                max_pixels: int = MAX_PIXELS) -> Upload:
-    """Validate an uploaded file and decode it to RGB uint8 (transparency becomes ``missing``)."""
-    from ..io import read_image
-    if path is None or str(path) == "":
-        raise GanpriorError("upload an image first, or pick one of the examples")
-    path = Path(path)
-    if not path.is_file():
-        raise GanpriorError(f"the upload {path.name} is gone; upload it again")
-    size_mb = path.stat().st_size / 2 ** 20
-    if size_mb > max_mb:
-        raise GanpriorError(f"{path.name} is {size_mb:.1f} MB; uploads are limited to {max_mb:g} MB")
-    try:
-        with Image.open(path) as im:  # reads the header only: the pixel count is checked before decoding
-            w, h = im.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise GanpriorError(f"{path.name} is not an image this app can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") \
-            from None
-    if w * h > max_pixels:
-        raise GanpriorError(f"{path.name} is {w}x{h} pixels; the limit is {max_pixels / 1e6:.0f} megapixels")
-    x, alpha = read_image(path, 3)
-    image = (x.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-    missing = None if alpha is None else (alpha[0].numpy() < 0.5)
-    if missing is not None and not missing.any():
-        missing = None
-    return Upload(image=image, missing=missing, name=path.stem)
-
-
-def editor_value(upload: Upload) -> dict:
-    """The image-editor value for an upload: the image as background, transparent pixels pre-painted."""
-    h, w = upload.image.shape[:2]
-    layer = np.zeros((h, w, 4), np.uint8)
-    if upload.missing is not None:
-        layer[upload.missing] = (*PAINT_COLOR, 255)
-    return {"background": upload.image, "layers": [layer], "composite": None}
-
-
-def _rgb(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.dtype != np.uint8:
-        a = (a.astype(np.float32) * (255.0 if a.max() <= 1.0 else 1.0)).clip(0, 255).astype(np.uint8)
-    if a.shape[2] == 4:  # composite a transparent background over white, as the library's reader does
-        alpha = a[..., 3:4].astype(np.float32) / 255.0
-        a = (a[..., :3] * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
-    return a[..., :3]
-
-
-def editor_image(editor: dict | None) -> np.ndarray:
-    """The (H, W, 3) uint8 background of an image-editor value."""
-    if not editor or editor.get("background") is None:
-        raise GanpriorError("upload an image first, or pick one of the examples")
-    return _rgb(editor["background"])
-
-
-def painted_mask(editor: dict | None) -> np.ndarray | None:
-    """(H, W) bool of painted pixels over all layers (True = missing), or None if nothing is painted."""
-    if not editor:
-        return None
-    h, w = editor_image(editor).shape[:2]
-    painted = np.zeros((h, w), bool)
-    for layer in editor.get("layers") or []:
-        if layer is None:
-            continue
-        layer = np.asarray(layer)
-        if layer.shape[:2] != (h, w):
-            raise GanpriorError(f"the painted layer is {layer.shape[1]}x{layer.shape[0]}, the image "
-                                f"{w}x{h}; upload the image again")
-        painted |= (layer[..., 3] > 0) if layer.ndim == 3 and layer.shape[2] == 4 else (layer.reshape(h, w, -1) > 0).any(-1)
-    return painted if painted.any() else None
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -258,53 +182,111 @@ def _stream_worker(work, flag: threading.Event, progress: _Progress, label: str,
 
 
 def _error_update(e: BaseException, before: np.ndarray | None = None) -> Update:
+    """The last Update of a failed run: one line, no traceback, no server path."""
     if isinstance(e, Cancelled):
         return Update(status="Cancelled: nothing was written.", before=before, done=True, error=True)
     if isinstance(e, GanpriorError):
-        return Update(status=f"Error: {e}", before=before, done=True, error=True)
-    if isinstance(e, MemoryError):
-        return Update(status="Error: out of memory; use fewer codes or a smaller image", before=before, done=True,
-                      error=True)
-    msg = str(e).splitlines()[0] if str(e) else ""
-    return Update(status=f"Error: internal error {type(e).__name__}: {msg}", before=before, done=True, error=True)
+        text = f"Error: {e}"
+    elif isinstance(e, MemoryError):
+        text = "Error: out of memory; use fewer codes or a smaller image"
+    else:
+        msg = str(e).splitlines()[0] if str(e) else ""
+        text = f"Error: internal error {type(e).__name__}: {msg}"
+    return Update(status=public_text(text), before=before, done=True, error=True)
 
 
-def _run(work, finish, *, label: str, before: np.ndarray | None, runs: RunRegistry,
-         session: str) -> Iterator[Update]:
-    """Stream a job: ``work(callback)`` runs in a worker thread, ``finish(result)`` returns the
-    final Update; a failure or Cancel ends the stream with a one-line status, and the session's
-    cancel flag is always released."""
+@dataclass
+class Job:
+    """A run once it holds a slot: ``work(callback)`` runs in the worker thread, ``finish(result)``
+    makes the last Update."""
+    label: str
+    before: np.ndarray | None
+    work: object
+    finish: object
+
+
+def _wait_for_slot(slots: RunSlots, flag: threading.Event) -> Iterator[Update]:
+    """Take one of ``slots``, telling the page every few seconds that the run waits; Cancel (or a
+    newer run of the same tab) ends the wait, and so does ``slots.max_wait_s`` with a one-line error."""
+    start = time.monotonic()
+    notice = start  # the first wait is announced at once, then every WAIT_NOTICE_S
+    while not slots.acquire(timeout=min(POLL_SECONDS, slots.max_wait_s)):
+        now = time.monotonic()
+        if flag.is_set():
+            raise Cancelled()
+        if now - start >= slots.max_wait_s:
+            raise GanpriorError(f"the app is busy: it runs {slots.size} job{'s' if slots.size > 1 else ''} at a time "
+                                f"and none ended within {slots.max_wait_s:g} s; try again later")
+        if now >= notice:
+            notice = now + WAIT_NOTICE_S
+            yield Update(status=f"Waiting: another run is using the app ({slots.size} at a time), "
+                                f"{now - start:.0f} s")
+
+
+def _run(prepare, *, runs: RunRegistry, session: str, slots: RunSlots) -> Iterator[Update]:
+    """Stream a job: wait for a slot, ``prepare()`` it (loading the prior and the image tensors
+    happens inside the slot too), run its ``work`` in a worker thread and end with its ``finish``.
+    A failure or Cancel ends the stream with a one-line status; the session's cancel flag and the
+    slot are always released."""
     flag = runs.start(session)
-    progress = _Progress()
+    acquired = False
+    before = None
     try:
-        yield Update(status=f"{label}: starting", before=before)
-        yield from _stream_worker(work, flag, progress, label, before)
+        yield from _wait_for_slot(slots, flag)
+        acquired = True
+        job = prepare()
+        before = job.before
+        progress = _Progress()
+        yield Update(status=f"{job.label}: starting", before=before)
+        yield from _stream_worker(job.work, flag, progress, job.label, before)
         if progress.error is not None:
             raise progress.error
-        yield finish(progress.result)
+        yield job.finish(progress.result)
     except BaseException as e:  # noqa: BLE001 - shown in the page
         if isinstance(e, GeneratorExit):
             raise
         yield _error_update(e, before)
     finally:
+        if acquired:
+            slots.release()
         runs.finish(session, flag)
 
 
 def _check_knobs(steps, codes, seed, *, preset_steps: bool = False) -> tuple[int | None, int | None, int]:
     """Steps, codes and seed from the page's controls; 0 codes (and, with ``preset_steps``, 0 or no
-    steps) mean the task's preset (None)."""
+    steps) mean the task's preset (None). Steps and codes are bounded by ``limits``."""
     values = {"steps": steps, "codes": codes, "seed": seed}
     for k, v in values.items():
-        if v is not None and (not isinstance(v, (int, float)) or not math.isfinite(v)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
+                              or not math.isfinite(v)):
             raise GanpriorError(f"{k} must be a number, got {v!r}")
     if preset_steps and not steps:
         steps = None
     elif steps is None or int(steps) < 1:
         raise GanpriorError(f"steps must be >= 1, got {steps}")
+    if steps is not None and int(steps) > limits.MAX_STEPS:
+        raise GanpriorError(f"steps must be <= {limits.MAX_STEPS}, got {int(steps)}")
     if codes is not None and int(codes) < 0:
         raise GanpriorError(f"codes must be >= 0 (0 = the preset), got {codes}")
+    if codes is not None and int(codes) > limits.MAX_CODES:
+        raise GanpriorError(f"codes must be <= {limits.MAX_CODES}, got {int(codes)}")
+    if seed is not None and not -2 ** 63 <= int(seed) < 2 ** 63:
+        raise GanpriorError(f"seed must fit in 64 bits, got {int(seed)}")
     return (None if steps is None else int(steps)), (int(codes) or None) if codes is not None else None, \
         int(seed or 0)
+
+
+def _named_prior(prior):
+    """A prior the app may load: a registry name (never a checkpoint path), or a ``Prior`` object
+    (the Python API)."""
+    from ..priors import PRIORS
+    if isinstance(prior, str) or prior is None:
+        if prior not in PRIORS:
+            names = ", ".join(sorted(PRIORS))
+            if any(c in str(prior) for c in "/\\") or str(prior).startswith(".") or Path(str(prior)).suffix:
+                raise GanpriorError(f"priors are picked by name, not by path; choose one of {names}")
+            raise GanpriorError(f"unknown prior {str(prior)[:60]!r}; choose one of {names}")
+    return prior
 
 
 def _layer(layer) -> int | None:
@@ -371,7 +353,8 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
                    steps: int | None = 0, factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True,
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
                    runs: RunRegistry = RUNS, perceptual: float | str | None = None,
-                   task_options: dict | None = None) -> Iterator[Update]:
+                   task_options: dict | None = None, source: np.ndarray | None = None,
+                   slots: RunSlots | None = None) -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
     The controls become a ``RunConfig`` and run through ``ganprior.pipeline`` as ``ganprior TASK``
@@ -379,127 +362,157 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
     With ``simulate`` the upload is taken as clean: it is degraded (with the painted mask for
     inpainting), restored, and scored against itself. Without it the upload is the degraded photo
     (gray for colorize, low-resolution for super-resolve); the painted area is what is missing.
+    ``source``: the upload the page kept for the session; it replaces the editor's (browser-made)
+    copy of the picture when their sizes match (``uploads.editor_input``), so the run gets the exact
+    uploaded pixels. Every limit (pixels, layers, steps, codes, prior name) is checked here, then the
+    run waits for one of ``slots`` (default: the app's ``limits.SLOTS``).
     Errors end the stream with a one-line ``Error:`` status; nothing is written for a failed run.
     """
-    before = None
     try:
-        from ..io import write_json
-        from ..metrics import psnr
-        from ..pipeline import Pipeline, output_files
         from ..tasks import needs_mask
-        config = restore_config(task, prior, method, codes, layer, steps, factor, noise_sigma, simulate, seed,
-                                perceptual, extra_task_options=task_options)
+        config = restore_config(task, _named_prior(prior), method, codes, layer, steps, factor, noise_sigma,
+                                simulate, seed, perceptual, extra_task_options=task_options)
         tasks = config.tasks
-        image = editor_image(editor)
-        painted = painted_mask(editor)
+        image, painted = editor_input(editor, source)
         if needs_mask(tasks) and painted is None:
             raise GanpriorError(f"{'+'.join(tasks)} needs a mask: paint the area to fill on the image")
         mask = None if painted is None or not needs_mask(tasks) else torch.from_numpy(~painted).float()[None]
+    except BaseException as e:  # noqa: BLE001 - shown in the page
+        yield _error_update(e)
+        return
+
+    def prepare() -> Job:
+        from ..pipeline import Pipeline
         pipe = Pipeline(config, prior=None if isinstance(prior, str) else prior)
         inputs = pipe.load(_to_tensor(image), mask=mask)
         before = _display(inputs.observed[0].clamp(0, 1))
         method = pipe.config.method
-    except BaseException as e:  # noqa: BLE001 - shown in the page
-        yield _error_update(e, before)
-        return
-    label = f"{method} {pipe.task_name} on {pipe.prior.name}"
+        label = f"{method} {pipe.task_name} on {pipe.prior.name}"
 
-    def work(callback):
-        return pipe.run(inputs, callback=callback)
+        def work(callback):
+            return pipe.run(inputs, callback=callback)
 
-    def finish(result) -> Update:
-        from ..tasks import build_degradation
-        deg = build_degradation(tasks, pipe.prior.resolution, mask=inputs.masks, **pipe.config.task_options)
-        with torch.no_grad():
-            fit = psnr(deg.A(result.raw.cpu()).clamp(0, 1), inputs.observed.clamp(0, 1))
-        record = {"task": pipe.task_name, "prior": pipe.prior.name, "method": method, "steps": result.steps,
-                  "seed": pipe.config.seed, "simulated": bool(simulate), **result.metrics[0],
-                  "observed_channels": int(inputs.observed.shape[1]),
-                  "data_fit_psnr": float(fit[0]), "seconds": result.seconds, "notes": list(result.notes),
-                  "settings": pipe.config.to_json()}
-        out = _new_folder(out_root)
-        encoded = output_files(result, 0, method=method, result_name="result.png", input_name="input.png",
-                               sheet_name="sheet.png")
-        if result.ground_truth is not None:
-            from ..io import encode_image
-            encoded["ground_truth.png"] = encode_image(result.ground_truth[0])
-        files = []
-        for name in ("result.png", "input.png", "ground_truth.png", "sheet.png"):
-            if name in encoded:
-                files.append(atomic_write(out / name, lambda f, data=encoded[name]: f.write(data)))
-        files.append(write_json(record, out / "metrics.json"))
-        summary = f"Done: {label}, {result.steps} steps in {result.seconds:.1f} s"
-        if record["psnr"] is not None:
-            summary += f", PSNR {record['psnr']:.2f} dB against the clean upload"
-        return Update(status=summary, before=before, after=_display(result.images[0]), metrics=metrics_table(record),
-                      files=[str(f) for f in files], done=True)
+        def finish(result) -> Update:
+            return _restore_result(result, pipe, inputs, label=label, before=before, simulate=simulate,
+                                   out_root=out_root)
+        return Job(label, before, work, finish)
 
-    yield from _run(work, finish, label=label, before=before, runs=runs, session=session)
+    yield from _run(prepare, runs=runs, session=session, slots=SLOTS if slots is None else slots)
+
+
+def _restore_result(result, pipe, inputs, *, label: str, before, simulate: bool, out_root) -> Update:
+    """Write a finished restoration's files and metrics to a fresh folder; its last Update."""
+    from ..io import encode_image, write_json
+    from ..metrics import psnr
+    from ..pipeline import output_files
+    from ..tasks import build_degradation
+    method = pipe.config.method
+    deg = build_degradation(pipe.config.tasks, pipe.prior.resolution, mask=inputs.masks, **pipe.config.task_options)
+    with torch.no_grad():
+        fit = psnr(deg.A(result.raw.cpu()).clamp(0, 1), inputs.observed.clamp(0, 1))
+    record = {"task": pipe.task_name, "prior": pipe.prior.name, "method": method, "steps": result.steps,
+              "seed": pipe.config.seed, "simulated": bool(simulate), **result.metrics[0],
+              "observed_channels": int(inputs.observed.shape[1]),
+              "data_fit_psnr": float(fit[0]), "seconds": result.seconds, "notes": list(result.notes),
+              "settings": pipe.config.to_json()}
+    out = _new_folder(out_root)
+    encoded = output_files(result, 0, method=method, result_name="result.png", input_name="input.png",
+                           sheet_name="sheet.png")
+    if result.ground_truth is not None:
+        encoded["ground_truth.png"] = encode_image(result.ground_truth[0])
+    files = []
+    for name in ("result.png", "input.png", "ground_truth.png", "sheet.png"):
+        if name in encoded:
+            files.append(atomic_write(out / name, lambda f, data=encoded[name]: f.write(data)))
+    files.append(write_json(record, out / "metrics.json"))
+    summary = f"Done: {label}, {result.steps} steps in {result.seconds:.1f} s"
+    if record["psnr"] is not None:
+        summary += f", PSNR {record['psnr']:.2f} dB against the clean upload"
+    return Update(status=summary, before=before, after=_display(result.images[0]), metrics=metrics_table(record),
+                  files=[str(f) for f in files], done=True)
 
 
 # -- editing ------------------------------------------------------------------------------------
 
-def direction_choices(prior: str) -> list[str]:
-    """Directions the edit tab offers for a prior: its shipped names, then SeFa and PCA components."""
-    from ..editing.directions import named_directions
-    names = sorted(named_directions(prior)) if prior else []
-    return names + [f"sefa:{i}" for i in range(5)] + [f"pca:{i}" for i in range(5)]
+def direction_choices(prior: str, uploaded: dict[str, str] | None = None) -> list[str]:
+    """Directions the edit tab offers for a prior: its shipped names, SeFa and PCA components, then
+    the direction files uploaded in the session."""
+    return app_directions.direction_choices(prior, uploaded)
 
 
 def edit_stream(editor: dict | None, prior: str = "utkface64", method: str = "single", direction: str = "age",
                 strength: float = 2.0, frames: int = 5, steps: int = 300, seed: int = 0, *,
                 session: str = "local", out_root: str | os.PathLike | None = None,
-                runs: RunRegistry = RUNS, perceptual: float | str = "auto") -> Iterator[Update]:
-    """Invert the editor's image, then move its code(s) along ``direction`` from -strength to +strength."""
-    before = None
+                runs: RunRegistry = RUNS, perceptual: float | str = "auto",
+                uploaded_directions: dict[str, str] | None = None,
+                slots: RunSlots | None = None) -> Iterator[Update]:
+    """Invert the editor's image, then move its code(s) along ``direction`` from -strength to +strength.
+
+    ``direction`` is a name the app accepts (``app.directions``): shipped with the prior, sefa:I /
+    pca:I, or a key of ``uploaded_directions`` (the session's uploads); never a server path."""
     try:
-        from ..editing import edit_frames, strengths_for
-        from ..editing.directions import resolve_direction
-        from ..io import make_sheet, save_gif, save_image, write_json
-        from ..pipeline import Pipeline
-        from ..priors import load_prior
         if method not in EDIT_METHOD_CHOICES:
             raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(EDIT_METHOD_CHOICES)}")
+        _named_prior(prior)
         steps, _, seed = _check_knobs(steps, None, seed)
-        if frames is None or int(frames) < 2 or not (strength is not None and math.isfinite(strength) and strength > 0):
+        if frames is None or isinstance(frames, bool) or not isinstance(frames, (int, float, np.integer)) \
+                or int(frames) < 2 or not (isinstance(strength, (int, float, np.integer, np.floating))
+                                           and math.isfinite(strength) and strength > 0):
             raise GanpriorError(f"frames must be >= 2 and strength a number > 0, got {frames} and {strength}")
+        if int(frames) > limits.MAX_FRAMES:
+            raise GanpriorError(f"frames must be <= {limits.MAX_FRAMES}, got {int(frames)}")
+        spec = app_directions.check_spec(direction, prior if isinstance(prior, str) else getattr(prior, "name", ""),
+                                         uploaded_directions)
         image = editor_image(editor)
+    except BaseException as e:  # noqa: BLE001
+        yield _error_update(e)
+        return
+
+    def prepare() -> Job:
+        from ..pipeline import Pipeline
+        from ..priors import load_prior
         model = load_prior(prior)
-        chosen = resolve_direction(str(direction), model)  # before the inversion: a bad direction fails fast
+        chosen = app_directions.load(spec, model, uploaded_directions)  # before the inversion: fails fast
         # the same inversion as `ganprior edit`: the named method with its own defaults
         pipe = Pipeline(RunConfig.from_options("reconstruct", method=method, steps=steps, seed=seed,
                                                perceptual=perceptual), prior=model)
         inputs = pipe.load(_to_tensor(image))
         before = _display(inputs.observed[0])
-    except BaseException as e:  # noqa: BLE001
-        yield _error_update(e, before)
-        return
 
-    def work(callback):
-        return pipe.run(inputs, callback=callback)
+        def work(callback):
+            return pipe.run(inputs, callback=callback)
 
-    def finish(result) -> Update:
-        strengths = strengths_for(float(strength), int(frames))
-        edited = edit_frames(result, chosen, strengths, prior=model)
-        out = _new_folder(out_root)
-        files = [save_image(result.images[0], out / "reconstruction.png")]
-        files += [save_image(x, out / f"frame_{k:02d}.png") for k, x in enumerate(edited)]
-        files.append(save_gif(list(edited) + list(edited.flip(0)[1:-1]), out / "edit.gif"))
-        files.append(save_image(make_sheet([inputs.observed[0], result.images[0], *edited],
-                                           ["input", "reconstruction", *[f"{chosen.name[:12]} {s:+.2f}"
-                                                                        for s in strengths]], tile=96),
-                                out / "strip.png"))
-        record = {"prior": model.name, "method": method, "steps": result.steps, "seed": seed,
-                  "direction": {"spec": str(direction), "name": chosen.name, "source": chosen.source,
-                                "accuracy": chosen.accuracy},
-                  "strengths": strengths, "seconds": result.seconds}
-        files.append(write_json(record, out / "edit.json"))
-        return Update(status=f"Done: {chosen.name} edit, strengths {strengths[0]:+g} to {strengths[-1]:+g}",
-                      before=before, after=_display(result.images[0]), frames=[_display(x) for x in edited],
-                      files=[str(f) for f in files], done=True)
+        def finish(result) -> Update:
+            return _edit_result(result, inputs, model, chosen, spec=spec, method=method, seed=seed,
+                                strength=float(strength), frames=int(frames), before=before, out_root=out_root)
+        return Job(f"{method} inversion on {model.name}", before, work, finish)
 
-    yield from _run(work, finish, label=f"{method} inversion on {model.name}", before=before, runs=runs,
-                    session=session)
+    yield from _run(prepare, runs=runs, session=session, slots=SLOTS if slots is None else slots)
+
+
+def _edit_result(result, inputs, model, chosen, *, spec: str, method: str, seed: int, strength: float, frames: int,
+                 before, out_root) -> Update:
+    """Move a finished inversion along the direction and write frames, GIF, strip and record."""
+    from ..editing import edit_frames, strengths_for
+    from ..io import make_sheet, save_gif, save_image, write_json
+    strengths = strengths_for(strength, frames)
+    edited = edit_frames(result, chosen, strengths, prior=model)
+    out = _new_folder(out_root)
+    files = [save_image(result.images[0], out / "reconstruction.png")]
+    files += [save_image(x, out / f"frame_{k:02d}.png") for k, x in enumerate(edited)]
+    files.append(save_gif(list(edited) + list(edited.flip(0)[1:-1]), out / "edit.gif"))
+    files.append(save_image(make_sheet([inputs.observed[0], result.images[0], *edited],
+                                       ["input", "reconstruction", *[f"{chosen.name[:12]} {s:+.2f}"
+                                                                    for s in strengths]], tile=96),
+                            out / "strip.png"))
+    record = {"prior": model.name, "method": method, "steps": result.steps, "seed": seed,
+              "direction": {"spec": spec, "name": chosen.name, "source": chosen.source,
+                            "accuracy": chosen.accuracy},
+              "strengths": strengths, "seconds": result.seconds}
+    files.append(write_json(record, out / "edit.json"))
+    return Update(status=f"Done: {chosen.name} edit, strengths {strengths[0]:+g} to {strengths[-1]:+g}",
+                  before=before, after=_display(result.images[0]), frames=[_display(x) for x in edited],
+                  files=[str(f) for f in files], done=True)
 
 
 def examples() -> list[str]:
@@ -508,3 +521,8 @@ def examples() -> list[str]:
 
 
 TASK_CHOICES = TASKS + ("colorize+inpaint+super-resolve",)
+
+__all__ = ["DISPLAY_SIZE", "EDIT_METHOD_CHOICES", "MAX_PIXELS", "MAX_UPLOAD_MB", "METHOD_CHOICES", "PAINT_COLOR",
+           "RUNS", "SLOTS", "TASK_CHOICES", "Cancelled", "Job", "RunRegistry", "RunSlots", "Update", "Upload",
+           "direction_choices", "edit_stream", "editor_image", "editor_input", "editor_value", "enlarged",
+           "examples", "metrics_table", "painted_mask", "read_upload", "restore_config", "restore_stream"]

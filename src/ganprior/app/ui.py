@@ -6,6 +6,9 @@ import gradio as gr  # this module is the only one that needs Gradio; it is impo
 
 from ..errors import GanpriorError
 from . import handlers as h
+from . import limits
+from .directions import read_direction_upload
+from .messages import public_text
 
 INTRO = ("**ganprior** restores and edits faces by searching a pretrained GAN for an image that, once degraded, "
          "matches yours. Upload an image (or take an example), pick a task, paint the area to fill for "
@@ -16,56 +19,84 @@ def _session(request) -> str:
     return getattr(request, "session_hash", None) or "local"
 
 
+def _error_text(e: BaseException) -> str:
+    """A failed upload's status line: one line, no server path, never a traceback."""
+    if isinstance(e, GanpriorError):
+        return public_text(f"Error: {e}")
+    return public_text(f"Error: internal error {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
 def build_app(out_root: str | os.PathLike | None = None):
-    """The ``gr.Blocks`` page. ``out_root``: where each run's folder is made (default: a temp folder)."""
+    """The ``gr.Blocks`` page. ``out_root``: where each run's folder is made (default: a temp folder).
+    Runs of both tabs share one queue of ``limits.SLOTS.size`` at a time (the handlers enforce the
+    same bound for calls that bypass the queue)."""
     from ..priors import PRIORS
     from ..priors.zoo import DEFAULT_PRIOR
+
+    runs = h.SLOTS.size
 
     priors = sorted(PRIORS)
     edit_prior = "utkface64" if "utkface64" in PRIORS else DEFAULT_PRIOR
 
     def on_upload(path):
+        # the decoded upload stays on the server (the session's state): the run restores these exact
+        # pixels, whatever encoding the browser's editor sends its picture back in
         if path is None:
-            return gr.update(), ""
+            return gr.update(), gr.update(), ""
         try:
             up = h.read_upload(path)
-        except GanpriorError as e:
-            return None, f"Error: {e}"
+        except Exception as e:  # noqa: BLE001 - shown in the page as one line
+            return None, None, _error_text(e)
         note = " Its transparent pixels are pre-painted as the area to fill." if up.missing is not None else ""
-        return h.editor_value(up), f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).{note}"
+        return h.editor_value(up), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).{note}"
 
     def on_edit_upload(path):
         if path is None:
             return gr.update(), gr.update(), ""
         try:
             up = h.read_upload(path)
-        except GanpriorError as e:
-            return None, None, f"Error: {e}"
+        except Exception as e:  # noqa: BLE001
+            return None, None, _error_text(e)
         # shown enlarged (nearest) when small; the run gets the upload itself, kept in the session's state
         return (h.enlarged(up.image), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).")
 
-    def run_restore(editor, task, prior, method, codes, layer, steps, factor, noise, blur, simulate, seed,
+    def run_restore(editor, source, task, prior, method, codes, layer, steps, factor, noise, blur, simulate, seed,
                     request: gr.Request, progress=gr.Progress()):
         for u in h.restore_stream(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
                                   session=_session(request), out_root=out_root,
-                                  task_options={"blur_sigma": blur}):
+                                  task_options={"blur_sigma": blur}, source=source):
             if u.total:
                 progress((u.step, u.total), desc="optimising")
             pair = (u.before, u.after) if u.before is not None and u.after is not None else None
             yield (u.status, pair if pair is not None else gr.update(), u.metrics if u.done else gr.update(),
                    u.files if u.done else gr.update())
 
-    def run_edit(image, prior, method, direction, strength, frames, steps, seed, request: gr.Request,
+    def run_edit(image, uploaded, prior, method, direction, strength, frames, steps, seed, request: gr.Request,
                  progress=gr.Progress()):
         editor = None if image is None else {"background": image}
         for u in h.edit_stream(editor, prior, method, direction, strength, frames, steps, seed,
-                               session=_session(request), out_root=out_root):
+                               session=_session(request), out_root=out_root, uploaded_directions=uploaded):
             if u.total:
                 progress((u.step, u.total), desc="inverting")
             gif = next((f for f in u.files if f.endswith(".gif")), None)
             yield (u.status, u.after if u.after is not None else gr.update(),
                    u.frames if u.done else gr.update(), gif if u.done else gr.update(),
                    u.files if u.done else gr.update())
+
+    def on_direction_upload(path, uploaded, prior):
+        # a direction file is usable only by the session that uploaded it (kept in its state)
+        if path is None:
+            return gr.update(), gr.update(), ""
+        try:
+            uploaded, key = read_direction_upload(path, uploaded)
+        except Exception as e:  # noqa: BLE001
+            return gr.update(), gr.update(), _error_text(e)
+        return (uploaded, gr.update(choices=h.direction_choices(prior, uploaded), value=key),
+                f"Loaded direction {key}.")
+
+    def on_edit_prior(prior, uploaded):
+        choices = h.direction_choices(prior, uploaded)
+        return gr.update(choices=choices, value=choices[0])
 
     def cancel(request: gr.Request):
         stopped = h.RUNS.cancel(_session(request))
@@ -90,7 +121,8 @@ def build_app(out_root: str | os.PathLike | None = None):
                                             image_mode="RGB", sources=(), transforms=(), layers=False,
                                             brush=gr.Brush(colors=["#ff4040"], color_mode="fixed", default_size=12),
                                             eraser=gr.Eraser(default_size=12), canvas_size=(512, 512),
-                                            height=420, elem_id="editor")
+                                            height=420, elem_id="editor", format="png")
+                    source = gr.State(None)  # the decoded upload, exact, for this session
                     gr.Examples(h.examples(), inputs=[upload], label="Examples")
                 with gr.Column(scale=2):
                     task = gr.Dropdown(list(h.TASK_CHOICES), value="inpaint", label="Task", elem_id="task")
@@ -100,10 +132,12 @@ def build_app(out_root: str | os.PathLike | None = None):
                     method = gr.Dropdown(list(h.METHOD_CHOICES), value="preset", label="Method", elem_id="method",
                                          info="multi: mGANprior, single: one code, subspace: PmSFC, "
                                               "dgp: fine-tunes the generator")
-                    codes = gr.Slider(0, 40, value=0, step=1, label="Codes (0 = task preset)", elem_id="codes")
+                    codes = gr.Slider(0, limits.MAX_CODES, value=0, step=1, label="Codes (0 = task preset)",
+                                      elem_id="codes")
                     layer = gr.Dropdown(["preset", "1", "2", "3", "4"], value="preset", label="Composition layer",
                                         elem_id="layer")
-                    steps = gr.Slider(0, 2000, value=0, step=10, label="Steps (0 = task preset)", elem_id="steps")
+                    steps = gr.Slider(0, limits.MAX_STEPS, value=0, step=10, label="Steps (0 = task preset)",
+                                      elem_id="steps")
                     factor = gr.Dropdown([2, 4, 8], value=4, label="Super-resolution factor", visible=False)
                     noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
                     blur = gr.Slider(0.5, 8, value=1.5, step=0.1, label="Blur σ (pixels at the prior's size)",
@@ -120,11 +154,12 @@ def build_app(out_root: str | os.PathLike | None = None):
                     metrics = gr.Markdown(elem_id="metrics")
                     files = gr.File(label="Download the result and metrics.json", file_count="multiple",
                                     interactive=False, elem_id="downloads")
-            upload.change(on_upload, upload, [editor, status])
+            upload.change(on_upload, upload, [editor, source, status])
             task.change(on_task, task, [factor, noise, blur])
-            job = run.click(run_restore, [editor, task, prior, method, codes, layer, steps, factor, noise, blur,
-                                          simulate, seed], [status, compare, metrics, files],
-                            show_progress="minimal", show_progress_on=[status], concurrency_limit=2)
+            job = run.click(run_restore, [editor, source, task, prior, method, codes, layer, steps, factor, noise,
+                                          blur, simulate, seed], [status, compare, metrics, files],
+                            show_progress="minimal", show_progress_on=[status], concurrency_limit=runs,
+                            concurrency_id="ganprior-run")
             stop.click(cancel, None, status, cancels=[job], queue=False)
         with gr.Tab("Edit"):
             with gr.Row():
@@ -137,11 +172,15 @@ def build_app(out_root: str | os.PathLike | None = None):
                     edit_prior = gr.Dropdown(priors, value=edit_prior, label="Prior")
                     edit_method = gr.Dropdown(list(h.EDIT_METHOD_CHOICES), value="single", label="Inversion method")
                     direction = gr.Dropdown(h.direction_choices(edit_prior), value=h.direction_choices(edit_prior)[0],
-                                            label="Direction", allow_custom_value=True,
-                                            info="shipped names, sefa:I (closed form) or pca:I (GANSpace)")
+                                            label="Direction", allow_custom_value=True, elem_id="direction",
+                                            info="shipped names, sefa:I (closed form), pca:I (GANSpace), "
+                                                 "or a file uploaded below")
+                    direction_upload = gr.File(label="Upload a direction (.npz / .npy)", type="filepath",
+                                               file_types=[".npz", ".npy"], elem_id="direction-upload")
+                    uploaded_directions = gr.State({})  # this session's uploaded direction files
                     strength = gr.Slider(0.5, 5, value=2, step=0.5, label="Strength (frames go from -S to +S)")
-                    n_frames = gr.Slider(2, 9, value=5, step=1, label="Frames")
-                    edit_steps = gr.Slider(10, 2000, value=300, step=10, label="Inversion steps")
+                    n_frames = gr.Slider(2, limits.MAX_FRAMES, value=5, step=1, label="Frames")
+                    edit_steps = gr.Slider(10, limits.MAX_STEPS, value=300, step=10, label="Inversion steps")
                     edit_seed = gr.Number(value=0, precision=0, label="Seed")
                     with gr.Row():
                         edit_run = gr.Button("Edit", variant="primary", elem_id="edit-run")
@@ -153,19 +192,25 @@ def build_app(out_root: str | os.PathLike | None = None):
             gallery = gr.Gallery(label="Frames", columns=9, height=200)
             edit_files = gr.File(label="Download", file_count="multiple", interactive=False)
             edit_upload.change(on_edit_upload, edit_upload, [edit_image, edit_source, edit_status])
-            edit_prior.change(lambda p: gr.update(choices=h.direction_choices(p), value=h.direction_choices(p)[0]),
-                              edit_prior, direction)
-            edit_job = edit_run.click(run_edit, [edit_source, edit_prior, edit_method, direction, strength, n_frames,
-                                                 edit_steps, edit_seed], [edit_status, recon, gallery, gif, edit_files],
-                                      show_progress="minimal", show_progress_on=[edit_status], concurrency_limit=2)
+            edit_prior.change(on_edit_prior, [edit_prior, uploaded_directions], direction)
+            direction_upload.change(on_direction_upload, [direction_upload, uploaded_directions, edit_prior],
+                                    [uploaded_directions, direction, edit_status])
+            edit_job = edit_run.click(run_edit, [edit_source, uploaded_directions, edit_prior, edit_method, direction,
+                                                 strength, n_frames, edit_steps, edit_seed],
+                                      [edit_status, recon, gallery, gif, edit_files], show_progress="minimal",
+                                      show_progress_on=[edit_status], concurrency_limit=runs,
+                                      concurrency_id="ganprior-run")
             edit_stop.click(cancel, None, edit_status, cancels=[edit_job], queue=False)
     return page
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, out_root: str | os.PathLike | None = None,
-           quiet: bool = False) -> None:
-    """Build the page and serve it until interrupted (localhost only unless ``host`` says otherwise)."""
+           quiet: bool = False, max_runs: int | None = None) -> None:
+    """Build the page and serve it until interrupted (localhost only unless ``host`` says otherwise).
+    ``max_runs``: how many restorations and edits optimise at once (default ``limits.MAX_RUNS``)."""
+    if max_runs is not None:
+        h.SLOTS.resize(max_runs)
     page = build_app(out_root)
-    page.queue(default_concurrency_limit=2)
+    page.queue(default_concurrency_limit=h.SLOTS.size)
     page.launch(server_name=host, server_port=port, max_file_size=f"{h.MAX_UPLOAD_MB}mb", ssr_mode=False,
                 show_error=False, quiet=quiet, footer_links=[])

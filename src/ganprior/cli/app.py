@@ -15,10 +15,14 @@ def app_cmd(argv: list[str]) -> int:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--out", default=None, help="folder for the runs' results [a temporary folder]")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch [torch's default]")
+    p.add_argument("--max-runs", type=int, default=1,
+                   help="restorations and edits that optimise at once; more wait their turn [1]")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if not 0 < a.port < 65536:
         raise GanpriorError(f"--port must be in 1..65535, got {a.port}")
+    if not 1 <= a.max_runs <= 64:
+        raise GanpriorError(f"--max-runs must be in 1..64, got {a.max_runs}")
     import importlib.util
     if importlib.util.find_spec("gradio") is None:
         raise GanpriorError("the web app needs Gradio: pip install 'ganprior[app]'")
@@ -28,5 +32,5 @@ def app_cmd(argv: list[str]) -> int:
     from ..app import launch
     if not a.quiet:
         print(f"ganprior app on http://{a.host}:{a.port} (Ctrl+C stops it)", flush=True)
-    launch(a.host, a.port, out_root=a.out, quiet=a.quiet)
+    launch(a.host, a.port, out_root=a.out, quiet=a.quiet, max_runs=a.max_runs)
     return 0
