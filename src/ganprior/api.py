@@ -41,7 +41,9 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             ``perceptual``, ``blend``, ``guide``, ``simulate``, ``mask``, ``seed``, ...) and the tasks'
             own options (``factor``, ``noise_sigma``, ``blur_sigma``, ...); see ``ganprior.config``.
 
-    Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated.
+    Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated;
+    with ``faces="detect"`` (whole photos, ``ganprior.faces``) a list of ``PhotoResult``, one per
+    photo, each at the photo's own size times the task's factor.
     """
     extras = {k: options.pop(k) for k in _PASS_THROUGH if k in options}
     if l1_weight is not None:
@@ -63,8 +65,45 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         pipe.loss = loss
     if extras:
         pipe.extra_options = extras
+    if config.faces != "aligned":
+        return restore_photos(pipe, images, mask=mask, batch_size=batch_size, callback=callback)
     return pipe.restore(images, mask=mask, batch_size=batch_size, callback=callback)
 
 
-__all__ = ["restore", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline", "RunConfig",
+def restore_photos(pipe: Pipeline, images: ImageLike | Sequence[ImageLike], *, mask=None,
+                   batch_size: int | None = None, callback=None) -> list:
+    """Each photo's faces restored with ``pipe``'s recipe and pasted back (``ganprior.faces.photo``);
+    with ``faces="auto"`` an input no larger than an aligned crop is restored as one, its result a
+    ``PhotoResult`` of the crop."""
+    from .faces.photo import PhotoResult, fills_frame, is_aligned_crop, load_photo, restore_photo
+    from .inputs import _as_items
+    out = []
+    for name, source, obj in _as_items(images):
+        size = tuple(obj.shape[-2:])[::-1] if hasattr(obj, "shape") else _image_size(obj)
+        if pipe.config.faces == "auto" and is_aligned_crop(size, pipe.prior.resolution):
+            r = pipe.restore([obj], mask=mask, callback=callback)
+            out.append(PhotoResult(image=r.images[0], background=r.images[0], observed=r.observed[0], faces=[],
+                                   seconds=r.seconds, steps=r.steps, notes=list(r.notes)))
+            continue
+        photo = load_photo(pipe, obj, name=name, source=source, mask=mask)
+        if pipe.config.faces == "auto" and fills_frame(photo):
+            r = pipe.restore([obj], mask=mask, callback=callback)
+            out.append(PhotoResult(image=r.images[0], background=r.images[0], observed=r.observed[0],
+                                   faces=[f.to_json() for f in photo.faces], seconds=r.seconds, steps=r.steps,
+                                   notes=list(r.notes)))
+            continue
+        out.append(restore_photo(pipe, photo, callback=callback, batch_size=batch_size))
+    return out
+
+
+def _image_size(path) -> tuple[int, int]:
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - the reading path reports what is wrong with it
+        return (0, 0)
+
+
+__all__ = ["restore", "restore_photos", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline", "RunConfig",
            "Result", "GanpriorError"]

@@ -153,6 +153,14 @@ class RunConfig:
     mask: str | None = opt(None, help="inpaint: mask file (white = missing), center[:SIDE] or "
                                       "random[:MISSING_FRACTION]")
     mask_white_known: bool = opt(False, help="the mask file's white pixels are the known ones")
+    faces: str = opt("aligned", choices=("aligned", "detect", "auto"),
+                     help="aligned: each input is an aligned face crop, restored at the prior's size; detect: each "
+                          "input is a photo: its faces are found, aligned, restored and pasted back onto its "
+                          "classical restoration at the photo's own size (times the task's factor); auto: detect "
+                          "in inputs larger than twice the prior's resolution")
+    face_template: str | None = opt(None, choices=("utkface", "digiface", "ffhq"),
+                                    help="--faces detect: the 5-point template faces are aligned to [the prior's: "
+                                         "utkface for utkface64, digiface for dcgan-digiface64, ffhq for checkpoints]")
     fit: str = opt("crop", choices=("crop", "pad", "stretch"),
                    help="how inputs are brought to the prior's size: centre-crop, pad or stretch, then resize")
     paste_known: bool = opt(True, flag="--no-paste", negate=True,

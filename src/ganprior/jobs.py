@@ -193,9 +193,7 @@ def mask_arg(settings: JobSettings, tmp: Path):
 
 def load_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask=None) -> Inputs:
     """One input's ``Inputs`` (from its bytes), validated as ``Pipeline.load`` does."""
-    path = tmp / "in" / item.name / Path(item.source).name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(item.data)
+    path = _item_file(item, tmp)
     try:
         inputs = pipe.load([path], mask=mask)
     except GanpriorError as e:  # name the user's file, not the temporary copy
@@ -204,6 +202,61 @@ def load_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask=None) -> Inputs:
         path.unlink(missing_ok=True)
     inputs.names, inputs.sources = [item.name], [item.source]
     return inputs
+
+
+def _item_file(item: WorkItem, tmp: Path) -> Path:
+    path = tmp / "in" / item.name / Path(item.source).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(item.data)
+    return path
+
+
+def is_photo(item: WorkItem, pipe: Pipeline, tmp: Path) -> bool:
+    """Whether ``item`` is restored as a whole photo (``--faces detect``, or ``auto`` and larger than
+    an aligned crop) rather than as an aligned crop."""
+    mode = pipe.config.faces
+    if mode != "auto":
+        return mode == "detect"
+    from PIL import Image
+
+    from .faces.photo import is_aligned_crop
+    try:
+        import io as _io
+        with Image.open(_io.BytesIO(item.data)) as im:
+            size = im.size
+    except Exception:  # noqa: BLE001 - not readable here: the crop path reports why
+        return False
+    return not is_aligned_crop(size, pipe.prior.resolution)
+
+
+def photo_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask, progress, worker: str) -> ItemResult | None:
+    """Restore one photo's faces and paste them back (``ganprior.faces.photo``); None when ``--faces
+    auto`` finds the photo is one face filling the frame (restore it as an aligned crop)."""
+    from .faces.photo import fills_frame, load_photo, photo_files, restore_photo
+    path = _item_file(item, tmp)
+    try:
+        photo = load_photo(pipe, path, name=item.name, source=item.source, mask=mask)
+    except GanpriorError as e:  # name the user's file, not the temporary copy
+        raise GanpriorError(str(e).replace(str(path), item.source)) from None
+    finally:
+        path.unlink(missing_ok=True)
+
+    def callback(step, total, step_loss, x):
+        if progress is not None:
+            progress(step, total, step_loss)
+
+    if pipe.config.faces == "auto" and fills_frame(photo):
+        return None  # a face crop after all: the caller restores it whole
+    result = restore_photo(pipe, photo, callback=callback)
+    names = job_file_names(item.name)
+    files = photo_files(result, result_name=names["result_name"], input_name=names["input_name"],
+                        sheet_name=names["sheet_name"])
+    from .metrics import METRIC_KEYS
+    record = {"input": item.source, "task": "+".join(pipe.tasks) or "reconstruct", "method": pipe.config.method,
+              **{k: None for k in METRIC_KEYS}, "seconds": result.seconds, "steps": result.steps,
+              "faces": result.faces}
+    return ItemResult(item.name, files=files, record=record, seconds=result.seconds, notes=result.notes,
+                      worker=worker)
 
 
 def process_items(items: list[WorkItem], settings: JobSettings,
@@ -229,6 +282,10 @@ def process_items(items: list[WorkItem], settings: JobSettings,
         loaded = []
         for it in items:
             try:
+                done = photo_item(it, pipe, tmp, mask, progress, worker) if is_photo(it, pipe, tmp) else None
+                if done is not None:
+                    results[it.name] = done
+                    continue
                 loaded.append((it, load_item(it, pipe, tmp, mask)))
             except Exception as e:  # noqa: BLE001
                 if os.environ.get("GANPRIOR_DEBUG") and not isinstance(e, GanpriorError):
@@ -441,7 +498,9 @@ class Job:
                                 f"{old.get('version')!r}, this one writes {MANIFEST_VERSION}); use another --out, "
                                 f"or --restart to start over")
         mine = json.loads(json.dumps(self.settings.fingerprint()))
-        theirs = old.get("settings", {})
+        # a setting added since the job was written took its default then
+        defaults = json.loads(json.dumps(RunConfig().fingerprint()))
+        theirs = {**{k: v for k, v in defaults.items() if k in mine}, **old.get("settings", {})}
         if theirs != mine:
             diff = [f"{k} {theirs.get(k)!r} -> {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
                     if theirs.get(k) != mine.get(k)]

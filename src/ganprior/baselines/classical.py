@@ -186,20 +186,20 @@ def fill(y: torch.Tensor, mask: torch.Tensor, method: str = "biharmonic") -> tor
     return torch.stack(out).clamp(0, 1)
 
 
-def upsample(y: torch.Tensor, size: int, method: str = "bicubic") -> torch.Tensor:
-    """Resize to ``size`` x ``size`` by bicubic or Lanczos-3 interpolation."""
+def upsample(y: torch.Tensor, size: int | tuple[int, int], method: str = "bicubic") -> torch.Tensor:
+    """Resize to ``size`` x ``size`` (or ``(height, width)``) by bicubic or Lanczos-3 interpolation."""
     check_image(y)
     if method not in UPSAMPLERS:
         raise GanpriorError(f"upsampler must be one of {', '.join(UPSAMPLERS)}, got {method!r}")
+    h, w = (size, size) if isinstance(size, int) else size
     if method == "bicubic":
-        return torch.nn.functional.interpolate(y, size=(size, size), mode="bicubic",
-                                               align_corners=False).clamp(0, 1)
+        return torch.nn.functional.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
     from PIL import Image
 
     def fn(a):  # PIL's Lanczos on 8-bit images, as a user's image editor would do it
         u8 = (a * 255 + 0.5).clip(0, 255).astype(np.uint8)
         im = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8)
-        return np.asarray(im.resize((size, size), Image.LANCZOS), dtype=np.float64) / 255.0
+        return np.asarray(im.resize((w, h), Image.LANCZOS), dtype=np.float64) / 255.0
     return _per_image(y, fn).clamp(0, 1)
 
 

@@ -149,6 +149,14 @@ class Task:
         """Undo this task's step of the forward model on ``x`` without a learned prior."""
         return x
 
+    def background(self, x: torch.Tensor, options: dict, *, mask: torch.Tensor | None = None,
+                   method: str | None = None) -> torch.Tensor:
+        """Undo this task's step on a whole photo ``x`` ``(1, C, H, W)`` of any size, without the prior:
+        the background the restored faces of a photo are pasted onto (``ganprior.faces``). ``options``:
+        the task options resolved for the photo; ``mask``: the photo's known pixels ``(1, 1, H, W)``;
+        ``method``: a classical method of ``classical_methods`` (default: the first)."""
+        return x
+
     def baseline_variants(self) -> dict[str, dict]:
         """Named classical baselines of this task alone -> ``classical_restore`` keywords. A variant
         with no keywords (nothing to choose) is named only when the chain has nothing else to name."""

@@ -98,5 +98,8 @@ class Colorize(Task):
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0):
         return colorize(x)
 
+    def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
+        return colorize(x)
+
     def baseline_variants(self) -> dict[str, dict]:
         return {"gray input": {}}

@@ -79,6 +79,17 @@ class Deblur(Task):
         op = dinv.physics.BlurFFT(img_size=(channels, size, size), filter=psf[None, None], device=device)
         return Step(op, geometry)
 
+    def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
+        # the deconvolvers take square images: pad the photo to a square (edges replicated), then crop
+        h, w = x.shape[-2:]
+        side = max(h, w)
+        padded = torch.nn.functional.pad(x, (0, side - w, 0, side - h), mode="replicate")
+        psf = blur_kernel(options["blur_sigma"], side)
+        method = method or self.default_method()
+        out = richardson_lucy(padded, psf, RICHARDSON_LUCY_ITERATIONS) if method == "richardson-lucy" \
+            else wiener(padded, psf, WIENER_BALANCE)
+        return out[..., :h, :w]
+
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0) -> torch.Tensor:
         psf = blur_kernel(degradation.options["blur_sigma"], x.shape[-1])
         if method == "richardson-lucy":

@@ -68,3 +68,6 @@ class Denoise(Task):
 
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0) -> torch.Tensor:
         return denoise(x, degradation.noise_sigma, method, guide=guide, guide_weight=guide_weight)
+
+    def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
+        return denoise(x, options["noise_sigma"], method or self.default_method())

@@ -69,3 +69,8 @@ class Inpaint(Task):
 
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0) -> torch.Tensor:
         return fill(x, degradation.mask.to(x), method)
+
+    def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
+        if mask is None or bool((mask >= 0.5).all()):
+            return x
+        return fill(x, mask.to(x), method or self.default_method())

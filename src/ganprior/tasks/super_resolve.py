@@ -72,3 +72,7 @@ class SuperResolve(Task):
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0) -> torch.Tensor:
         # the upsamplers take images in [0, 1]; bicubic downsampling may overshoot it slightly
         return upsample(x.clamp(0, 1), x.shape[-1] * degradation.options["factor"], method)
+
+    def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
+        factor = options["factor"]
+        return upsample(x.clamp(0, 1), (x.shape[-2] * factor, x.shape[-1] * factor), method or self.default_method())

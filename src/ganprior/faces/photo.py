@@ -1,0 +1,265 @@
+"""Whole photos: find the faces, align each to the prior's template, restore them in one batch with
+the run's recipe, and paste them back onto the photo's classical restoration at its own size.
+
+    pipe = Pipeline(config)                      # the same recipe as for aligned crops
+    photo = load_photo(pipe, "group.jpg")        # the observation at full size, its faces and crops
+    result = restore_photo(pipe, photo)          # (3, H x factor, W x factor), per-face records
+
+The background is each task's ``background`` (bicubic/Lanczos upsampling, BM3D, the known pixels
+with a biharmonic fill, the gray photo, Wiener deconvolution) on the whole photo; a face is pasted
+with a feathered mask that is 0 before its crop's edge. A face much larger than the crop the prior
+observes is left to the background (the prior's 64 px cannot add detail to it): its record says
+``restored: false`` and why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import GanpriorError
+from ..inputs import Inputs
+from ..io import read_image, to_gray
+from ..tasks import build_degradation, needs_mask, observed_geometry
+from ..tasks.base import chain_of
+from .align import TEMPLATES, FaceTemplate, align_face, paste_back
+from . import retinaface  # noqa: F401 - registers the default detector
+from .detector import Face, get_detector
+
+FACE_MODES = ("auto", "detect", "aligned")
+# a face is restored when the photo shows it at most this many times larger than the crop the prior
+# observes (its 64 px, or 16 px for x4 super-resolution): above that, the prior's output has less
+# detail than the photo and the background path keeps the face
+MAX_FACE_RATIO = 1.5
+# the template a prior's crops follow, by registry name; checkpoints default to FFHQ's
+PRIOR_TEMPLATES = {"utkface64": "utkface", "dcgan-digiface64": "digiface"}
+# --faces auto: an input no larger than this many times the prior's resolution is an aligned crop
+AUTO_CROP_SIDE = 2
+# --faces auto: one face whose aligned crop spans this much of the photo's shorter side: a face crop
+PORTRAIT_SPAN = 0.5
+
+
+def face_template(prior, name: str | None = None) -> FaceTemplate:
+    """The template to align faces to: ``name``, the prior's declared one, or FFHQ's."""
+    key = name or getattr(prior, "face_template", None) or PRIOR_TEMPLATES.get(getattr(prior, "name", ""), "ffhq")
+    if key not in TEMPLATES:
+        raise GanpriorError(f"unknown face template {key!r}; choose from {', '.join(sorted(TEMPLATES))}")
+    return TEMPLATES[key]
+
+
+@dataclass
+class PhotoFace:
+    face: Face
+    matrix: np.ndarray  # photo pixels -> observed crop pixels (2x3)
+    ratio: float  # photo pixels per crop pixel
+    restored: bool
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        out = {**self.face.to_json(), "restored": self.restored}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class Photo:
+    """One photo as the task observes it, with its faces and their aligned crops."""
+    name: str
+    source: str
+    observed: torch.Tensor  # (C, H, W) in [0, 1]
+    known: torch.Tensor | None  # (1, H, W), 1 = known pixel (inpainting)
+    faces: list[PhotoFace]
+    crops: torch.Tensor | None  # (n, C, s, s) of the faces to restore
+    crop_masks: torch.Tensor | None  # (n, 1, s, s)
+    crop_size: int  # s: the side of the crops the prior observes
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def restored_faces(self) -> list[PhotoFace]:
+        return [f for f in self.faces if f.restored]
+
+
+@dataclass
+class PhotoResult:
+    image: torch.Tensor  # (3, H', W') the restored photo
+    background: torch.Tensor  # (3, H', W') the classical restoration the faces were pasted onto
+    observed: torch.Tensor
+    faces: list[dict]
+    seconds: float
+    steps: int
+    notes: list[str]
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    a = x.detach().float().cpu().clamp(0, 1)
+    if a.shape[0] == 1:
+        a = a.expand(3, -1, -1)
+    return (a.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _read_known_mask(mask, height: int, width: int, white_is_missing: bool) -> torch.Tensor:
+    """A photo's inpainting mask file at the photo's own size, as known pixels (1, H, W)."""
+    if isinstance(mask, torch.Tensor):
+        m = mask.float()
+        m = m.reshape(1, *m.shape[-2:])
+    else:
+        if not os.path.isfile(str(mask)):
+            raise GanpriorError(f"--faces detect takes a mask file of the photo's size, not {mask!r}")
+        m, _ = read_image(mask, 1)
+        m = (m < 0.5).float() if white_is_missing else (m >= 0.5).float()
+    if tuple(m.shape[-2:]) != (height, width):
+        raise GanpriorError(f"the mask is {m.shape[-1]}x{m.shape[-2]}, the photo {width}x{height}: a photo's mask "
+                            f"must have its size")
+    return m
+
+
+def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, mask=None, detector=None,
+               template: str | None = None) -> Photo:
+    """Read a photo at its own size as the task observes it, find its faces and cut their crops."""
+    c = pipe.config
+    tasks = pipe.tasks
+    res = pipe.prior.resolution
+    channels, size = observed_geometry(tasks, res, **c.task_options)
+    if isinstance(image, torch.Tensor):
+        observed = image.detach().float().cpu()
+        observed = observed[0] if observed.ndim == 4 else observed
+        if observed.shape[0] != channels:
+            observed = to_gray(observed[None])[0] if channels == 1 else observed.expand(3, -1, -1)
+        alpha = None
+    else:
+        observed, alpha = read_image(image, channels)
+    h, w = observed.shape[-2:]
+    known = None
+    if needs_mask(tasks):
+        mask = c.mask if mask is None else mask
+        if mask is not None:
+            known = _read_known_mask(mask, h, w, not c.mask_white_known)
+        elif alpha is not None:
+            known = (alpha >= 0.5).float()
+        else:
+            raise GanpriorError("inpaint needs a mask: a mask file of the photo's size, or transparent pixels")
+        observed = observed * known
+    detector = detector or get_detector()
+    tpl = face_template(pipe.prior, template or c.face_template)
+    found = detector.detect(_uint8(observed))
+    faces, crops, masks = [], [], []
+    for f in found:
+        crop, M = align_face(observed, f.landmarks, tpl, size)
+        ratio = 1.0 / float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
+        if ratio > MAX_FACE_RATIO:
+            faces.append(PhotoFace(f, M, ratio, False, f"{ratio * size:.0f} px face: larger than the prior's "
+                                                       f"{size} px crop can add detail to"))
+            continue
+        faces.append(PhotoFace(f, M, ratio, True))
+        crops.append(crop.clamp(0, 1))
+        if known is not None:
+            m, _ = align_face(known, f.landmarks, tpl, size, mode="bilinear")
+            masks.append((m >= 0.5).float())
+    notes = []
+    if not found:
+        notes.append(f"no face found in {source or name}: the photo has its classical restoration only")
+    return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces,
+                 crops=torch.stack(crops) if crops else None, crop_masks=torch.stack(masks) if masks else None,
+                 crop_size=size, notes=notes)
+
+
+def is_aligned_crop(image_size: tuple[int, int], resolution: int) -> bool:
+    """``--faces auto``: an input no larger than ``AUTO_CROP_SIDE`` times the prior's resolution is
+    taken as an aligned crop (the faces of such a small photo are too small to detect)."""
+    return max(image_size) <= AUTO_CROP_SIDE * resolution
+
+
+def fills_frame(photo: Photo) -> bool:
+    """``--faces auto``: a photo with one face whose aligned crop spans at least ``PORTRAIT_SPAN`` of
+    the photo's shorter side is a face crop (a portrait, a dataset's crop), restored whole."""
+    if len(photo.faces) != 1:
+        return False
+    return photo.faces[0].ratio * photo.crop_size >= PORTRAIT_SPAN * min(photo.observed.shape[-2:])
+
+
+def _background(pipe, photo: Photo) -> torch.Tensor:
+    """The task chain's classical restoration of the whole photo, (3, H', W')."""
+    tasks = pipe.tasks
+    res = pipe.prior.resolution
+    _, size = observed_geometry(tasks, res, **pipe.config.task_options)
+    probe = torch.ones(1, 1, size, size) if needs_mask(tasks) else None
+    options = build_degradation(tasks, res, mask=probe, **pipe.config.task_options).options
+    x = photo.observed[None]
+    for task in reversed(chain_of(tasks)):
+        x = task.background(x, options, mask=photo.known[None] if photo.known is not None else None)
+    x = x.clamp(0, 1)
+    return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)[0]
+
+
+def _photo_to_result(matrix: np.ndarray, crop_size: int, result_size: int) -> np.ndarray:
+    """A photo -> observed-crop matrix as photo -> result-crop (pixel-index coordinates)."""
+    r = result_size / crop_size
+    S = np.array([[r, 0.0, (r - 1) / 2], [0.0, r, (r - 1) / 2], [0.0, 0.0, 1.0]])
+    return (S @ np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+
+
+def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None = None) -> PhotoResult:
+    """Restore ``photo``'s faces with ``pipe``'s recipe and paste them onto its background."""
+    t0 = time.perf_counter()
+    res = pipe.prior.resolution
+    background = _background(pipe, photo)
+    out = background.clone()
+    notes = list(photo.notes)
+    steps = 0
+    todo = photo.restored_faces
+    if todo:
+        crop_size = photo.crop_size
+        inputs = Inputs(names=[f"{photo.name}#face{i}" for i in range(len(todo))],
+                        sources=[photo.source] * len(todo), observed=photo.crops, ground_truth=None,
+                        masks=photo.crop_masks)
+        bs = batch_size or len(todo)
+        restored = []
+        for i in range(0, len(todo), bs):
+            result = pipe.run(inputs, slice(i, i + bs), callback=callback)
+            restored.append(result.images)
+            steps = max(steps, result.steps)
+            notes += [n for n in result.notes if n not in notes]
+        images = torch.cat(restored)
+        scale = background.shape[-1] / photo.observed.shape[-1]
+        for face, image in zip(todo, images):
+            M = _photo_to_result(face.matrix, crop_size, res)
+            out = paste_back(out, image.clamp(0, 1), M, scale)
+    if "colorize" in pipe.tasks and out.shape[-2:] == photo.observed.shape[-2:]:
+        from ..tasks import get_task
+        out = get_task("colorize").recolor(out[None], photo.observed[None], "luma")[0]
+    return PhotoResult(image=out.clamp(0, 1), background=background, observed=photo.observed,
+                       faces=[f.to_json() for f in photo.faces], seconds=time.perf_counter() - t0, steps=steps,
+                       notes=notes)
+
+
+def photo_sheet(result: PhotoResult, max_height: int = 512) -> torch.Tensor:
+    """The input with its detections (green: restored, orange: left to the background) beside the
+    result, at the result's size (scaled to ``max_height``)."""
+    from PIL import Image, ImageDraw
+    h, w = result.image.shape[-2:]
+    scale = min(1.0, max_height / h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    inp = Image.fromarray(_uint8(result.observed)).resize(size, Image.BICUBIC)
+    k = size[0] / result.observed.shape[-1]
+    draw = ImageDraw.Draw(inp)
+    for f in result.faces:
+        x0, y0, x1, y1 = (v * k for v in f["box"])
+        draw.rectangle([x0, y0, x1, y1], outline=(40, 220, 60) if f["restored"] else (255, 150, 0),
+                       width=max(1, round(size[0] / 300)))
+    out = Image.fromarray(_uint8(result.image)).resize(size, Image.BICUBIC)
+    sheet = Image.new("RGB", (size[0] * 2 + 4, size[1]), (255, 255, 255))
+    sheet.paste(inp, (0, 0))
+    sheet.paste(out, (size[0] + 4, 0))
+    return torch.from_numpy(np.asarray(sheet).copy()).permute(2, 0, 1).float() / 255
+
+
+def photo_files(result: PhotoResult, *, result_name: str, input_name: str, sheet_name: str) -> dict[str, bytes]:
+    """The encoded output files of a restored photo (the same names as an aligned crop's)."""
+    from ..io import encode_image
+    return {result_name: encode_image(result.image), input_name: encode_image(result.observed.clamp(0, 1)),
+            sheet_name: encode_image(photo_sheet(result))}

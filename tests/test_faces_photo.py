@@ -1,0 +1,167 @@
+"""Whole photos (issue #28): faces found, aligned, restored and pasted onto the photo's background."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganprior.config import RunConfig
+from ganprior.errors import GanpriorError
+from ganprior.faces.align import FFHQ
+from ganprior.faces.detector import Face
+from ganprior.faces.photo import MAX_FACE_RATIO, load_photo, photo_files, restore_photo
+from ganprior.pipeline import Pipeline
+
+from .conftest import run_cli
+
+FAST = dict(steps=2, perceptual=0.0)
+
+
+class FixedDetector:
+    """Returns the faces it was given (in the photo's pixels), whatever the image."""
+
+    def __init__(self, faces):
+        self.faces = faces
+        self.seen: list[tuple] = []
+
+    def detect(self, image):
+        self.seen.append(image.shape)
+        return list(self.faces)
+
+
+def face_at(cx: float, cy: float, width: float, score: float = 0.99) -> Face:
+    """A face whose landmarks follow the FFHQ template in a crop of ``width`` pixels centred at (cx, cy)."""
+    pts = (FFHQ.points - 0.5) * width + np.array([cx, cy])
+    return Face(box=(cx - width / 3, cy - width / 3, cx + width / 3, cy + width / 3), landmarks=pts, score=score)
+
+
+def smooth_photo(h: int = 90, w: int = 120) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    return torch.stack([0.3 + 0.4 * x, 0.2 + 0.5 * y, 0.5 + 0.3 * torch.sin(6 * x) * torch.cos(4 * y)]).clamp(0, 1)
+
+
+def pipe_for(tiny_prior, task="reconstruct", **options) -> Pipeline:
+    return Pipeline(RunConfig.from_options(task, method="single", faces="detect", **FAST, **options), prior=tiny_prior)
+
+
+def test_output_is_the_photo_size_and_only_the_face_region_changes(tiny_prior):
+    pipe = pipe_for(tiny_prior)
+    photo = smooth_photo()
+    det = FixedDetector([face_at(40, 45, 20)])
+    p = load_photo(pipe, photo, detector=det)
+    assert det.seen == [(90, 120, 3)]
+    assert p.crops.shape == (1, 3, 16, 16) and [f.restored for f in p.faces] == [True]
+    r = restore_photo(pipe, p)
+    assert r.image.shape == (3, 90, 120)
+    assert torch.equal(r.background, photo)  # reconstruct's background is the photo itself
+    changed = (r.image - photo).abs().sum(0) > 1e-6
+    ys, xs = torch.nonzero(changed, as_tuple=True)
+    assert changed.any()
+    # only inside the face's aligned crop (20 px wide around (40, 45))
+    assert xs.min() >= 40 - 11 and xs.max() <= 40 + 11 and ys.min() >= 45 - 11 and ys.max() <= 45 + 11
+    assert r.faces[0]["restored"] is True and r.faces[0]["box"] == [round(40 - 20 / 3, 2), round(45 - 20 / 3, 2),
+                                                                      round(40 + 20 / 3, 2), round(45 + 20 / 3, 2)]
+
+
+def test_super_resolution_returns_the_photo_times_the_factor_on_a_bicubic_background(tiny_prior):
+    from ganprior.baselines.classical import upsample
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=2)
+    photo = smooth_photo(40, 60)
+    p = load_photo(pipe, photo, detector=FixedDetector([face_at(20, 20, 8)]))
+    assert p.crops.shape == (1, 3, 8, 8)  # the observed crop of x2 on a 16 px prior
+    r = restore_photo(pipe, p)
+    assert r.image.shape == (3, 80, 120)
+    assert torch.allclose(r.background, upsample(photo[None], (80, 120), "bicubic")[0])
+    far = (slice(60, 80), slice(80, 120))  # away from the face: exactly the background
+    assert torch.equal(r.image[:, far[0], far[1]], r.background[:, far[0], far[1]])
+
+
+def test_a_photo_without_faces_gets_its_background_and_a_note(tiny_prior):
+    pipe = pipe_for(tiny_prior, "denoise", noise_sigma=0.1)
+    photo = (smooth_photo() + 0.1 * torch.randn(3, 90, 120, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    p = load_photo(pipe, photo, detector=FixedDetector([]), name="empty")
+    r = restore_photo(pipe, p)
+    assert r.faces == [] and r.steps == 0
+    assert any("no face found in empty" in n for n in r.notes)
+    assert (r.image - smooth_photo()).abs().mean() < (photo - smooth_photo()).abs().mean()  # BM3D denoised it
+
+
+def test_a_face_much_larger_than_the_prior_is_left_to_the_background(tiny_prior):
+    pipe = pipe_for(tiny_prior)
+    big = face_at(60, 45, 16 * MAX_FACE_RATIO * 2)
+    p = load_photo(pipe, smooth_photo(), detector=FixedDetector([big, face_at(15, 15, 16)]))
+    assert [f.restored for f in p.faces] == [False, True]
+    assert "larger than the prior" in p.faces[0].reason and p.crops.shape[0] == 1
+    r = restore_photo(pipe, p)
+    assert r.faces[0]["restored"] is False and r.faces[1]["restored"] is True
+
+
+def test_a_face_cut_by_the_border_is_restored_without_dark_edges(tiny_prior):
+    pipe = pipe_for(tiny_prior)
+    photo = smooth_photo()
+    p = load_photo(pipe, photo, detector=FixedDetector([face_at(3, 4, 20)]))
+    crop = p.crops[0]
+    assert torch.isfinite(crop).all() and crop.min() > 0.15  # replicated border, not black
+    r = restore_photo(pipe, p)
+    assert torch.isfinite(r.image).all()
+
+
+def test_colorized_photo_keeps_the_photos_luminance(tiny_prior):
+    from ganprior.io import to_gray
+    pipe = pipe_for(tiny_prior, "colorize")
+    gray = to_gray(smooth_photo()[None])[0]
+    p = load_photo(pipe, gray, detector=FixedDetector([face_at(60, 45, 18)]))
+    assert p.observed.shape == (1, 90, 120) and p.crops.shape == (1, 1, 16, 16)
+    r = restore_photo(pipe, p)
+    assert torch.allclose(to_gray(r.image[None])[0], gray, atol=2e-2)
+
+
+def test_inpainting_a_photo_takes_a_mask_of_its_size(tiny_prior, tmp_path):
+    pipe = pipe_for(tiny_prior, "inpaint")
+    photo = smooth_photo()
+    mask = np.zeros((90, 120), np.uint8)
+    mask[40:50, 35:45] = 255  # white = missing
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    p = load_photo(pipe, photo, mask=tmp_path / "m.png", detector=FixedDetector([face_at(40, 45, 20)]))
+    assert p.known.shape == (1, 90, 120) and p.known[0, 45, 40] == 0 and p.known[0, 0, 0] == 1
+    assert p.crop_masks.shape == (1, 1, 16, 16) and 0 < p.crop_masks.mean() < 1
+    r = restore_photo(pipe, p)
+    assert torch.equal(r.image[:, :20, :], photo[:, :20, :])
+    Image.fromarray(mask[:50]).save(tmp_path / "small.png")
+    with pytest.raises(GanpriorError, match="the mask is 120x50, the photo 120x90"):
+        load_photo(pipe, photo, mask=tmp_path / "small.png", detector=FixedDetector([]))
+
+
+def test_photo_files_are_the_result_the_input_and_a_sheet(tiny_prior):
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=2)
+    r = restore_photo(pipe, load_photo(pipe, smooth_photo(40, 60), detector=FixedDetector([face_at(20, 20, 8)])))
+    files = photo_files(r, result_name="p.png", input_name="p_input.png", sheet_name="p_sheet.png")
+    import io
+    sizes = {k: Image.open(io.BytesIO(v)).size for k, v in files.items()}
+    assert sizes["p.png"] == (120, 80) and sizes["p_input.png"] == (60, 40)
+    assert sizes["p_sheet.png"] == (2 * 120 + 4, 80)
+
+
+def test_cli_faces_detect_writes_the_photo_and_its_faces(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    import ganprior.faces.photo as photo_module
+    det = FixedDetector([face_at(40, 45, 20)])
+    monkeypatch.setattr(photo_module, "get_detector", lambda *a, **k: det)
+    arr = (smooth_photo().permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    Image.fromarray(arr).save(tmp_path / "group.png")
+    out = tmp_path / "out"
+    argv = ["reconstruct", tmp_path / "group.png", "--faces", "detect", "--out", out, "--prior", tiny_checkpoint,
+            "--steps", "2", "--perceptual", "0", "--method", "single", "--quiet"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert Image.open(out / "group.png").size == (120, 90)
+    (record,) = json.loads((out / "metrics.json").read_text())
+    assert len(record["faces"]) == 1 and record["faces"][0]["restored"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["faces"] == "detect"
+    assert manifest["items"][0]["metrics"]["faces"] == record["faces"]
+    code, stdout, err = run_cli(argv[:-1], capsys)  # resumes like any job
+    assert code == 0 and "skipped 1" in stdout
