@@ -4,6 +4,7 @@ calling the page's event functions as Gradio's server does, and watching what a 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,24 @@ def browser_copy(sent: Path, fmt: str, folder: Path) -> Path:
     back = folder / f"background.{fmt}"
     Image.open(sent).convert("RGB").save(back, quality=80)
     return back
+
+
+def start_long_run(editor, prior, out_root, slots, runs, session: str, *, codes: int = 4, wait_s: float = 60):
+    """A restoration that runs until cancelled (the app's most steps), in a thread; returns (thread,
+    updates) once it has taken a step."""
+    from ganprior.app import handlers as h
+    updates: list = []
+    started = threading.Event()
+
+    def go():
+        for u in h.restore_stream(editor, "reconstruct", prior, "multi", codes, 1, h.limits.MAX_STEPS,
+                                  session=session, out_root=out_root, runs=runs, perceptual=0, slots=slots):
+            updates.append(u)
+            if u.step >= 1:
+                started.set()
+        started.set()
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    assert started.wait(wait_s), "the first run never started"
+    return thread, updates

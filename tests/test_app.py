@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from .app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call
+from .app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call, start_long_run
 from .conftest import assert_one_line_error, run_cli, write_png
 from ganprior.app import handlers as h
 from ganprior.errors import GanpriorError
@@ -507,22 +507,7 @@ def test_every_endpoint_checks_run_limits_and_loads_priors_by_name_only(tmp_path
 
 def _start_long_run(tiny_prior, tmp_path, slots, runs, session="tab-a"):
     """A restoration that runs until cancelled, in a thread; returns (thread, updates) once it has stepped."""
-    updates: list[h.Update] = []
-    started = threading.Event()
-
-    def go():
-        for u in h.restore_stream(_editor(_face(tiny_prior)), "reconstruct", tiny_prior, "multi", 4, 1,
-                                  h.limits.MAX_STEPS, session=session, out_root=tmp_path / session, runs=runs,
-                                  perceptual=0, slots=slots):
-            updates.append(u)
-            if u.step >= 1:
-                started.set()
-        started.set()
-
-    thread = threading.Thread(target=go)
-    thread.start()
-    assert started.wait(60)
-    return thread, updates
+    return start_long_run(_editor(_face(tiny_prior)), tiny_prior, tmp_path / session, slots, runs, session)
 
 
 @pytest.mark.integration

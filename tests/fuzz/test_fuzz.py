@@ -93,14 +93,14 @@ def _output_problems(out: Path, expect_result: bool) -> list[str]:
     return problems
 
 
-def run_case(case: Case, out: Path, prior: Path, capfd) -> tuple[str, str]:
-    """-> (outcome, detail): outcome is "result", "error" or "failure"."""
+def call_main(argv: list[str], capfd) -> tuple[int | None, str | None, list[str], str, str]:
+    """``ganprior.cli.main(argv)`` in-process under the case timeout -> (exit code, the exception that
+    escaped main() or the hang, as text, the warnings shown, stdout, stderr)."""
     from ganprior import cli
-    argv = [*case.args, "--out", str(out), "--prior", str(prior), *_fast(case.args)]
     capfd.readouterr()
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(CASE_TIMEOUT_S)
-    escaped = None
+    escaped, caught = None, []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -115,6 +115,13 @@ def run_case(case: Case, out: Path, prior: Path, capfd) -> tuple[str, str]:
     stdout, stderr = capfd.readouterr()
     shown = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, HIDDEN_WARNINGS)] \
         if escaped is None else []
+    return code, escaped, shown, stdout, stderr
+
+
+def run_case(case: Case, out: Path, prior: Path, capfd) -> tuple[str, str]:
+    """-> (outcome, detail): outcome is "result", "error" or "failure"."""
+    argv = [*case.args, "--out", str(out), "--prior", str(prior), *_fast(case.args)]
+    code, escaped, shown, stdout, stderr = call_main(argv, capfd)
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     problems = []
     if escaped is not None:

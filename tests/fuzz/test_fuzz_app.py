@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import signal
-import threading
 import time
 import traceback
 import zipfile
@@ -32,7 +31,7 @@ import numpy as np
 import pytest
 import torch
 
-from ..app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call
+from ..app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call, start_long_run
 from ..conftest import write_png
 from .corpus import ERROR, RESULT
 
@@ -227,22 +226,7 @@ def _exact_restore_handler(ctx: Ctx) -> str:
 # -- runs at the same time ---------------------------------------------------------------------------
 
 def _long_run(ctx: Ctx, slots, runs, session: str):
-    h = _h()
-    updates, started = [], threading.Event()
-
-    def go():
-        for u in h.restore_stream(_editor(_face(ctx)), "reconstruct", ctx.prior, "multi", 2, 1,
-                                  h.limits.MAX_STEPS, session=session, out_root=ctx.out(session), runs=runs,
-                                  perceptual=0, slots=slots):
-            updates.append(u)
-            if u.step >= 1:
-                started.set()
-        started.set()
-
-    thread = threading.Thread(target=go)
-    thread.start()
-    assert started.wait(30), "the first run never started"
-    return thread, updates
+    return start_long_run(_editor(_face(ctx)), ctx.prior, ctx.out(session), slots, runs, session, codes=2, wait_s=30)
 
 
 def _concurrent(ctx: Ctx, mode: str) -> str:

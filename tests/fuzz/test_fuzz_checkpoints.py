@@ -12,10 +12,7 @@ first as controls and must give results. Outcomes go into the ``fuzz_tally`` und
 from __future__ import annotations
 
 import resource
-import signal
 import time
-import traceback
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +22,7 @@ from PIL import Image
 
 from ..crafted_checkpoints import CRAFTED, tiny_dcgan, write_crafted
 from .corpus import ERROR, RESULT, Case
-from .test_fuzz import CASE_TIMEOUT_S, HIDDEN_WARNINGS, _Hang, _on_alarm, run_case
+from .test_fuzz import call_main, run_case
 
 pytestmark = pytest.mark.integration
 
@@ -39,25 +36,8 @@ def _peak_rss() -> int:
 
 def run_inspect(path: Path, expect: str, capfd) -> tuple[str, str]:
     """``ganprior inspect PATH`` in-process -> (outcome, detail), with run_case's rules."""
-    from ganprior import cli
-    capfd.readouterr()
-    old = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(CASE_TIMEOUT_S)
-    escaped, caught = None, []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            code = cli.main(["inspect", str(path)])
-    except _Hang:
-        code, escaped = None, f"hang: still running after {CASE_TIMEOUT_S} s"
-    except BaseException as e:  # noqa: BLE001 - an exception escaping main() is what the corpus looks for
-        code, escaped = None, "".join(traceback.format_exception(e))
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-    stdout, stderr = capfd.readouterr()
+    code, escaped, shown, stdout, stderr = call_main(["inspect", str(path)], capfd)
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    shown = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, HIDDEN_WARNINGS)]
     problems = [escaped] if escaped else []
     if "Traceback" in stderr + stdout:
         problems.append("traceback printed")
