@@ -165,3 +165,38 @@ def test_cli_faces_detect_writes_the_photo_and_its_faces(tiny_checkpoint, tmp_pa
     assert manifest["items"][0]["metrics"]["faces"] == record["faces"]
     code, stdout, err = run_cli(argv[:-1], capsys)  # resumes like any job
     assert code == 0 and "skipped 1" in stdout
+
+
+def test_the_api_takes_the_same_option(tiny_prior, monkeypatch):
+    import ganprior
+    import ganprior.faces.photo as photo_module
+    det = FixedDetector([face_at(40, 45, 8)])  # 8 px: the x2 crop's own scale
+    monkeypatch.setattr(photo_module, "get_detector", lambda *a, **k: det)
+    photo = smooth_photo()
+    (r,) = ganprior.restore(photo, task="super-resolve", factor=2, faces="detect", prior=tiny_prior, method="single",
+                            **FAST)
+    assert r.image.shape == (3, 180, 240) and r.faces[0]["restored"] is True
+    # auto: an input no larger than twice the prior's resolution is an aligned crop, restored whole
+    (small,) = ganprior.restore(photo[:, :32, :32], task="reconstruct", faces="auto", prior=tiny_prior,
+                                method="single", **FAST)
+    assert small.image.shape == (3, 16, 16) and small.faces == []
+    # auto: a photo with faces is a photo ...
+    det.faces = [face_at(40, 45, 20)]
+    (group,) = ganprior.restore(photo, task="reconstruct", faces="auto", prior=tiny_prior, method="single", **FAST)
+    assert group.image.shape == (3, 90, 120)
+    # ... but one face filling the frame is a face crop, restored whole
+    det.faces = [face_at(60, 45, 60)]
+    (portrait,) = ganprior.restore(photo, task="reconstruct", faces="auto", prior=tiny_prior, method="single",
+                                   **FAST)
+    assert portrait.image.shape == (3, 16, 16) and len(portrait.faces) == 1
+
+
+def test_a_big_photo_notes_the_smallest_face_looked_for(tiny_prior):
+    class Budgeted(FixedDetector):
+        min_face = 24
+
+        def effective_min_face(self, h, w):
+            return 41.0
+    pipe = pipe_for(tiny_prior)
+    p = load_photo(pipe, smooth_photo(), detector=Budgeted([face_at(40, 45, 20)]))
+    assert any("faces under 41 px are not looked for in a 120x90 photo" in n for n in p.notes)

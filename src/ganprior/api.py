@@ -80,19 +80,16 @@ def restore_photos(pipe: Pipeline, images: ImageLike | Sequence[ImageLike], *, m
     out = []
     for name, source, obj in _as_items(images):
         size = tuple(obj.shape[-2:])[::-1] if hasattr(obj, "shape") else _image_size(obj)
-        if pipe.config.faces == "auto" and is_aligned_crop(size, pipe.prior.resolution):
-            r = pipe.restore([obj], mask=mask, callback=callback)
-            out.append(PhotoResult(image=r.images[0], background=r.images[0], observed=r.observed[0], faces=[],
-                                   seconds=r.seconds, steps=r.steps, notes=list(r.notes)))
-            continue
-        photo = load_photo(pipe, obj, name=name, source=source, mask=mask)
-        if pipe.config.faces == "auto" and fills_frame(photo):
+        auto = pipe.config.faces == "auto"
+        photo = None if auto and is_aligned_crop(size, pipe.prior.resolution) else \
+            load_photo(pipe, obj, name=name, source=source, mask=mask)
+        if photo is None or (auto and fills_frame(photo)):  # an aligned crop after all: restored whole
             r = pipe.restore([obj], mask=mask, callback=callback)
             out.append(PhotoResult(image=r.images[0], background=r.images[0], observed=r.observed[0],
-                                   faces=[f.to_json() for f in photo.faces], seconds=r.seconds, steps=r.steps,
-                                   notes=list(r.notes)))
-            continue
-        out.append(restore_photo(pipe, photo, callback=callback, batch_size=batch_size))
+                                   faces=[f.to_json() for f in photo.faces] if photo else [], seconds=r.seconds,
+                                   steps=r.steps, notes=list(r.notes)))
+        else:
+            out.append(restore_photo(pipe, photo, callback=callback, batch_size=batch_size))
     return out
 
 

@@ -163,6 +163,10 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
     notes = []
     if not found:
         notes.append(f"no face found in {source or name}: the photo has its classical restoration only")
+    smallest = getattr(detector, "effective_min_face", None)
+    if smallest is not None and smallest(h, w) > getattr(detector, "min_face", 0) + 0.5:
+        notes.append(f"faces under {smallest(h, w):.0f} px are not looked for in a {w}x{h} photo (the "
+                     f"detector's budget); smaller faces are left to the background")
     return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces,
                  crops=torch.stack(crops) if crops else None, crop_masks=torch.stack(masks) if masks else None,
                  crop_size=size, notes=notes)
