@@ -200,3 +200,42 @@ def test_a_big_photo_notes_the_smallest_face_looked_for(tiny_prior):
     pipe = pipe_for(tiny_prior)
     p = load_photo(pipe, smooth_photo(), detector=Budgeted([face_at(40, 45, 20)]))
     assert any("faces under 41 px are not looked for in a 120x90 photo" in n for n in p.notes)
+
+
+def test_realesrgan_background_of_a_super_resolved_photo(tiny_prior):
+    from ganprior.baselines import realesrgan
+    ok, why = realesrgan.available()
+    if not ok:
+        pytest.skip(why)
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=2, background="realesrgan")
+    photo = smooth_photo(20, 28)
+    r = restore_photo(pipe, load_photo(pipe, photo, detector=FixedDetector([])))
+    x4 = realesrgan.realesrgan_x4(photo[None])
+    expected = torch.nn.functional.interpolate(x4, size=(40, 56), mode="bicubic", antialias=True,
+                                               align_corners=False).clamp(0, 1)[0]
+    assert r.image.shape == (3, 40, 56) and torch.allclose(r.background, expected, atol=1e-5)
+
+
+def test_realesrgan_tiles_match_the_whole_image_inside():
+    from ganprior.baselines import realesrgan
+    ok, why = realesrgan.available()
+    if not ok:
+        pytest.skip(why)
+    x = smooth_photo(70, 90)[None]
+    whole = realesrgan.realesrgan_x4(x)
+    tiled = realesrgan.realesrgan_x4_tiled(x, tile=40, overlap=8)  # 3 x 4 pieces
+    assert tiled.shape == whole.shape
+    diff = (tiled - whole).abs()
+    # measured 0.0057 mean, 0.059 at most: the overlap gives each piece the network's context (a piece
+    # put in the wrong place differs by about the image's own contrast, 0.2 and more)
+    assert diff.mean() < 0.01 and diff.max() < 0.1
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(task="denoise", background="lanczos", faces="detect"), "this task has none"),
+    (dict(task="super-resolve", factor=2, background="lanczos"), "add --faces detect"),
+])
+def test_background_is_checked_before_any_work(options, message):
+    task = options.pop("task")
+    with pytest.raises(GanpriorError, match=message):
+        RunConfig.from_options(task, **options).validate()

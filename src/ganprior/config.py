@@ -158,6 +158,9 @@ class RunConfig:
                           "input is a photo: its faces are found, aligned, restored and pasted back onto its "
                           "classical restoration at the photo's own size (times the task's factor); auto: detect "
                           "in inputs larger than twice the prior's resolution")
+    background: str | None = opt(None, choices=("bicubic", "lanczos", "realesrgan"),
+                                 help="--faces detect with super-resolve: how the whole photo under the faces is "
+                                      "upsampled; realesrgan needs 'ganprior[baselines]' [bicubic]")
     face_template: str | None = opt(None, choices=("utkface", "digiface", "ffhq"),
                                     help="--faces detect: the 5-point template faces are aligned to [the prior's: "
                                          "utkface for utkface64, digiface for dcgan-digiface64, ffhq for checkpoints]")
@@ -241,6 +244,10 @@ class RunConfig:
             if check is not None:
                 check(v)
         self.task_options = check_task_options(self.tasks, self.task_options)
+        if self.background is not None and "super-resolve" not in self.tasks:
+            raise GanpriorError("--background chooses the upsampler of a super-resolved photo; this task has none")
+        if self.background is not None and self.faces == "aligned":
+            raise GanpriorError("--background is the whole photo's upsampler: add --faces detect or --faces auto")
         return self
 
     def resolved(self, num_layers: int | None = None) -> RunConfig:

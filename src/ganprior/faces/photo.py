@@ -195,7 +195,8 @@ def _background(pipe, photo: Photo) -> torch.Tensor:
     options = build_degradation(tasks, res, mask=probe, **pipe.config.task_options).options
     x = photo.observed[None]
     for task in reversed(chain_of(tasks)):
-        x = task.background(x, options, mask=photo.known[None] if photo.known is not None else None)
+        method = pipe.config.background if task.name == "super-resolve" else None
+        x = task.background(x, options, mask=photo.known[None] if photo.known is not None else None, method=method)
     x = x.clamp(0, 1)
     return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)[0]
 

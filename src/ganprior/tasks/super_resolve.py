@@ -75,4 +75,12 @@ class SuperResolve(Task):
 
     def background(self, x, options, *, mask=None, method=None) -> torch.Tensor:
         factor = options["factor"]
-        return upsample(x.clamp(0, 1), (x.shape[-2] * factor, x.shape[-1] * factor), method or self.default_method())
+        size = (x.shape[-2] * factor, x.shape[-1] * factor)
+        if method == "realesrgan":  # Real-ESRGAN x4plus, then resized to the factor (antialiased)
+            from ..baselines.realesrgan import realesrgan_x4_tiled
+            rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+            y = realesrgan_x4_tiled(rgb.clamp(0, 1))
+            if y.shape[-2:] != size:
+                y = torch.nn.functional.interpolate(y, size=size, mode="bicubic", antialias=True, align_corners=False)
+            return (y.mean(1, keepdim=True) if x.shape[1] == 1 else y).clamp(0, 1)
+        return upsample(x.clamp(0, 1), size, method or self.default_method())
