@@ -365,7 +365,7 @@ def test_an_uploaded_png_reaches_the_restore_function_bit_exact(page, tmp_path, 
         assert np.abs(copy.astype(int) - upload).max() > 100  # the copy really is lossy
     payload = {"background": file_data(back), "layers": editor["layers"], "composite": None, "id": None}
     outs = page_call(page, "run_restore", [payload, None, "reconstruct", "utkface64", "single", 0, "preset", 5, 4,
-                                            0.1, 1.5, False, 0], state)
+                                            0.1, 1.5, False, 0, False], state)
     assert outs[-1][0] == f"Error: {STOPPED}"
     assert len(spy.seen) == 1 and torch.equal(spy.seen[0], as_tensor(upload))
 
@@ -384,7 +384,7 @@ def test_a_transparent_hole_reaches_the_run_as_the_exact_mask(page, tmp_path, mo
     assert len(editor["layers"]) == 1 and editor["layers"][0]["path"].endswith(".png")
     payload = {"background": editor["background"], "layers": editor["layers"], "composite": None, "id": None}
     outs = page_call(page, "run_restore", [payload, None, "inpaint", "utkface64", "single", 0, "preset", 5, 4,
-                                           0.1, 1.5, False, 0], state)
+                                           0.1, 1.5, False, 0, False], state)
     assert outs[-1][0] == f"Error: {STOPPED}"
     hole = torch.from_numpy(rgba[..., 3] == 0)
     assert torch.equal(spy.masks[0][0] == 0, hole)
@@ -664,3 +664,179 @@ def test_both_tabs_share_one_run_queue_of_the_apps_size(page):
 def test_app_command_rejects_a_bad_run_limit(capsys):
     code, _, err = run_cli(["app", "--max-runs", "0"], capsys)
     assert_one_line_error(code, err, "--max-runs must be in 1..64")
+
+
+# -- issue #28: whole photos: the faces shown before the run, restored at full size, downloaded -----
+
+def _photo_image() -> np.ndarray:
+    from .test_faces_photo import smooth_photo
+    return (smooth_photo().permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # 120x90
+
+
+@pytest.fixture
+def detector(monkeypatch):
+    """A fixed detector in place of RetinaFace: a 20 px face at (40, 45) and an 80 px one at (90, 30)
+    (too large for the tiny prior's crop: left to the background); ``.faces`` can be changed."""
+    import ganprior.faces.photo as photo_module
+    from .test_faces_photo import FixedDetector, face_at
+    det = FixedDetector([face_at(40, 45, 20), face_at(90, 30, 80)])
+    monkeypatch.setattr(photo_module, "get_detector", lambda *a, **k: det)
+    return det
+
+
+def test_find_faces_shows_the_boxes_without_running(tmp_path, tiny_prior, detector):
+    from .test_faces_photo import face_at
+    image = _photo_image()
+    slots = h.SLOTS.active
+    found = h.find_faces({"background": image}, "reconstruct", tiny_prior)
+    assert not found.error and found.status == "Found 2 faces in the 120×90 photo, 1 to restore."
+    assert found.image.shape == (90, 120, 3) and len(found.crops) == 1
+    assert [f["box"] for f in found.faces] == [face_at(40, 45, 20).to_json()["box"],
+                                               face_at(90, 30, 80).to_json()["box"]]
+    assert [f["restored"] for f in found.faces] == [True, False]
+    # the restored face's box is drawn in green on the photo, the other one in orange
+    x0, y0 = (round(v) for v in found.faces[0]["box"][:2])
+    assert tuple(found.image[45, x0]) == (40, 220, 60) and not np.array_equal(found.image, image)
+    assert tuple(found.image[30, round(found.faces[1]["box"][0])]) == (255, 150, 0)
+    assert "| 1 | 33, 38, 47, 52 | 0.99 | yes |" in found.table and "| 2 |" in found.table
+    assert "larger than the prior" in found.table
+    assert h.SLOTS.active == slots and detector.seen == [(90, 120, 3)]
+    # inpainting with nothing painted yet looks at the whole photo; a bad setting is one line
+    assert not h.find_faces({"background": image}, "inpaint", tiny_prior).error
+    bad = h.find_faces({"background": image}, "super-resolve", tiny_prior, factor=3)
+    assert bad.error and bad.status.startswith("Error:") and "\n" not in bad.status and bad.image is None
+    assert h.find_faces(None, "reconstruct", tiny_prior).status == \
+        "Error: upload an image first, or pick one of the examples"
+
+
+@pytest.mark.integration
+def test_whole_photo_restore_is_the_photo_times_the_factor_with_its_faces(tmp_path, tiny_prior, detector):
+    from .test_faces_photo import face_at
+    detector.faces = [face_at(40, 45, 8), face_at(90, 30, 80)]  # 8 px: the x2 crop's own scale
+    image = _photo_image()
+    final, updates = _last(h.restore_stream({"background": image}, "super-resolve", tiny_prior, "single", 0,
+                                            "preset", 4, factor=2, simulate=False, out_root=tmp_path,
+                                            perceptual=0, faces="detect"))
+    assert final.done and not final.error, final.status
+    assert final.status.startswith("Done: single super-resolve on dcgan-random (1 face of the photo to restore)")
+    assert "1 of 2 faces restored, 240×180 result" in final.status
+    # before and after at full size: the input's own pixels (nearest) beside the restored photo
+    assert final.after.shape == final.before.shape == (180, 240, 3)
+    assert np.array_equal(final.before[::2, ::2], image)
+    assert [f["box"] for f in final.faces] == [face_at(40, 45, 8).to_json()["box"],
+                                               face_at(90, 30, 80).to_json()["box"]]
+    assert [f["restored"] for f in final.faces] == [True, False]
+    assert "| 1 | 37, 42, 43, 48 | 0.99 | yes |" in final.metrics
+    # the faces were shown with their boxes from the start, the live crops streamed while restoring
+    start = updates[0]
+    assert start.before.shape == (90, 120, 3) and start.after is None and len(start.crops) == 1
+    live = [u for u in updates if u.total and not u.done]
+    assert live and all(len(u.crops) == 1 and u.after is None for u in live) and live[-1].step == 4
+    # the download: the full-size PNG in the run's own folder, with the CLI's input, sheet and record
+    folder = Path(final.result).parent
+    assert folder.parent == tmp_path and final.result in final.files
+    assert sorted(Path(f).name for f in final.files) == ["input.png", "metrics.json", "result.png", "sheet.png"]
+    assert Image.open(final.result).size == (240, 180)
+    assert np.array_equal(np.asarray(Image.open(final.result)), final.after)
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["faces"] == final.faces and record["photo"] == [120, 90] and record["result"] == [240, 180]
+    assert record["settings"]["faces"] == "detect" and record["steps"] == 4
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("task, options, width", [("super-resolve", {"factor": 2}, 8), ("inpaint", {}, 20)])
+def test_whole_photo_in_the_app_has_the_bytes_of_ganprior_restore(tmp_path, tiny_prior, detector, task, options,
+                                                                  width):
+    """The app runs the library's own whole-photo path: the same settings give the same PNG as
+    ``ganprior.restore(..., faces="detect")``."""
+    import ganprior
+    from ganprior.io import encode_image
+    from .test_faces_photo import face_at
+    detector.faces = [face_at(40, 45, width), face_at(85, 50, width)]
+    image = _photo_image()
+    box = (slice(40, 50), slice(30, 50))  # over the first face
+    editor = _editor(image, box if task == "inpaint" else None)
+    final, _ = _last(h.restore_stream(editor, task, tiny_prior, "single", 0, "preset", 3, simulate=False, seed=7,
+                                      out_root=tmp_path, perceptual=0, faces="detect", **options))
+    assert final.done and not final.error, final.status
+    mask = None
+    if task == "inpaint":
+        known = torch.ones(1, 90, 120)
+        known[0][box] = 0
+        mask = known
+    (r,) = ganprior.restore(as_tensor(image), task=task, faces="detect", prior=tiny_prior, method="single", steps=3,
+                            perceptual=0, seed=7, mask=mask, **options)
+    assert Path(final.result).read_bytes() == encode_image(r.image)
+    assert final.faces == r.faces and all(f["restored"] for f in r.faces)
+
+
+def test_a_photo_without_faces_gives_its_background_and_the_note(tmp_path, tiny_prior, detector):
+    detector.faces = []
+    image = _photo_image()
+    found = h.find_faces({"background": image}, "reconstruct", tiny_prior)
+    assert found.status == "No face found in the 120×90 photo: a run gives its classical restoration only."
+    assert found.crops == [] and np.array_equal(found.image, image)
+    final, _ = _last(h.restore_stream({"background": image}, "reconstruct", tiny_prior, "single", 0, "preset", 3,
+                                      simulate=False, out_root=tmp_path, perceptual=0, faces="detect"))
+    assert final.done and not final.error and final.faces == []
+    assert final.status == "Done: no face found; the 120×90 result is the photo's classical restoration"
+    assert "no face found in the upload: the photo has its classical restoration only" in final.metrics
+    assert np.array_equal(final.after, image)  # reconstruct's background is the photo itself
+    assert np.array_equal(np.asarray(Image.open(final.result)), image)
+    _no_server_path(final.metrics.replace("\n", " "), tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"simulate": True}, "Error: a whole photo is restored as it is: untick “The upload is clean”"),
+    ({"faces": "auto"}, "Error: faces must be one of aligned, detect, got 'auto'"),
+    ({"steps": 10 ** 9}, "Error: steps must be <= 2000"),
+    ({"codes": 10 ** 6}, "Error: codes must be <= 40"),
+    ({"prior": "/etc/passwd"}, "Error: priors are picked by name, not by path"),
+    ({"task": "super-resolve", "factor": 4, "image": np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (2000, 2000, 3))},
+     "Error: the restored photo is 8000x8000 pixels; the limit is 40 megapixels"),
+    ({"image": HUGE}, "Error: the image is 12000x12000 pixels"),
+])
+def test_whole_photo_runs_check_every_limit_first(tmp_path, tiny_prior, detector, kwargs, pattern):
+    image = kwargs.pop("image", _photo_image())
+    args = {"task": "reconstruct", "prior": tiny_prior, "simulate": False, "faces": "detect", **kwargs}
+    _refused_at_once(h.restore_stream({"background": image}, out_root=tmp_path, **args), tmp_path, pattern)
+    assert detector.seen == []  # refused before anything was looked at
+
+
+@pytest.mark.integration
+def test_the_page_finds_and_restores_the_faces_of_the_exact_upload(page, tmp_path, monkeypatch, detector):
+    """Through the page's own event functions: ticking *Whole photo* unticks "the upload is clean",
+    the upload's faces are shown before any run, and the run's photo is the uploaded pixels."""
+    import ganprior.faces.photo as photo_module
+    from gradio.state_holder import SessionState
+    upload = detailed(90, 120, seed=4)
+    state = SessionState(page)
+    simulate, *shown = page_call(page, "on_whole", [True], state)[0]
+    assert simulate["value"] is False and simulate["interactive"] is False
+    assert all(u["visible"] for u in shown)
+    editor = page_call(page, "on_upload", [file_data(write_png(tmp_path / "group.png", upload))], state)[0][0]
+    back = browser_copy(Path(editor["background"]["path"]), "webp", tmp_path / "browser")  # a lossy copy
+    payload = {"background": file_data(back), "layers": editor["layers"], "composite": None, "id": None}
+    boxes, crops, text = page_call(page, "on_find_faces", [payload, None, True, "reconstruct", "utkface64", 4, 0.1,
+                                                           1.5], state)[0]
+    assert text.startswith("Found 2 faces in the 120×90 photo") and "| 1 |" in text
+    assert boxes is not None and len(crops) == 2  # the 64 px prior restores the 80 px face too
+    seen = []
+    load_photo = photo_module.load_photo
+
+    def spy(pipe, image, **kwargs):
+        seen.append(image.clone())
+        return load_photo(pipe, image, **kwargs)
+    monkeypatch.setattr(photo_module, "load_photo", spy)
+    args = [payload, None, "super-resolve", "utkface64", "single", 0, "preset", 2, 2, 0.1, 1.5, False, 0, True]
+    outs = page_call(page, "run_restore", args, state)
+    assert len(seen) == 1 and torch.equal(seen[0], as_tensor(upload))
+    status, compare, metrics, files, crops, found, download = outs[-1]
+    assert status.startswith("Done:") and "1 of 2 faces restored, 240×180 result" in status, status  # x2: a 32 px crop
+    # the page's comparison is the full-size result's own pixels, the button downloads that PNG
+    shown = [np.asarray(Image.open(c["path"])) for c in compare]
+    result = np.asarray(Image.open(download["value"]["path"] if isinstance(download["value"], dict)
+                                   else download["value"]))
+    assert shown[0].shape == shown[1].shape == result.shape == (180, 240, 3)
+    assert np.array_equal(shown[1], result) and np.array_equal(shown[0][::2, ::2], upload)
+    assert download["visible"] is True and "| 2 |" in metrics

@@ -17,6 +17,10 @@ tests call them directly and the page only maps records to components.
   session's id, so two tabs never share results and *Cancel* stops only its own tab's run.
 * The mask for inpainting is whatever is painted on the image (any non-transparent brush pixel);
   transparent pixels of an uploaded RGBA image come pre-painted.
+* Whole photos (``faces="detect"``, issue #28): ``find_faces`` shows the faces the run will restore
+  without running it; ``restore_stream`` then restores them with ``ganprior.faces.photo``'s
+  ``load_photo`` and ``restore_photo``, the functions ``ganprior TASK --faces detect`` and
+  ``ganprior.restore(..., faces="detect")`` call, so the result has their bytes.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ EDIT_METHOD_CHOICES = ("single", "multi", "dgp")
 POLL_SECONDS = 0.25
 WAIT_NOTICE_S = 2.0  # a waiting run tells the page it still waits this often
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
+FACE_CHOICES = ("aligned", "detect")  # the Restore tab: an aligned face crop, or a whole photo
+PHOTO_NAME = "the upload"  # how a photo's notes name it (never a server path)
 
 
 class Cancelled(Exception):
@@ -61,9 +67,13 @@ class Update:
     """One state of a running job, as the page shows it.
 
     status: one line of text (progress, result summary, or an error starting with ``Error:``).
-    before / after: (H, W, 3) uint8 images for the comparison slider (after is the live result).
+    before / after: (H, W, 3) uint8 images for the comparison slider (after is the live result; a
+    whole photo's is only set at the end, at full size, with ``before`` the input at the same size).
     frames: edit frames (H, W, 3) uint8, for the edit tab.
     metrics: a Markdown table; files: paths to offer for download; done: the job has ended.
+    crops: a whole photo's faces (H, W, 3) uint8, live while they are restored, then restored.
+    faces: a whole photo's face records (box, landmarks, score, restored, reason).
+    result: the path of the full-size result image, once written.
     """
     status: str
     before: np.ndarray | None = None
@@ -75,6 +85,9 @@ class Update:
     error: bool = False
     step: int = 0
     total: int = 0
+    crops: list[np.ndarray] = field(default_factory=list)
+    faces: list[dict] = field(default_factory=list)
+    result: str | None = None
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -141,14 +154,20 @@ class _Progress:
     step: int = 0
     total: int = 0
     loss: float = float("nan")
-    image: torch.Tensor | None = None
+    image: torch.Tensor | None = None  # the batch's images at the last step, (B, C, R, R)
     result: object = None
     error: BaseException | None = None
 
 
+def _live_first(images: torch.Tensor) -> dict:
+    """A live Update's images: the first of the batch, as the comparison's result."""
+    return {"after": _display(images[0])}
+
+
 def _stream_worker(work, flag: threading.Event, progress: _Progress, label: str,
-                   before: np.ndarray | None) -> Iterator[Update]:
-    """Run ``work(callback)`` in a thread and yield an Update whenever the optimisation advanced.
+                   before: np.ndarray | None, live=_live_first) -> Iterator[Update]:
+    """Run ``work(callback)`` in a thread and yield an Update whenever the optimisation advanced;
+    ``live(images)`` gives the Update's images from the batch's current ones.
 
     Closing the generator (the page's Cancel, a closed tab) sets ``flag``; the worker's callback
     then raises ``Cancelled`` at its next step and the thread ends."""
@@ -157,7 +176,7 @@ def _stream_worker(work, flag: threading.Event, progress: _Progress, label: str,
             raise Cancelled()
         progress.step, progress.total = int(step), int(total)
         progress.loss = float(torch.as_tensor(loss).float().mean())
-        progress.image = x[0].detach().cpu().clone()
+        progress.image = x.detach().cpu().clone()
 
     def run():
         try:
@@ -174,8 +193,7 @@ def _stream_worker(work, flag: threading.Event, progress: _Progress, label: str,
             if progress.step != shown and progress.image is not None:
                 shown = progress.step
                 yield Update(status=f"{label}: step {progress.step}/{progress.total}, loss {progress.loss:.4f}",
-                             before=before, after=_display(progress.image), step=progress.step,
-                             total=progress.total)
+                             before=before, step=progress.step, total=progress.total, **live(progress.image))
     finally:
         flag.set()  # no-op after a normal end; stops the worker if the page went away
         worker.join()
@@ -198,11 +216,13 @@ def _error_update(e: BaseException, before: np.ndarray | None = None) -> Update:
 @dataclass
 class Job:
     """A run once it holds a slot: ``work(callback)`` runs in the worker thread, ``finish(result)``
-    makes the last Update."""
+    makes the last Update, ``live(images)`` the images of the Updates in between."""
     label: str
     before: np.ndarray | None
     work: object
     finish: object
+    live: object = _live_first
+    start: dict = field(default_factory=dict)  # more fields of the "starting" Update
 
 
 def _wait_for_slot(slots: RunSlots, flag: threading.Event) -> Iterator[Update]:
@@ -237,8 +257,8 @@ def _run(prepare, *, runs: RunRegistry, session: str, slots: RunSlots) -> Iterat
         job = prepare()
         before = job.before
         progress = _Progress()
-        yield Update(status=f"{job.label}: starting", before=before)
-        yield from _stream_worker(job.work, flag, progress, job.label, before)
+        yield Update(status=f"{job.label}: starting", before=before, **job.start)
+        yield from _stream_worker(job.work, flag, progress, job.label, before, job.live)
         if progress.error is not None:
             raise progress.error
         yield job.finish(progress.result)
@@ -328,15 +348,19 @@ def _new_folder(out_root: str | os.PathLike | None) -> Path:
 def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str | None = "preset",
                    codes: int | None = 0, layer: int | str | None = "preset", steps: int | None = 0,
                    factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True, seed: int = 0,
-                   perceptual: float | str | None = None, extra_task_options: dict | None = None) -> RunConfig:
+                   perceptual: float | str | None = None, extra_task_options: dict | None = None,
+                   faces: str = "aligned") -> RunConfig:
     """The ``RunConfig`` of the Restore tab's controls: 'preset' (and 0 codes or steps) leaves an
-    option to the task's preset, exactly as the CLI does when a flag is not given."""
+    option to the task's preset, exactly as the CLI does when a flag is not given. ``faces``:
+    "aligned" (the upload is an aligned face crop) or "detect" (a whole photo: ``--faces detect``)."""
     from ..tasks import parse_task, task_options
     tasks = parse_task(task)
     if method in (None, "", "preset"):
         method = None
     elif method not in METHOD_CHOICES:
         raise GanpriorError(f"unknown method {method!r}; choose from {', '.join(METHOD_CHOICES)}")
+    if faces not in FACE_CHOICES:
+        raise GanpriorError(f"faces must be one of {', '.join(FACE_CHOICES)}, got {str(faces)[:40]!r}")
     steps, codes, seed = _check_knobs(steps, codes, seed, preset_steps=True)
     # the page's task controls, kept for the tasks of the chain that declare them
     given = {"factor": factor, "noise_sigma": noise_sigma, **(extra_task_options or {})}
@@ -345,7 +369,7 @@ def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str 
     return RunConfig.from_options("+".join(tasks), prior=None if not isinstance(prior, str) else prior,
                                   method=method, num_codes=codes, layer=_layer(layer), steps=steps,
                                   simulate=bool(simulate), seed=seed, perceptual=perceptual,
-                                  task_options=task_values)
+                                  task_options=task_values, faces=faces)
 
 
 def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utkface64",
@@ -354,7 +378,7 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
                    runs: RunRegistry = RUNS, perceptual: float | str | None = None,
                    task_options: dict | None = None, source: np.ndarray | None = None,
-                   slots: RunSlots | None = None) -> Iterator[Update]:
+                   slots: RunSlots | None = None, faces: str = "aligned") -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
     The controls become a ``RunConfig`` and run through ``ganprior.pipeline`` as ``ganprior TASK``
@@ -366,19 +390,31 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
     copy of the picture when their sizes match (``uploads.editor_input``), so the run gets the exact
     uploaded pixels. Every limit (pixels, layers, steps, codes, prior name) is checked here, then the
     run waits for one of ``slots`` (default: the app's ``limits.SLOTS``).
+    ``faces="detect"``: the upload is a whole photo (never simulated): its faces are found, restored
+    and pasted back at its size times the task's factor (``_photo_job``); the result's size is
+    bounded by ``limits.MAX_RESULT_PIXELS``.
     Errors end the stream with a one-line ``Error:`` status; nothing is written for a failed run.
     """
     try:
         from ..tasks import needs_mask
+        if faces == "detect" and simulate:
+            raise GanpriorError("a whole photo is restored as it is: untick “The upload is clean”")
         config = restore_config(task, _named_prior(prior), method, codes, layer, steps, factor, noise_sigma,
-                                simulate, seed, perceptual, extra_task_options=task_options)
+                                simulate, seed, perceptual, extra_task_options=task_options, faces=faces)
         tasks = config.tasks
         image, painted = editor_input(editor, source)
         if needs_mask(tasks) and painted is None:
             raise GanpriorError(f"{'+'.join(tasks)} needs a mask: paint the area to fill on the image")
         mask = None if painted is None or not needs_mask(tasks) else torch.from_numpy(~painted).float()[None]
+        if config.faces == "detect":
+            limits.check_pixels([n * _scale(config) for n in image.shape[:2]], "the restored photo",
+                                limits.MAX_RESULT_PIXELS)
     except BaseException as e:  # noqa: BLE001 - shown in the page
         yield _error_update(e)
+        return
+    if config.faces == "detect":
+        prepare = _photo_job(config, prior, image, mask, out_root)
+        yield from _run(prepare, runs=runs, session=session, slots=SLOTS if slots is None else slots)
         return
 
     def prepare() -> Job:
@@ -429,7 +465,148 @@ def _restore_result(result, pipe, inputs, *, label: str, before, simulate: bool,
     if record["psnr"] is not None:
         summary += f", PSNR {record['psnr']:.2f} dB against the clean upload"
     return Update(status=summary, before=before, after=_display(result.images[0]), metrics=metrics_table(record),
-                  files=[str(f) for f in files], done=True)
+                  files=[str(f) for f in files], done=True, result=str(out / "result.png"))
+
+
+# -- whole photos -------------------------------------------------------------------------------
+
+def _scale(config: RunConfig) -> int:
+    """How many times the photo's size the restored photo is (the super-resolution factor)."""
+    return int(config.task_options.get("factor", 1)) if "super-resolve" in config.tasks else 1
+
+
+def _full(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W, 3) uint8 at its own size."""
+    from ..io import to_uint8
+    a = to_uint8(x)
+    return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
+
+
+def _at_size(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w, 3) uint8 at (height, width), nearest: the input's own pixels beside the result."""
+    if image.shape[:2] == (height, width):
+        return image
+    from PIL import Image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.NEAREST))
+
+
+def _boxed(photo) -> np.ndarray:
+    """The photo as the run observes it, with its faces' boxes (``faces.photo.draw_faces``)."""
+    from ..faces.photo import draw_faces
+    return np.asarray(draw_faces(photo.observed, [f.to_json() for f in photo.faces]).convert("RGB"))
+
+
+def faces_table(faces: list[dict], notes: list[str] = ()) -> str:
+    """A Markdown table of a photo's faces (box in the photo's pixels, score, restored or why not),
+    then its notes."""
+    lines = []
+    if faces:
+        lines += ["| face | box (x0, y0, x1, y1) | score | restored |", "|---|---|---|---|"]
+        for i, f in enumerate(faces, 1):
+            box = ", ".join(f"{v:.0f}" for v in f["box"])
+            done = "yes" if f["restored"] else f"no: {f.get('reason', 'left to the background')}"
+            lines.append(f"| {i} | {box} | {f['score']:.2f} | {done} |")
+    lines += [f"\n*{public_text(n)}*" for n in notes]
+    return "\n".join(lines)
+
+
+@dataclass
+class FoundFaces:
+    """What ``find_faces`` shows before a run: the photo with its boxes, the aligned crops to restore,
+    the face records, a table and a one-line status."""
+    image: np.ndarray | None
+    crops: list[np.ndarray]
+    faces: list[dict]
+    table: str
+    status: str
+    error: bool = False
+
+
+def find_faces(editor: dict | None, task: str = "inpaint", prior: str = "utkface64", factor: int = 4,
+               noise_sigma: float = 0.1, *, task_options: dict | None = None,
+               source: np.ndarray | None = None) -> FoundFaces:
+    """The faces a whole-photo run of these settings would restore, found without running it:
+    ``load_photo`` as the run calls it (the task's observation, the prior's template). Nothing is
+    optimised, so no run slot is taken; the pixel limits are checked as for a run. Inpainting with
+    nothing painted yet looks at the whole photo."""
+    from ..faces.photo import load_photo
+    from ..pipeline import Pipeline
+    from ..tasks import needs_mask
+    try:
+        config = restore_config(task, _named_prior(prior), "single", 0, "preset", 0, factor, noise_sigma, False, 0,
+                                0, extra_task_options=task_options, faces="detect")
+        image, painted = editor_input(editor, source)
+        mask = None
+        if needs_mask(config.tasks):
+            known = np.ones(image.shape[:2], bool) if painted is None else ~painted
+            mask = torch.from_numpy(known).float()[None]
+        pipe = Pipeline(config, prior=None if isinstance(prior, str) else prior)
+        photo = load_photo(pipe, _to_tensor(image), name=PHOTO_NAME, mask=mask)
+    except Exception as e:  # noqa: BLE001 - shown in the page as one line
+        return FoundFaces(None, [], [], "", _error_update(e).status, error=True)
+    faces = [f.to_json() for f in photo.faces]
+    todo = len(photo.restored_faces)
+    h, w = photo.observed.shape[-2:]
+    status = (f"Found {len(faces)} face{'s' if len(faces) != 1 else ''} in the {w}×{h} photo, "
+              f"{todo} to restore." if faces else f"No face found in the {w}×{h} photo: a run gives its "
+                                                   f"classical restoration only.")
+    crops = [] if photo.crops is None else [_display(c, DISPLAY_SIZE // 2) for c in photo.crops]
+    return FoundFaces(_boxed(photo), crops, faces, faces_table(faces, photo.notes), status)
+
+
+def _photo_job(config: RunConfig, prior, image: np.ndarray, mask, out_root):
+    """``prepare`` for a whole photo: find its faces (``load_photo``), restore them
+    (``restore_photo``), write the full-size result as ``ganprior TASK --faces detect`` does."""
+
+    def prepare() -> Job:
+        from ..faces.photo import load_photo, restore_photo
+        from ..pipeline import Pipeline
+        pipe = Pipeline(config, prior=None if isinstance(prior, str) else prior)
+        photo = load_photo(pipe, _to_tensor(image), name=PHOTO_NAME, mask=mask)
+        boxed = _boxed(photo)
+        faces = [f.to_json() for f in photo.faces]
+        todo = len(photo.restored_faces)
+        label = (f"{pipe.config.method} {pipe.task_name} on {pipe.prior.name} ({todo} face{'s' if todo != 1 else ''} "
+                 f"of the photo to restore)")
+
+        def work(callback):
+            return restore_photo(pipe, photo, callback=callback)
+
+        def live(images):
+            return {"crops": [_display(x, DISPLAY_SIZE // 2) for x in images]}
+
+        def finish(result) -> Update:
+            return _photo_result(result, pipe, image, label=label, out_root=out_root)
+        start = {"crops": [] if photo.crops is None else [_display(c, DISPLAY_SIZE // 2) for c in photo.crops],
+                 "faces": faces, "metrics": faces_table(faces, photo.notes)}
+        return Job(label, boxed, work, finish, live, start)
+    return prepare
+
+
+def _photo_result(result, pipe, image: np.ndarray, *, label: str, out_root) -> Update:
+    """Write a restored photo's files (``photo_files``: the CLI's result, input and sheet) and its
+    record to a fresh folder; the last Update shows the input and the result at full size."""
+    from ..faces.photo import photo_files
+    from ..io import write_json
+    out = _new_folder(out_root)
+    encoded = photo_files(result, result_name="result.png", input_name="input.png", sheet_name="sheet.png")
+    files = [atomic_write(out / name, lambda f, data=data: f.write(data)) for name, data in encoded.items()]
+    h, w = image.shape[:2]
+    record = {"task": pipe.task_name, "prior": pipe.prior.name, "method": pipe.config.method, "steps": result.steps,
+              "seed": pipe.config.seed, "faces": result.faces, "photo": [w, h],
+              "result": [int(result.image.shape[-1]), int(result.image.shape[-2])], "seconds": result.seconds,
+              "notes": [public_text(n) for n in result.notes], "settings": pipe.config.to_json()}
+    files.append(write_json(record, out / "metrics.json"))
+    after = _full(result.image)
+    before = _at_size(_full(result.observed), *after.shape[:2])
+    restored = sum(f["restored"] for f in result.faces)
+    summary = (f"Done: {label}, {result.steps} steps in {result.seconds:.1f} s; {restored} of "
+               f"{len(result.faces)} faces restored, {after.shape[1]}×{after.shape[0]} result")
+    if not result.faces:
+        summary = f"Done: no face found; the {after.shape[1]}×{after.shape[0]} result is the photo's classical " \
+                  f"restoration"
+    return Update(status=summary, before=before, after=after, metrics=faces_table(result.faces, record["notes"]),
+                  files=[str(f) for f in files], done=True, faces=result.faces, result=str(out / "result.png"))
 
 
 # -- editing ------------------------------------------------------------------------------------
@@ -524,5 +701,6 @@ TASK_CHOICES = TASKS + ("colorize+inpaint+super-resolve",)
 
 __all__ = ["DISPLAY_SIZE", "EDIT_METHOD_CHOICES", "MAX_PIXELS", "MAX_UPLOAD_MB", "METHOD_CHOICES", "PAINT_COLOR",
            "RUNS", "SLOTS", "TASK_CHOICES", "Cancelled", "Job", "RunRegistry", "RunSlots", "Update", "Upload",
-           "direction_choices", "edit_stream", "editor_image", "editor_input", "editor_value", "enlarged",
-           "examples", "metrics_table", "painted_mask", "read_upload", "restore_config", "restore_stream"]
+           "FACE_CHOICES", "FoundFaces", "direction_choices", "edit_stream", "editor_image", "editor_input",
+           "editor_value", "enlarged", "examples", "faces_table", "find_faces", "metrics_table", "painted_mask",
+           "read_upload", "restore_config", "restore_stream"]

@@ -2,7 +2,8 @@
 
 The page's controls already stay inside these bounds, but each handler can be called directly
 (Gradio's HTTP API, a script), so the handlers check every value again: image and mask size in
-pixels, how many painted layers, steps, codes and frames, the size of an uploaded direction file.
+pixels, a restored whole photo's size, how many painted layers, steps, codes and frames, the size
+of an uploaded direction file.
 ``RunSlots`` bounds how many heavy runs (an optimisation, with its prior and image tensors) run at
 once in the process; a further run waits for a free slot, and is refused with a one-line message
 when none frees up in time.
@@ -18,6 +19,7 @@ from ..errors import GanpriorError
 
 MAX_UPLOAD_MB = 20            # an uploaded file, before decoding
 MAX_PIXELS = 40_000_000       # decoded size limit (a 6300 x 6300 photo), for every image and mask a handler gets
+MAX_RESULT_PIXELS = MAX_PIXELS  # a restored whole photo (the upload times the super-resolution factor, squared)
 MAX_LAYERS = 4                # painted layers of one editor value (the page sends one)
 MAX_STEPS = 2000              # optimisation steps of one run (the page's sliders stop there too)
 MAX_CODES = 40                # latent codes of one run

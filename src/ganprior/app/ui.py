@@ -12,7 +12,8 @@ from .messages import public_text
 
 INTRO = ("**ganprior** restores and edits faces by searching a pretrained GAN for an image that, once degraded, "
          "matches yours. Upload an image (or take an example), pick a task, paint the area to fill for "
-         "inpainting, and press **Run**. The priors render 64×64 faces; results are shown enlarged.")
+         "inpainting, and press **Run**. The priors render 64×64 faces; results are shown enlarged. Tick "
+         "**Whole photo** to restore every face of a photo at its own size.")
 
 
 def _session(request) -> str:
@@ -61,15 +62,37 @@ def build_app(out_root: str | os.PathLike | None = None):
         return (h.enlarged(up.image), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).")
 
     def run_restore(editor, source, task, prior, method, codes, layer, steps, factor, noise, blur, simulate, seed,
-                    request: gr.Request, progress=gr.Progress()):
+                    whole, request: gr.Request, progress=gr.Progress()):
+        faces = "detect" if whole else "aligned"
         for u in h.restore_stream(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
                                   session=_session(request), out_root=out_root,
-                                  task_options={"blur_sigma": blur}, source=source):
+                                  task_options={"blur_sigma": blur}, source=source, faces=faces):
             if u.total:
                 progress((u.step, u.total), desc="optimising")
             pair = (u.before, u.after) if u.before is not None and u.after is not None else None
-            yield (u.status, pair if pair is not None else gr.update(), u.metrics if u.done else gr.update(),
-                   u.files if u.done else gr.update())
+            # a whole photo: its boxes while the faces are restored, then the full-size comparison
+            found = u.before if whole and u.after is None and u.before is not None else None
+            yield (u.status, pair if pair is not None else gr.update(),
+                   u.metrics if u.done or u.metrics else gr.update(), u.files if u.done else gr.update(),
+                   u.crops if u.crops else gr.update(), found if found is not None else gr.update(),
+                   gr.update(value=u.result, visible=True) if u.result else gr.update(visible=False))
+
+    def on_find_faces(editor, source, whole, task, prior, factor, noise, blur):
+        # the faces a whole-photo run would restore, shown before running it
+        if not whole:
+            return gr.update(), gr.update(), gr.update()
+        if source is None and editor is None:
+            return None, [], "Upload a photo to find its faces."
+        found = h.find_faces(editor if editor is not None else {"background": source}, task, prior, factor, noise,
+                             task_options={"blur_sigma": blur}, source=source)
+        text = found.status + ("\n\n" + found.table if found.table else "")
+        return found.image, found.crops, text
+
+    def on_whole(whole):
+        # a whole photo is restored as it is: never degraded first
+        shown = gr.update(visible=bool(whole))
+        return (gr.update(value=False, interactive=False) if whole else gr.update(interactive=True),
+                shown, shown, shown)
 
     def run_edit(image, uploaded, prior, method, direction, strength, frames, steps, seed, request: gr.Request,
                  progress=gr.Progress()):
@@ -124,8 +147,17 @@ def build_app(out_root: str | os.PathLike | None = None):
                                             height=420, elem_id="editor", format="png")
                     source = gr.State(None)  # the decoded upload, exact, for this session
                     gr.Examples(h.examples(), inputs=[upload], label="Examples")
+                    found = gr.Image(label="Detected faces (green: restored, orange: left to the background)",
+                                     type="numpy", interactive=False, visible=False, height=320,
+                                     elem_id="found-faces", format="png")
+                    crops = gr.Gallery(label="The faces (aligned crops; live while they are restored)", columns=8,
+                                       height=160, visible=False, elem_id="face-crops")
+                    faces_text = gr.Markdown(visible=False, elem_id="faces-table")
                 with gr.Column(scale=2):
                     task = gr.Dropdown(list(h.TASK_CHOICES), value="inpaint", label="Task", elem_id="task")
+                    whole = gr.Checkbox(value=False, elem_id="whole-photo", label="Whole photo (find the faces)",
+                                        info="the upload is a photo: its faces are found, restored and pasted back "
+                                             "at its own size; unticked, it is one aligned face crop")
                     simulate = gr.Checkbox(value=True, elem_id="simulate",
                                            label="The upload is clean: degrade it first and score the result")
                     prior = gr.Dropdown(priors, value=DEFAULT_PRIOR, label="Prior", elem_id="prior")
@@ -148,16 +180,28 @@ def build_app(out_root: str | os.PathLike | None = None):
                         stop = gr.Button("Cancel", elem_id="cancel")
             status = gr.Markdown(elem_id="status")
             with gr.Row():
+                # PNG: the comparison shows the result's own pixels (a whole photo's at full size)
                 compare = gr.ImageSlider(label="input | result (drag to compare)", type="numpy",
-                                         elem_id="comparison", max_height=420)
+                                         elem_id="comparison", max_height=420, format="png")
                 with gr.Column():
                     metrics = gr.Markdown(elem_id="metrics")
+                    download = gr.DownloadButton("Download the full-size result (PNG)", visible=False,
+                                                 elem_id="download-result")
                     files = gr.File(label="Download the result and metrics.json", file_count="multiple",
                                     interactive=False, elem_id="downloads")
-            upload.change(on_upload, upload, [editor, source, status])
-            task.change(on_task, task, [factor, noise, blur])
+            find_inputs = [editor, source, whole, task, prior, factor, noise, blur]
+            find_outputs = [found, crops, faces_text]
+            # finding faces optimises nothing: its own small queue, not a run slot
+            find = dict(fn=on_find_faces, inputs=find_inputs, outputs=find_outputs, concurrency_limit=1,
+                        concurrency_id="ganprior-faces", show_progress="minimal")
+            upload.change(on_upload, upload, [editor, source, status]).then(**find)
+            whole.change(on_whole, whole, [simulate, found, crops, faces_text]).then(**find)
+            task.change(on_task, task, [factor, noise, blur]).then(**find)
+            for control in (prior, factor):
+                control.change(**find)
             job = run.click(run_restore, [editor, source, task, prior, method, codes, layer, steps, factor, noise,
-                                          blur, simulate, seed], [status, compare, metrics, files],
+                                          blur, simulate, seed, whole],
+                            [status, compare, metrics, files, crops, found, download],
                             show_progress="minimal", show_progress_on=[status], concurrency_limit=runs,
                             concurrency_id="ganprior-run")
             stop.click(cancel, None, status, cancels=[job], queue=False)

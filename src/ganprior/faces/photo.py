@@ -242,20 +242,30 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
                        notes=notes)
 
 
-def photo_sheet(result: PhotoResult, max_height: int = 512) -> torch.Tensor:
-    """The input with its detections (green: restored, orange: left to the background) beside the
-    result, at the result's size (scaled to ``max_height``)."""
+def draw_faces(observed: torch.Tensor, faces: list[dict], size: tuple[int, int] | None = None):
+    """``observed`` (C, H, W) resized (bicubic) to ``size`` (width, height; default its own) as a PIL
+    image with each face's box drawn: green when restored, orange when left to the background.
+    ``faces`` are records as ``PhotoFace.to_json`` gives them, in the observed photo's pixels."""
     from PIL import Image, ImageDraw
-    h, w = result.image.shape[-2:]
-    scale = min(1.0, max_height / h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    inp = Image.fromarray(_uint8(result.observed)).resize(size, Image.BICUBIC)
-    k = size[0] / result.observed.shape[-1]
-    draw = ImageDraw.Draw(inp)
-    for f in result.faces:
+    size = size or (observed.shape[-1], observed.shape[-2])
+    image = Image.fromarray(_uint8(observed)).resize(size, Image.BICUBIC)
+    k = size[0] / observed.shape[-1]
+    draw = ImageDraw.Draw(image)
+    for f in faces:
         x0, y0, x1, y1 = (v * k for v in f["box"])
         draw.rectangle([x0, y0, x1, y1], outline=(40, 220, 60) if f["restored"] else (255, 150, 0),
                        width=max(1, round(size[0] / 300)))
+    return image
+
+
+def photo_sheet(result: PhotoResult, max_height: int = 512) -> torch.Tensor:
+    """The input with its detections (green: restored, orange: left to the background) beside the
+    result, at the result's size (scaled to ``max_height``)."""
+    from PIL import Image
+    h, w = result.image.shape[-2:]
+    scale = min(1.0, max_height / h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    inp = draw_faces(result.observed, result.faces, size)
     out = Image.fromarray(_uint8(result.image)).resize(size, Image.BICUBIC)
     sheet = Image.new("RGB", (size[0] * 2 + 4, size[1]), (255, 255, 255))
     sheet.paste(inp, (0, 0))
