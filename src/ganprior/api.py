@@ -102,5 +102,6 @@ def _image_size(path) -> tuple[int, int]:
         return (0, 0)
 
 
-__all__ = ["restore", "restore_photos", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline", "RunConfig",
+__all__ = ["restore", "restore_photos", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline",
+           "RunConfig",
            "Result", "GanpriorError"]

@@ -30,6 +30,13 @@ def fuzz_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+def count(tally: dict, outcome: str, seconds: float) -> None:
+    """Add one case's outcome ("result", "error" or "failure") and time to a category's tally."""
+    tally["cases"] += 1
+    tally[outcome] += 1
+    tally["seconds"] += seconds
+
+
 def summary_lines(tally: dict) -> list[str]:
     total = {k: sum(t[k] for t in tally.values()) for k in ("cases", "result", "error", "failure", "seconds")}
     lines = [f"fuzz: {total['cases']} cases: {total['result']} results, {total['error']} one-line errors, "

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from .conftest import count
 from .corpus import ERROR, MODES, RESULT, Case, build_corpus, restore_permissions
 
 pytestmark = pytest.mark.integration
@@ -162,9 +163,7 @@ def test_corpus(category, corpus, fuzz_checkpoint, fuzz_tally, capfd, tmp_path, 
         t0 = time.perf_counter()
         outcome, detail = run_case(case, tmp_path / f"out{i}", fuzz_checkpoint, capfd)
         seconds = time.perf_counter() - t0
-        tally["cases"] += 1
-        tally[outcome] += 1
-        tally["seconds"] += seconds
+        count(tally, outcome, seconds)
         report.append({"case": case.name, "args": case.args[:1] + case.args[2:], "outcome": outcome,
                        "detail": detail, "seconds": round(seconds, 3)})
         if outcome == "failure":

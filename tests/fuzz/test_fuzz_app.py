@@ -31,8 +31,10 @@ import numpy as np
 import pytest
 import torch
 
-from ..app_helpers import STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call, start_long_run
+from ..app_helpers import (STOPPED, LoadSpy, as_tensor, browser_copy, detailed, file_data, page_call,
+                           start_long_run)
 from ..conftest import write_png
+from .conftest import count
 from .corpus import ERROR, RESULT
 
 pytestmark = pytest.mark.integration
@@ -500,9 +502,7 @@ def test_app_corpus(app_page, tiny_prior, fuzz_tally, tmp_path, monkeypatch):
     failures = []
     for case in cases:
         outcome, detail, seconds = judge(case, lambda: case.run(ctx), tmp_path)
-        tally["cases"] += 1
-        tally[outcome] += 1
-        tally["seconds"] += seconds
+        count(tally, outcome, seconds)
         if outcome == "failure":
             failures.append(f"{case.name!r}: {detail}")
     assert not failures, f"{len(failures)} of {len(cases)} app cases failed:\n" + "\n".join(failures)

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from ..crafted_checkpoints import CRAFTED, tiny_dcgan, write_crafted
+from .conftest import count
 from .corpus import ERROR, RESULT, Case
 from .test_fuzz import call_main, run_case
 
@@ -99,9 +100,7 @@ def test_checkpoint_corpus(checkpoints, fuzz_tally, capfd, tmp_path, monkeypatch
             grown = _peak_rss() - peak
             if expect == ERROR and grown > MAX_PEAK_GROWTH:
                 outcome, detail = "failure", f"peak memory grew by {grown / 2 ** 20:.0f} MB before the refusal"
-            tally["cases"] += 1
-            tally[outcome] += 1
-            tally["seconds"] += seconds
+            count(tally, outcome, seconds)
             if outcome == "failure":
                 failures.append(f"{command} {path.name}: {detail}")
     assert not failures, f"{len(failures)} of {2 * len(runs)} checkpoint cases failed:\n" + "\n".join(failures)

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .conftest import count
 from .test_fuzz import FAST_SINGLE
 
 pytestmark = pytest.mark.integration
@@ -83,13 +84,9 @@ def _tally(fuzz_tally, category: str, outcomes: list[tuple[str, list[str], float
     t = fuzz_tally.setdefault(category, dict(cases=0, result=0, error=0, failure=0, seconds=0.0))
     failures = []
     for name, problems, seconds in outcomes:
-        t["cases"] += 1
-        t["seconds"] += seconds
+        count(t, "failure" if problems else ("error" if category == "settings" else "result"), seconds)
         if problems:
-            t["failure"] += 1
             failures.append(f"{name}: {'; '.join(problems)}")
-        else:
-            t["error" if category == "settings" else "result"] += 1
     return failures
 
 

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from .corpus import encode, exif_bytes, png_zero_bomb
+from .conftest import count
 from .test_fuzz import call_main
 
 pytestmark = pytest.mark.integration
@@ -152,13 +153,9 @@ def test_photo_corpus(fuzz_checkpoint, fuzz_tally, capfd, tmp_path, monkeypatch)
             problems.append(f"exit {code}, {len(lines)} stderr lines: {stderr.strip()[-400:]}")
         if expect is not None and outcome in ("result", "error") and outcome != expect:
             problems.append(f"expected {expect}, got {outcome}: {lines[0] if lines else ''}")
-        tally["cases"] += 1
-        tally["seconds"] += time.perf_counter() - t0
+        count(tally, "failure" if problems else outcome, time.perf_counter() - t0)
         if problems:
-            tally["failure"] += 1
             failures.append(f"{name}: {'; '.join(problems)}")
-        else:
-            tally[outcome] += 1
     assert not failures, f"{len(failures)} of {len(cases)} photo cases failed:\n" + "\n".join(failures)
 
 
