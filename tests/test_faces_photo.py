@@ -13,7 +13,7 @@ from ganprior.config import RunConfig
 from ganprior.errors import GanpriorError
 from ganprior.faces.align import FFHQ
 from ganprior.faces.detector import Face
-from ganprior.faces.photo import MAX_FACE_RATIO, load_photo, photo_files, restore_photo
+from ganprior.faces.photo import face_ratio_limit, load_photo, photo_files, restore_photo
 from ganprior.pipeline import Pipeline
 
 from .conftest import run_cli
@@ -92,7 +92,7 @@ def test_a_photo_without_faces_gets_its_background_and_a_note(tiny_prior):
 
 def test_a_face_much_larger_than_the_prior_is_left_to_the_background(tiny_prior):
     pipe = pipe_for(tiny_prior)
-    big = face_at(60, 45, 16 * MAX_FACE_RATIO * 2)
+    big = face_at(60, 45, 16 * face_ratio_limit(['reconstruct']) * 2)
     p = load_photo(pipe, smooth_photo(), detector=FixedDetector([big, face_at(15, 15, 16)]))
     assert [f.restored for f in p.faces] == [False, True]
     assert "larger than the prior" in p.faces[0].reason and p.crops.shape[0] == 1
@@ -239,3 +239,11 @@ def test_background_is_checked_before_any_work(options, message):
     task = options.pop("task")
     with pytest.raises(GanpriorError, match=message):
         RunConfig.from_options(task, **options).validate()
+
+
+def test_each_task_declares_the_largest_face_it_restores(monkeypatch):
+    import ganprior.faces.photo as photo_module
+    assert face_ratio_limit(["super-resolve"]) == 1.25 and face_ratio_limit(["colorize"]) == 2.0
+    assert face_ratio_limit(["colorize", "super-resolve"]) == 1.25  # a chain takes its strictest task
+    monkeypatch.setattr(photo_module, "MAX_FACE_RATIO", 9.0)  # a benchmark lifts the rule
+    assert face_ratio_limit(["denoise"]) == 9.0

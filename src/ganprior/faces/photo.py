@@ -31,10 +31,19 @@ from . import retinaface  # noqa: F401 - registers the default detector
 from .detector import Face, get_detector
 
 FACE_MODES = ("auto", "detect", "aligned")
-# a face is restored when the photo shows it at most this many times larger than the crop the prior
-# observes (its 64 px, or 16 px for x4 super-resolution): above that, the prior's output has less
-# detail than the photo and the background path keeps the face
-MAX_FACE_RATIO = 1.5
+# a face is restored when the photo shows it at most ``face_ratio_limit`` times larger than the crop
+# the prior observes (its 64 px, or 16 px for x4 super-resolution): above that, the prior's output has
+# less detail than the background and the background keeps the face. Each task declares its limit
+# (``Task.photo_face_ratio``, measured by benchmarks/photos.py); a number here overrides them all.
+MAX_FACE_RATIO: float | None = None
+
+
+def face_ratio_limit(tasks) -> float:
+    """The largest face ratio restored for a task chain: ``MAX_FACE_RATIO`` when set, else the
+    smallest of the chain's tasks' own limits."""
+    if MAX_FACE_RATIO is not None:
+        return MAX_FACE_RATIO
+    return min(t.photo_face_ratio for t in chain_of(tasks or ["reconstruct"]))
 # the template a prior's crops follow, by registry name; checkpoints default to FFHQ's
 PRIOR_TEMPLATES = {"utkface64": "utkface", "dcgan-digiface64": "digiface"}
 # --faces auto: an input no larger than this many times the prior's resolution is an aligned crop
@@ -148,10 +157,11 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
     tpl = face_template(pipe.prior, template or c.face_template)
     found = detector.detect(_uint8(observed))
     faces, crops, masks = [], [], []
+    limit = face_ratio_limit(tasks)
     for f in found:
         crop, M = align_face(observed, f.landmarks, tpl, size)
         ratio = 1.0 / float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
-        if ratio > MAX_FACE_RATIO:
+        if ratio > limit:
             faces.append(PhotoFace(f, M, ratio, False, f"{ratio * size:.0f} px face: larger than the prior's "
                                                        f"{size} px crop can add detail to"))
             continue

@@ -118,6 +118,10 @@ class Task:
     method_defaults: dict = {}
     # DGP: per-stage schedule columns (presets.DGP_SCHEDULES)
     dgp_schedule: dict = {}
+    # whole photos (ganprior.faces): the largest face, in photo pixels per pixel of the crop the prior
+    # observes, that the prior still improves on this task's background (benchmarks/photos.py: past
+    # 1.25 the 64 px output loses PSNR and LPIPS to bicubic and BM3D)
+    photo_face_ratio: float = 1.25
     # in a chain, the task with the smallest rank gives the presets / the DGP schedule
     preset_rank: int = 100
     dgp_rank: int = 100
