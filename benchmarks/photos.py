@@ -1,0 +1,642 @@
+"""Whole photos (issue #28): faces found, restored and pasted back, measured in the face regions of
+composite photos whose ground truth is known; and the size rule (``MAX_FACE_RATIO``) measured.
+
+The photos are made here, deterministically from ``--seed``, with ``detect_faces.py``'s composite
+builder (imported from it): a real scene (the unique 256 px scenes of
+``../shared/data/mganprior-examples/{gan_inversion,colorization,inpainting}``, one per photo, a random
+4:3 crop, maybe mirrored, enlarged to 640 x 480) with 5 held-out UTKFace faces
+(``ganprior.training.holdout_files(utkface, 200)``, never seen by ``utkface64``) of widths 24, 32,
+48, 64 and 96 px, each turned by up to +-10 degrees and blended in through a feathered ellipse with
+the hair, made 0 at the chip's edge (``soft_mask``), so the clean photo (the ground truth) has no seam. A face's width and true box are the detector's box on
+its 200 px chip, scaled and moved with it (see ``detect_faces.py``).
+
+Each clean photo is degraded whole, like the tasks' own forward models:
+
+* ``sr2``, ``sr4``: deepinv ``Downsampling(filter="bicubic", padding="replicate")``, the
+  super-resolve task's operator, on the whole photo (640 x 480 -> 320 x 240 or 160 x 120);
+* ``dn0.1``, ``dn0.2``: seeded Gaussian noise of that sigma (the photo stays 640 x 480);
+* ``gray``: Rec.601 luma (the colorize task's operator);
+
+then clipped to [0, 1] and rounded to 8 bits, as a photo file would hold it, and given to
+``ganprior.restore(observed, task, faces="detect", **options)`` with the default prior
+(``utkface64``), the task's preset and its default steps.
+
+The size rule. ``ganprior.faces.photo`` leaves a face to the background when the photo shows it more
+than ``MAX_FACE_RATIO`` (1.5) photo pixels per pixel of the crop the prior observes (64 px; 32 or 16
+for x2 and x4 SR). To measure where that limit should be, every run here sets it to infinity, so
+every detected face is restored, and records each face's ratio (recomputed from its landmarks as
+``load_photo`` does). "ours @1.5" is then, per face, the restored face where its ratio is at most 1.5
+and the background where it is above (what the default rule gives: the paste of a face touches only
+its own crop's footprint, and the faces here do not overlap); "ours, all" is every detected face
+restored. A face the detector misses is the background in both.
+
+Scored per pasted face, in its true box of the clean photo (output pixels): PSNR, SSIM and LPIPS
+(AlexNet; a box under 64 px is first enlarged, bicubic, to 64 px on its shorter side, as LPIPS's
+AlexNet needs) of ``PhotoResult.image``, of ``PhotoResult.background`` (bicubic for SR, BM3D for
+denoising, the gray photo for colorize) and, for SR, of Real-ESRGAN x4plus (``ganprior.baselines.
+realesrgan``; for x2 its x4 output reduced by 2, antialiased bicubic). For x4 it runs on the whole
+160 x 120 photo; for x2, to keep the CPU time down, on a tile of the 320 x 240 photo around each face
+with 16 px of context on every side (the context ``realesrgan_x4_tiled`` gives its tiles):
+``--check-tiles`` measures the difference from whole-photo inference on the first photo.
+Detection: a detection matches a pasted face at IoU >= 0.4 (boxes in clean-photo pixels), the best
+scoring one per face; recall per face width, precision per width bin of the detected boxes.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/photos.py --photos 6          # ~25 min on 2 CPU cores
+    PYTHONPATH=src .venv/bin/python benchmarks/photos.py --report            # .md and sheets from the cache/.json
+
+Runs are cached per (photo, task) under ``--cache`` (default /tmp/ganprior-photos), so an interrupted
+run resumes; the sheets need that cache. UTKFace is licensed for non-commercial research only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import detect_faces as df  # noqa: E402 - the composite builder
+
+import ganprior  # noqa: E402
+import ganprior.faces.photo as photo_mod  # noqa: E402
+from ganprior.faces.align import UTKFACE as UTK_TEMPLATE, fit_similarity  # noqa: E402
+from ganprior.io import to_gray  # noqa: E402
+from ganprior.metrics import lpips, psnr, ssim  # noqa: E402
+from ganprior.training import holdout_files  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+UTKFACE = SHARED / "utkface"
+EXAMPLES = SHARED / "mganprior-examples"
+SCENE_DIRS = ("gan_inversion", "colorization", "inpainting")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+SIZE = (640, 480)
+WIDTHS = (24, 32, 48, 64, 96)
+MAX_ANGLE = 10.0
+MATCH_IOU = df.MATCH_IOU  # 0.4
+ESRGAN_CONTEXT = 16  # low-resolution pixels of context around a face's tile
+LPIPS_MIN = 64
+# the size rule this run's tables apply afterwards; from them the tasks now declare their own limits
+# (Task.photo_face_ratio: 1.25, colorization 2.0), so MAX_FACE_RATIO is None unless a benchmark sets it
+DEFAULT_RATIO = 1.5
+RATIO_BINS = (0.0, 0.75, 1.0, 1.25, 1.5, 2.0, math.inf)
+PRIOR_RES = 64
+NOTES_MARK = "### Notes"
+
+# key -> (label, task, options, factor)
+TASKS = {
+    "sr2": ("super-resolution x2", "super-resolve", {"factor": 2}, 2),
+    "sr4": ("super-resolution x4", "super-resolve", {"factor": 4}, 4),
+    "dn0.1": ("denoising, sigma 0.1", "denoise", {"noise_sigma": 0.1}, 1),
+    "dn0.2": ("denoising, sigma 0.2", "denoise", {"noise_sigma": 0.2}, 1),
+    "gray": ("colorization", "colorize", {}, 1),
+}
+BACKGROUND = {"super-resolve": "bicubic", "denoise": "BM3D", "colorize": "gray photo"}
+
+
+# -- photos ---------------------------------------------------------------------------------------
+
+def scene_files() -> list[Path]:
+    """The unique scenes (by file name), interleaved over their folders so any prefix mixes them."""
+    seen, groups = set(), []
+    for d in SCENE_DIRS:
+        for sub in sorted(p for p in (EXAMPLES / d).iterdir() if p.is_dir()):
+            files = [p for p in sorted(sub.iterdir()) if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+                     and p.name not in seen]
+            seen.update(p.name for p in files)
+            groups.append(files)
+    out = []
+    for k in range(max(len(g) for g in groups)):
+        out += [g[k] for g in groups if k < len(g)]
+    return out
+
+
+_ELLIPSE = df.feather_mask  # detect_faces' feathered ellipse around the face, its hair and chin
+
+
+def soft_mask(n: int, box: np.ndarray) -> Image.Image:
+    """``detect_faces.feather_mask``'s feathered ellipse times a ramp that is 0 at the chip's edge:
+    the ellipse can reach past the chip's top and bottom, and cut off there it would leave a straight
+    seam in the clean photo. (Shrinking the ellipse to fit the chip instead cuts off the hair and
+    costs the detector faces.)"""
+    blur = 0.04 * n
+    inner = Image.new("L", (n, n), 0)
+    ImageDraw.Draw(inner).rectangle((2 * blur, 2 * blur, n - 1 - 2 * blur, n - 1 - 2 * blur), fill=255)
+    ramp = np.asarray(inner.filter(ImageFilter.GaussianBlur(blur)), dtype=np.float32) / 255
+    return Image.fromarray((np.asarray(_ELLIPSE(n, box), dtype=np.float32) * ramp + 0.5).astype(np.uint8))
+
+
+def make_photos(n: int, seed: int) -> list[dict]:
+    """``n`` clean composites: {scene, clean (H, W, 3) uint8, boxes {width: box}}."""
+    # detect_faces.paste_faces reads both at call time: turn faces by up to +-10 degrees, blend them
+    # through a mask that is 0 at the chip's edge
+    df.MAX_ANGLE = MAX_ANGLE
+    df.feather_mask = soft_mask
+    rng = np.random.default_rng(seed)
+    faces = df.reference_faces(holdout_files(UTKFACE, 200))
+    scenes = scene_files()
+    photos = []
+    for i in range(n):
+        path = scenes[i % len(scenes)]
+        img = df.scene_photo(np.asarray(Image.open(path).convert("RGB")), rng, SIZE)
+        truth = df.paste_faces(img, faces, WIDTHS, rng)  # widest first
+        photos.append({"scene": f"{path.parent.parent.name}/{path.parent.name}/{path.name}",
+                       "clean": np.asarray(img).copy(),
+                       "boxes": dict(zip(sorted(WIDTHS, reverse=True), [b.tolist() for b in truth]))})
+    return photos
+
+
+def as_tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float() / 255
+
+
+def as_uint8(x: torch.Tensor) -> np.ndarray:
+    x = x.detach().float().cpu().clamp(0, 1)
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    return (x.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def degrade(clean: torch.Tensor, key: str, seed: int) -> torch.Tensor:
+    """The observation of ``clean`` (3, H, W) for task ``key``, clipped and rounded to 8 bits."""
+    _, task, options, factor = TASKS[key]
+    if task == "super-resolve":
+        import deepinv as dinv
+        op = dinv.physics.Downsampling(img_size=tuple(clean.shape), factor=factor, filter="bicubic",
+                                       padding="replicate")
+        y = op.A(clean[None])[0]
+    elif task == "denoise":
+        g = torch.Generator().manual_seed(seed)
+        y = clean + options["noise_sigma"] * torch.randn(clean.shape, generator=g)
+    else:
+        y = to_gray(clean[None])[0]
+    return torch.round(y.clamp(0, 1) * 255) / 255
+
+
+# -- scoring --------------------------------------------------------------------------------------
+
+def int_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return (max(0, math.floor(x0)), max(0, math.floor(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))
+
+
+def region_scores(candidates: dict[str, torch.Tensor], truth: torch.Tensor, box) -> dict[str, dict]:
+    """PSNR, SSIM, LPIPS of each (3, H, W) candidate against ``truth`` in ``box`` (clean pixels)."""
+    x0, y0, x1, y1 = int_box(box, truth.shape[-1], truth.shape[-2])
+    names = list(candidates)
+    cand = torch.stack([candidates[k][:, y0:y1, x0:x1] for k in names]).float().clamp(0, 1)
+    ref = truth[:, y0:y1, x0:x1][None].expand_as(cand).float()
+    p, s = psnr(cand, ref), ssim(cand, ref)
+    h, w = cand.shape[-2:]
+    if min(h, w) < LPIPS_MIN:
+        k = LPIPS_MIN / min(h, w)
+        size = (max(LPIPS_MIN, round(h * k)), max(LPIPS_MIN, round(w * k)))
+        cand = F.interpolate(cand, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+        ref = F.interpolate(ref, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    lp = lpips(cand, ref)
+    return {k: {"psnr": float(p[i]), "ssim": float(s[i]), "lpips": float(lp[i])} for i, k in enumerate(names)}
+
+
+def face_ratio(landmarks, crop_size: int) -> float:
+    """Photo pixels per observed-crop pixel, as ``load_photo`` computes it."""
+    M = fit_similarity(np.asarray(landmarks, dtype=np.float64), UTK_TEMPLATE.landmarks(crop_size))
+    return 1.0 / float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
+
+
+def match(detections: list[dict], truth: dict[int, list[float]], factor: int) -> tuple[dict, list[dict]]:
+    """Each true face's best-scoring detection at IoU >= MATCH_IOU (index or None); the unmatched."""
+    boxes = np.array([[v * factor for v in d["box"]] for d in detections]).reshape(-1, 4)
+    scores = np.array([d["score"] for d in detections])
+    used = np.zeros(len(detections), bool)
+    out = {}
+    for width in sorted(truth, reverse=True):
+        hits = np.flatnonzero(df.iou(np.array(truth[width]), boxes) >= MATCH_IOU) if len(boxes) else np.array([], int)
+        hits = hits[~used[hits]]
+        if hits.size:
+            best = int(hits[np.argmax(scores[hits])])
+            used[best] = True
+            out[width] = best
+        else:
+            out[width] = None
+    return out, [detections[i] for i in np.flatnonzero(~used)]
+
+
+def esrgan_tiles(observed: torch.Tensor, boxes: dict[int, list[float]], factor: int,
+                 canvas: torch.Tensor) -> dict[int, torch.Tensor]:
+    """Real-ESRGAN x4plus (reduced to ``factor``) of a low-resolution tile around each face, pasted
+    into a copy of ``canvas`` (the full-size output): the canvas per face."""
+    from ganprior.baselines.realesrgan import realesrgan_x4
+    h, w = observed.shape[-2:]
+    out = {}
+    for width, box in boxes.items():
+        x0, y0, x1, y1 = int_box([v / factor for v in box], w, h)
+        x0, y0 = max(0, x0 - ESRGAN_CONTEXT), max(0, y0 - ESRGAN_CONTEXT)
+        x1, y1 = min(w, x1 + ESRGAN_CONTEXT), min(h, y1 + ESRGAN_CONTEXT)
+        tile = realesrgan_x4(observed[None, :, y0:y1, x0:x1])
+        if factor != 4:
+            tile = F.interpolate(tile, size=((y1 - y0) * factor, (x1 - x0) * factor), mode="bicubic",
+                                 antialias=True, align_corners=False).clamp(0, 1)
+        c = canvas.clone()
+        c[:, y0 * factor:y1 * factor, x0 * factor:x1 * factor] = tile[0]
+        out[width] = c
+    return out
+
+
+def esrgan_whole(observed: torch.Tensor, factor: int) -> torch.Tensor:
+    """Real-ESRGAN x4plus of the whole photo, reduced to ``factor`` (antialiased bicubic)."""
+    from ganprior.baselines.realesrgan import realesrgan_x4
+    out = realesrgan_x4(observed[None])
+    if factor != 4:
+        out = F.interpolate(out, size=(observed.shape[-2] * factor, observed.shape[-1] * factor), mode="bicubic",
+                            antialias=True, align_corners=False).clamp(0, 1)
+    return out[0]
+
+
+def esrgan(observed: torch.Tensor, boxes: dict[int, list[float]], factor: int,
+           canvas: torch.Tensor) -> tuple[dict[int, torch.Tensor], float]:
+    """Real-ESRGAN per face: the whole photo for x4 (160 x 120, as cheap as the tiles), face tiles for x2."""
+    t0 = time.perf_counter()
+    if factor == 4:
+        whole = esrgan_whole(observed, factor)
+        out = {width: whole for width in boxes}
+    else:
+        out = esrgan_tiles(observed, boxes, factor, canvas)
+    return out, time.perf_counter() - t0
+
+
+# -- one run --------------------------------------------------------------------------------------
+
+def run_one(photo: dict, index: int, key: str, seed: int, cache: Path) -> dict:
+    """Restore one degraded photo with every detected face restored; score every pasted face."""
+    label, task, options, factor = TASKS[key]
+    clean = as_tensor(photo["clean"])
+    observed = degrade(clean, key, seed * 1000 + index)
+    photo_mod.MAX_FACE_RATIO = math.inf  # every detected face restored; the rule is applied afterwards
+    t0 = time.perf_counter()
+    result = ganprior.restore(observed, task=task, faces="detect", **options)[0]
+    seconds = time.perf_counter() - t0
+    crop_size = PRIOR_RES // factor
+    dets = [{"box": d["box"], "score": d["score"], "restored": d["restored"],
+             "ratio": face_ratio(d["landmarks"], crop_size)} for d in result.faces]
+    truth = {int(k): v for k, v in photo["boxes"].items()}
+    matched, false = match(dets, truth, factor)
+    esr, esr_seconds = ({}, 0.0)
+    if task == "super-resolve":
+        esr, esr_seconds = esrgan(observed, truth, factor, result.background)
+    faces = []
+    for width, box in sorted(truth.items()):
+        cands = {"background": result.background, "ours_all": result.image}
+        if esr:
+            cands["esrgan"] = esr[width]
+        scores = region_scores(cands, clean, box)
+        d = dets[matched[width]] if matched[width] is not None else None
+        faces.append({"width": width, "input_width": width / factor, "box": [round(v, 2) for v in box],
+                      "found": d is not None, "score": d["score"] if d else None,
+                      "ratio": d["ratio"] if d else None, **scores})
+    rec = {"photo": index, "scene": photo["scene"], "task": key, "seconds": seconds, "steps": result.steps,
+           "restored": sum(d["restored"] for d in dets), "esrgan_seconds": esr_seconds, "faces": faces,
+           "false": [{"box": [v * factor for v in d["box"]], "score": d["score"], "ratio": d["ratio"]} for d in false],
+           "notes": result.notes}
+    esr_canvas = result.background.clone()
+    for width in sorted(esr, reverse=True):  # the face tiles, for the sheets
+        box = int_box(truth[width], clean.shape[-1], clean.shape[-2])
+        x0, y0, x1, y1 = box
+        pad = (x1 - x0) // 2
+        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(clean.shape[-1], x1 + pad), min(clean.shape[-2], y1 + pad)
+        esr_canvas[:, y0:y1, x0:x1] = esr[width][:, y0:y1, x0:x1]
+    np.savez_compressed(cache / f"{index}-{key}.npz", image=as_uint8(result.image), background=as_uint8(result.background),
+                        observed=as_uint8(observed), esrgan=as_uint8(esr_canvas) if esr else np.zeros(0, np.uint8))
+    return rec
+
+
+# -- aggregation ----------------------------------------------------------------------------------
+
+def rule(face: dict, threshold: float, metric: str) -> float:
+    """A face's score under the size rule ``threshold``: restored if found with ratio <= threshold."""
+    use = face["found"] and face["ratio"] <= threshold
+    return face["ours_all" if use else "background"][metric]
+
+
+def mean_se(values) -> tuple[float, float]:
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
+def summarize(records: list[dict]) -> dict:
+    out = {"tasks": {}, "ratio": {}, "targets": {}}
+    for key in TASKS:
+        recs = [r for r in records if r["task"] == key]
+        if not recs:
+            continue
+        factor = TASKS[key][3]
+        rows = {}
+        groups = {str(w): [f for r in recs for f in r["faces"] if f["width"] == w] for w in WIDTHS}
+        groups["input >= 24 px"] = [f for r in recs for f in r["faces"] if f["input_width"] >= 24]
+        groups["input < 24 px"] = [f for r in recs for f in r["faces"] if f["input_width"] < 24]
+        groups["all"] = [f for r in recs for f in r["faces"]]
+        for name, faces in groups.items():
+            if not faces:
+                continue
+            row = {"faces": len(faces), "found": sum(f["found"] for f in faces),
+                   "restored_at_rule": sum(f["found"] and f["ratio"] <= DEFAULT_RATIO for f in faces),
+                   "ratio_median": float(np.median([f["ratio"] for f in faces if f["found"]]))
+                   if any(f["found"] for f in faces) else None}
+            for m in ("psnr", "ssim", "lpips"):
+                row[m] = {"background": mean_se(f["background"][m] for f in faces)[0],
+                          "ours_rule": mean_se(rule(f, DEFAULT_RATIO, m) for f in faces)[0],
+                          "ours_all": mean_se(f["ours_all"][m] for f in faces)[0]}
+                if "esrgan" in faces[0]:
+                    row[m]["esrgan"] = mean_se(f["esrgan"][m] for f in faces)[0]
+            rows[name] = row
+        # detection precision per width bin of the detections (geometric midpoints between widths)
+        edges = [0] + [math.sqrt(a * b) for a, b in zip(WIDTHS, WIDTHS[1:])] + [math.inf]
+        precision = {}
+        for w, lo, hi in zip(WIDTHS, edges, edges[1:]):
+            tp = sum(1 for r in recs for f in r["faces"] if f["found"] and lo <= (f["box"][2] - f["box"][0]) < hi)
+            fp = sum(1 for r in recs for d in r["false"] if lo <= d["box"][2] - d["box"][0] < hi)
+            precision[str(w)] = {"tp": tp, "fp": fp}
+        out["tasks"][key] = {"label": TASKS[key][0], "factor": factor, "photos": len(recs), "rows": rows,
+                             "false_positives": sum(len(r["false"]) for r in recs), "precision_bins": precision,
+                             "seconds_per_photo": float(np.mean([r["seconds"] for r in recs])),
+                             "restored_per_photo": float(np.mean([r["restored"] for r in recs])),
+                             "esrgan_tile_seconds_per_photo": float(np.mean([r["esrgan_seconds"] for r in recs]))}
+        # targets: input >= 24 px, paired differences, ours at the rule and ours with every face restored
+        big = groups["input >= 24 px"]
+        if big and key != "gray":
+            t = {}
+            for variant in ("ours_rule", "ours_all"):
+                def ours(f, m, variant=variant):
+                    return rule(f, DEFAULT_RATIO, m) if variant == "ours_rule" else f["ours_all"][m]
+                for base in ("background", "esrgan"):
+                    if base not in big[0]:
+                        continue
+                    for m in ("psnr", "lpips"):
+                        d = [ours(f, m) - f[base][m] for f in big]
+                        t[f"{variant} - {base} {m}"] = {"mean": mean_se(d)[0], "se": mean_se(d)[1], "n": len(d),
+                                                        "better": sum((x > 0) if m == "psnr" else (x < 0) for x in d)}
+            out["targets"][key] = t
+    # ratio table: found faces, every detected face restored, ours - background per ratio bin
+    for key in list(TASKS) + ["all"]:
+        faces = [(f, r["task"]) for r in records for f in r["faces"] if f["found"] and (key == "all" or r["task"] == key)]
+        if key == "all":
+            faces = [(f, k) for f, k in faces if k != "gray"]  # colorization has its own scale of gains
+        if not faces:
+            continue
+        bins = {}
+        for lo, hi in zip(RATIO_BINS, RATIO_BINS[1:]):
+            sel = [f for f, _ in faces if lo < f["ratio"] <= hi]
+            name = f"{lo:g}-{hi:g}" if math.isfinite(hi) else f">{lo:g}"
+            if not sel:
+                bins[name] = {"n": 0}
+                continue
+            dp = [f["ours_all"]["psnr"] - f["background"]["psnr"] for f in sel]
+            dl = [f["ours_all"]["lpips"] - f["background"]["lpips"] for f in sel]
+            ds = [f["ours_all"]["ssim"] - f["background"]["ssim"] for f in sel]
+            bins[name] = {"n": len(sel), "d_psnr": mean_se(dp), "d_ssim": mean_se(ds), "d_lpips": mean_se(dl),
+                          "psnr_better": sum(x > 0 for x in dp), "lpips_better": sum(x < 0 for x in dl)}
+        out["ratio"][key] = bins
+    return out
+
+
+# -- sheets ---------------------------------------------------------------------------------------
+
+def face_crop(img: np.ndarray, box, tile: int, nearest: bool = False) -> Image.Image:
+    x0, y0, x1, y1 = box
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
+    region = (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+    return Image.fromarray(img).crop(region).resize((tile, tile), Image.NEAREST if nearest else Image.BICUBIC)
+
+
+def make_sheet(records: list[dict], photos: list[dict], key: str, cache: Path, path: Path, widths=(96, 64),
+               rows: int = 6, tile: int = 128) -> bool:
+    per = max(1, rows // len(widths))
+    picks = [p for w in widths for p in [(r, f) for r in records if r["task"] == key
+                                         for f in r["faces"] if f["width"] == w][:per]]
+    if not picks:
+        return False
+    cols = ["input", f"background ({BACKGROUND[TASKS[key][1]]})"]
+    if TASKS[key][1] == "super-resolve":
+        cols.append("Real-ESRGAN x4plus")
+    cols += ["ours (face restored)", "ground truth"]
+    label_h, pad, info_w = 16, 4, 150
+    sheet = Image.new("RGB", (info_w + len(cols) * (tile + pad) + pad, label_h + len(picks) * (tile + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, c in enumerate(cols):
+        draw.text((info_w + pad + j * (tile + pad), 2), c, fill=(0, 0, 0))
+    for i, (r, f) in enumerate(picks):
+        file = cache / f"{r['photo']}-{key}.npz"
+        if not file.exists():
+            return False
+        data = np.load(file)
+        obs = np.asarray(Image.fromarray(data["observed"]).resize(SIZE, Image.NEAREST))
+        ims = [face_crop(obs, f["box"], tile, nearest=True), face_crop(data["background"], f["box"], tile)]
+        if TASKS[key][1] == "super-resolve":
+            ims.append(face_crop(data["esrgan"], f["box"], tile))
+        ims += [face_crop(data["image"], f["box"], tile), face_crop(photos[r["photo"]]["clean"], f["box"], tile)]
+        y = label_h + pad + i * (tile + pad)
+        for j, im in enumerate(ims):
+            sheet.paste(im, (info_w + pad + j * (tile + pad), y))
+        ratio = f"ratio {f['ratio']:.2f}" if f["found"] else "not found"
+        rule_txt = ("" if not f["found"] else f"rule {DEFAULT_RATIO:g}: restored" if f["ratio"] <= DEFAULT_RATIO
+                    else f"rule {DEFAULT_RATIO:g}: background")
+        lines = [f"photo {r['photo']}, {f['width']} px face", f"input {f['input_width']:g} px", ratio, rule_txt,
+                 f"LPIPS bg {f['background']['lpips']:.3f}", f"LPIPS ours {f['ours_all']['lpips']:.3f}",
+                 f"PSNR bg {f['background']['psnr']:.2f}", f"PSNR ours {f['ours_all']['psnr']:.2f}"]
+        for k, t in enumerate(lines):
+            draw.text((4, y + 2 + 14 * k), t, fill=(0, 0, 0))
+    sheet.save(path)
+    return True
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+def fmt(v, digits=2):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def report(results: dict) -> list[str]:
+    s = results["summary"]
+    cmd = results["command"]
+    lines = ["## Whole photos: faces found, restored and pasted back (issue #28)", "",
+             f"{results['photos']} composite photos of {SIZE[0]} x {SIZE[1]} (seed {results['seed']}): a real 256 px "
+             f"scene enlarged, with 5 held-out UTKFace faces of widths {', '.join(map(str, WIDTHS))} px (clean photo) "
+             f"pasted through a feathered ellipse, turned by up to +-{MAX_ANGLE:g} degrees. Each photo degraded whole "
+             "(SR: the task's bicubic `Downsampling`; noise: seeded Gaussian; gray: Rec.601 luma; 8-bit), then "
+             "`ganprior.restore(photo, task, faces=\"detect\", ...)`, default prior `utkface64`, task preset, default "
+             "steps, with `MAX_FACE_RATIO` lifted so every detected face is restored (\"ours, all\"); \"ours @1.5\" "
+             "applies the library's rule afterwards per face (ratio above 1.5: the background). Scores in each pasted "
+             "face's true box of the clean photo; an undetected face scores its background. Real-ESRGAN x4plus runs "
+             f"on the whole photo for x4 and, for x2, on a tile around each face with {ESRGAN_CONTEXT} low-resolution px "
+             f"of context ({results.get('tile_check') or 'tiles not checked'}).",
+             "", f"Reproduce: `{cmd}` (then `--report` rebuilds this file and the sheets from the cache). "
+             f"Measured on 2 shared CPU cores; total {results['total_seconds'] / 60:.1f} min.", ""]
+    lines += ["### Per task and face width", "",
+              "Cells: background / Real-ESRGAN (SR only) / ours @1.5 / ours, all. PSNR and SSIM higher is better, "
+              "LPIPS lower. `found`: detected (IoU >= 0.4); `@1.5`: found with ratio <= 1.5 (restored by the default rule); "
+              "ratio: median photo px per observed-crop px of the found faces.", ""]
+    for key, t in s["tasks"].items():
+        sr = t["factor"] > 1
+        lines += [f"#### {t['label']} ({t['photos']} photos; {t['seconds_per_photo']:.1f} s per photo with "
+                  f"{t['restored_per_photo']:.1f} faces restored; background: {BACKGROUND[TASKS[key][1]]}"
+                  + (f"; Real-ESRGAN tiles {t['esrgan_tile_seconds_per_photo']:.1f} s per photo" if sr else "") + ")", "",
+                  "| clean px | input px | faces | found | @1.5 | ratio | PSNR | SSIM | LPIPS |", "|---" * 9 + "|"]
+        for name, row in t["rows"].items():
+            def cell(m, digits):
+                v = row[m]
+                vals = [v["background"]] + ([v["esrgan"]] if sr else []) + [v["ours_rule"], v["ours_all"]]
+                return " / ".join(fmt(x, digits) for x in vals)
+            inp = f"{int(name) / t['factor']:g}" if name.isdigit() else ""
+            bold = "**" if not name.isdigit() else ""
+            lines.append(f"| {bold}{name}{bold} | {inp} | {row['faces']} | {row['found']} | {row['restored_at_rule']} | "
+                         f"{fmt(row['ratio_median'])} | {cell('psnr', 2)} | {cell('ssim', 3)} | {cell('lpips', 3)} |")
+        prec = t["precision_bins"]
+        lines += ["", "Detection precision by detected width (clean px): " + ", ".join(
+            f"{w}: {p['tp']}/{p['tp'] + p['fp']}" for w, p in prec.items()) + f"; false positives: {t['false_positives']} "
+                  f"in {t['photos']} photos.", ""]
+    lines += ["### The size rule: ours (every detected face restored) minus the background, by ratio", "",
+              "Ratio: photo pixels per pixel of the crop the prior observes (64 px; 32 for x2, 16 for x4). "
+              "Mean ± standard error over the found faces; `better`: faces where ours beats the background. "
+              "`all` pools SR and denoising (not colorization, whose background is the gray photo).", ""]
+    for key, bins in s["ratio"].items():
+        label = "SR + denoising, pooled" if key == "all" else TASKS[key][0]
+        lines += [f"#### {label}", "", "| ratio | faces | Δ PSNR (dB) | PSNR better | Δ SSIM | Δ LPIPS | LPIPS better |",
+                  "|---" * 7 + "|"]
+        for name, b in bins.items():
+            if not b["n"]:
+                lines.append(f"| {name} | 0 | | | | | |")
+                continue
+            lines.append(f"| {name} | {b['n']} | {b['d_psnr'][0]:+.2f} ± {b['d_psnr'][1]:.2f} | {b['psnr_better']}/{b['n']} | "
+                         f"{b['d_ssim'][0]:+.3f} ± {b['d_ssim'][1]:.3f} | {b['d_lpips'][0]:+.3f} ± {b['d_lpips'][1]:.3f} | "
+                         f"{b['lpips_better']}/{b['n']} |")
+        lines.append("")
+    lines += ["### Issue #28's targets (faces >= 24 px in the input photo)", "",
+              "Paired differences per face, mean ± standard error (PSNR: ours minus baseline, higher is better; "
+              "LPIPS: ours minus baseline, lower is better), and on how many faces ours is ahead.", "",
+              "| task | comparison | n | Δ PSNR | ahead | Δ LPIPS | ahead |", "|---" * 7 + "|"]
+    for key, t in s["targets"].items():
+        for variant in ("ours_rule", "ours_all"):
+            for base in ("background", "esrgan"):
+                p, l_ = t.get(f"{variant} - {base} psnr"), t.get(f"{variant} - {base} lpips")
+                if not p:
+                    continue
+                name = {"ours_rule": "ours @1.5", "ours_all": "ours, all"}[variant] + " vs " + \
+                    {"background": BACKGROUND[TASKS[key][1]], "esrgan": "Real-ESRGAN"}[base]
+                lines.append(f"| {TASKS[key][0]} | {name} | {p['n']} | {p['mean']:+.2f} ± {p['se']:.2f} | {p['better']}/{p['n']} | "
+                             f"{l_['mean']:+.3f} ± {l_['se']:.3f} | {l_['better']}/{l_['n']} |")
+    lines.append("")
+    return lines
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    return value
+
+
+def check_tiles(photo: dict, seed: int) -> str:
+    """Real-ESRGAN of the whole photo against the face tiles, on the first photo (x2): how far apart
+    the outputs are in the face boxes, and how much that moves the face scores."""
+    clean = as_tensor(photo["clean"])
+    truth = {int(k): v for k, v in photo["boxes"].items()}
+    observed = degrade(clean, "sr2", seed * 1000)
+    whole = esrgan_whole(observed, 2)
+    tiles = esrgan_tiles(observed, truth, 2, torch.zeros_like(whole))
+    diff, between, d_psnr, d_lpips = [], [], [], []
+    for width, box in truth.items():
+        x0, y0, x1, y1 = int_box(box, clean.shape[-1], clean.shape[-2])
+        a, b = whole[:, y0:y1, x0:x1], tiles[width][:, y0:y1, x0:x1]
+        diff.append(float((a - b).abs().max()))
+        between.append(float(psnr(a[None], b[None])))
+        s = region_scores({"whole": whole, "tile": tiles[width]}, clean, box)
+        d_psnr.append(abs(s["whole"]["psnr"] - s["tile"]["psnr"]))
+        d_lpips.append(abs(s["whole"]["lpips"] - s["tile"]["lpips"]))
+    return (f"x2 tiles checked on photo 0 against whole-photo inference: in the 5 face boxes the outputs are "
+            f"{min(between):.1f} dB or more apart (largest pixel difference {max(diff) * 255:.0f}/255), which moves a "
+            f"face's PSNR by at most {max(d_psnr):.2f} dB and its LPIPS by at most {max(d_lpips):.4f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--photos", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/ganprior-photos"))
+    ap.add_argument("--check-tiles", action="store_true", help="compare Real-ESRGAN tiles with the whole photo")
+    ap.add_argument("--report", action="store_true", help="only rebuild the .md/.json/sheets from the cache")
+    args = ap.parse_args()
+    if not UTKFACE.is_dir() or not EXAMPLES.is_dir():
+        sys.exit(f"{UTKFACE} or {EXAMPLES} not found: this benchmark needs ../shared beside the repository; skipped")
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    cache = args.cache / f"seed{args.seed}"
+    cache.mkdir(parents=True, exist_ok=True)
+    rec_file = cache / "records.json"
+    records = json.loads(rec_file.read_text()) if rec_file.exists() else []
+    meta_file = cache / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {"seconds": 0.0}
+    photos = make_photos(args.photos, args.seed)
+    print(f"{len(photos)} photos built in {time.perf_counter() - start:.0f} s", flush=True)
+    if args.check_tiles:
+        t0 = time.perf_counter()
+        meta["tile_check"] = check_tiles(photos[0], args.seed)
+        meta["check_seconds"] = time.perf_counter() - t0
+        print(meta["tile_check"], flush=True)
+    if not args.report:
+        for i, photo in enumerate(photos):
+            for key in args.tasks:
+                if any(r["photo"] == i and r["task"] == key for r in records):
+                    continue
+                t0 = time.perf_counter()
+                rec = run_one(photo, i, key, args.seed, cache)
+                records.append(rec)
+                rec_file.write_text(json.dumps(rounded(records)))
+                meta["seconds"] += time.perf_counter() - t0
+                meta_file.write_text(json.dumps(meta))
+                f = rec["faces"]
+                print(f"photo {i} {key:6s} {rec['seconds']:6.1f} s  found {sum(x['found'] for x in f)}/5  "
+                      f"restored {rec['restored']}  fp {len(rec['false'])}  "
+                      + "  ".join(f"{x['width']}:{x['background']['lpips']:.3f}->{x['ours_all']['lpips']:.3f}"
+                                  + (f"(r{x['ratio']:.2f})" if x['found'] else "") for x in f), flush=True)
+    meta_file.write_text(json.dumps(meta))
+    records = [r for r in records if r["photo"] < args.photos]
+    results = {"photos": args.photos, "seed": args.seed, "default_max_face_ratio": DEFAULT_RATIO,
+               "command": f"PYTHONPATH=src .venv/bin/python benchmarks/photos.py --photos {args.photos} --seed {args.seed}"
+                          + (" --check-tiles" if "tile_check" in meta else ""),
+               "total_seconds": meta["seconds"] + meta.get("check_seconds", 0.0),
+               "tile_check": meta.get("tile_check"), "summary": summarize(records), "records": records}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "photos.json").write_text(json.dumps(rounded(results), indent=1))
+    for key, name in (("sr4", "photos_sheet_sr4.png"), ("dn0.2", "photos_sheet_denoise.png")):
+        widths = (96, 64) if key == "sr4" else (96, 48, 32)
+        if make_sheet(records, photos, key, cache, RESULTS / name, widths=widths):
+            print("wrote", RESULTS / name)
+    # hand-written notes below NOTES_MARK in the existing photos.md are kept
+    md = RESULTS / "photos.md"
+    old = md.read_text() if md.exists() else ""
+    lines = report(results)
+    if NOTES_MARK in old:
+        lines += [old[old.index(NOTES_MARK):].strip(), ""]
+    md.write_text("\n".join(lines))
+    print("wrote", RESULTS / "photos.md", f"({(time.perf_counter() - start) / 60:.1f} min this run)")
+
+
+if __name__ == "__main__":
+    main()
