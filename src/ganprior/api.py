@@ -77,9 +77,10 @@ def restore_photos(pipe: Pipeline, images: ImageLike | Sequence[ImageLike], *, m
     ``PhotoResult`` of the crop."""
     from .faces.photo import PhotoResult, fills_frame, is_aligned_crop, load_photo, restore_photo
     from .inputs import _as_items
+    from .io import image_size
     out = []
     for name, source, obj in _as_items(images):
-        size = tuple(obj.shape[-2:])[::-1] if hasattr(obj, "shape") else _image_size(obj)
+        size = tuple(obj.shape[-2:])[::-1] if hasattr(obj, "shape") else image_size(obj)
         auto = pipe.config.faces == "auto"
         photo = None if auto and is_aligned_crop(size, pipe.prior.resolution) else \
             load_photo(pipe, obj, name=name, source=source, mask=mask)
@@ -91,15 +92,6 @@ def restore_photos(pipe: Pipeline, images: ImageLike | Sequence[ImageLike], *, m
         else:
             out.append(restore_photo(pipe, photo, callback=callback, batch_size=batch_size))
     return out
-
-
-def _image_size(path) -> tuple[int, int]:
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - the reading path reports what is wrong with it
-        return (0, 0)
 
 
 __all__ = ["restore", "restore_photos", "restore_batch", "concat_results", "load_inputs", "Inputs", "Pipeline",

@@ -323,6 +323,16 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return a[..., 0] if a.shape[2] == 1 else a
 
 
+def image_size(source: str | os.PathLike | bytes) -> tuple[int, int]:
+    """(width, height) from an image file's header (a path or its bytes) without decoding the
+    pixels; (0, 0) when it cannot be read (the reading path then says why)."""
+    try:
+        with Image.open(_io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - any failure to open: the caller's full read reports it
+        return (0, 0)
+
+
 def check_out_folder(out: str | os.PathLike) -> Path:
     """``out`` as a Path, or a one-line error for an ``--out`` this run could not create or write,
     before any work: a file (or a file on its path), a name too long for the file system, a broken

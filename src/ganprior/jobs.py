@@ -217,16 +217,10 @@ def is_photo(item: WorkItem, pipe: Pipeline, tmp: Path) -> bool:
     mode = pipe.config.faces
     if mode != "auto":
         return mode == "detect"
-    from PIL import Image
-
     from .faces.photo import is_aligned_crop
-    try:
-        import io as _io
-        with Image.open(_io.BytesIO(item.data)) as im:
-            size = im.size
-    except Exception:  # noqa: BLE001 - not readable here: the crop path reports why
-        return False
-    return not is_aligned_crop(size, pipe.prior.resolution)
+    from .io import image_size
+    size = image_size(item.data)
+    return size != (0, 0) and not is_aligned_crop(size, pipe.prior.resolution)  # unreadable: the crop path says why
 
 
 def photo_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask, progress, worker: str) -> ItemResult | None:
