@@ -58,8 +58,8 @@ class TestOperators:
         m = torch.ones(1, 1, 8, 8)
         m[..., :4, :4] = 0
         d = build_degradation("inpaint+colorize+super-resolve", R, factor=2, mask=m)
-        down = dinv.physics.Downsampling(img_size=(3, R, R), factor=2, filter="bicubic", padding="replicate")
-        expected = to_gray(down.A(x)) * m
+        down = torch.nn.functional.interpolate(x, size=R // 2, mode="bicubic", antialias=True, align_corners=False)
+        expected = to_gray(down) * m
         torch.testing.assert_close(d.A(x), expected, atol=1e-5, rtol=0)
 
     def test_physics_is_differentiable(self):

@@ -1,5 +1,6 @@
-"""Super-resolution: bicubic downsampling by an integer factor (deepinv ``Downsampling``); the
-classical inverse is bicubic or Lanczos upsampling."""
+"""Super-resolution: downscaling by an integer factor with the resize kernel of common image tools
+(``physics.resize``: PIL's antialiased bicubic by default), or deepinv's ``Downsampling``
+(``kernel="deepinv"``); the classical inverse is bicubic or Lanczos upsampling."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ import torch
 
 from ..baselines.classical import UPSAMPLERS, upsample
 from ..errors import GanpriorError
+from ..physics.resize import KERNELS, Resize
 from .base import Geometry, Step, Task, TaskOption, register
+
+
+# deepinv's bicubic ``Downsampling``, which samples a grid moved by factor/2 - 1 high-resolution
+# pixels from the centred one of image tools (1 px at x4, 3 px at x8)
+DEEPINV_KERNEL = "deepinv"
+SR_KERNELS = (*KERNELS, DEEPINV_KERNEL)
+
+
+def check_kernel(kernel, resolution=None) -> str:
+    if kernel not in SR_KERNELS:
+        raise GanpriorError(f"super-resolution kernel must be one of {', '.join(SR_KERNELS)}, got {kernel!r}")
+    return kernel
 
 
 def check_factor(factor, resolution: int) -> int:
@@ -42,7 +56,11 @@ class SuperResolve(Task):
     aliases = ("sr", "superresolve", "super-resolution")
     order = 20  # after a blur of the full-resolution image, before colour and pixels are lost
     options = (TaskOption("factor", int, None, "super-resolve factor, 2..16", "2..16",
-                          check=lambda value, resolution: check_factor(value, resolution)),)
+                          check=lambda value, resolution: check_factor(value, resolution)),
+               TaskOption("kernel", str, "bicubic", "how the low-resolution image was made: "
+                          "bicubic (PIL, antialiased), lanczos, area (OpenCV INTER_AREA), bilinear, "
+                          "cubic-sampled (OpenCV INTER_CUBIC) or deepinv (its Downsampling)",
+                          "|".join(SR_KERNELS), check=check_kernel))
     observes_pixels = False
     classical_option = "upsampler"
     classical_methods = UPSAMPLERS
@@ -64,9 +82,12 @@ class SuperResolve(Task):
 
     def forward(self, geometry, options, *, mask=None, device="cpu") -> Step:
         channels, size = geometry
-        factor = options["factor"]
-        op = dinv.physics.Downsampling(img_size=(channels, size, size), factor=factor, filter="bicubic",
-                                       padding="replicate", device=device)
+        factor, kernel = options["factor"], options.get("kernel", "bicubic")
+        if kernel == DEEPINV_KERNEL:
+            op = dinv.physics.Downsampling(img_size=(channels, size, size), factor=factor, filter="bicubic",
+                                           padding="replicate", device=device)
+        else:
+            op = Resize(size, factor, kernel, device=device)
         return Step(op, Geometry(channels, size // factor))
 
     def classical(self, x, degradation, method, *, guide=None, guide_weight=0.0) -> torch.Tensor:
