@@ -12,7 +12,7 @@ from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
 from ganprior.metrics import psnr
 from ganprior.tasks import build_degradation, classical_restore
-from ganprior.tasks.blend import blend_applies, classical_blend
+from ganprior.tasks.blend import blend_applies, classical_blend, prior_detail
 from ganprior.tasks.colorize import keep_luminance
 
 from .conftest import run_cli
@@ -54,6 +54,17 @@ def test_super_resolution_blend_adds_the_prior_detail_to_bicubic():
     w = 0.5
     expected = upsample(y, 64) + w * (x - upsample(deg.A(x).clamp(0, 1), 64))
     torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_prior_detail_is_what_the_classical_path_misses():
+    x = _smooth(2, 64, seed=5)
+    deg = build_degradation("super-resolve", 64, factor=4)
+    detail = prior_detail(x, deg)
+    torch.testing.assert_close(detail, x - upsample(deg.A(x).clamp(0, 1), 64), atol=1e-6, rtol=0)
+    flat = torch.full((1, 3, 64, 64), 0.4)  # a constant image is all the classical path needs
+    assert float(prior_detail(flat, deg).abs().max()) < 1e-5
+    with pytest.raises(GanpriorError, match="degrades the image"):
+        prior_detail(x, build_degradation("reconstruct", 64))
 
 
 def test_colorization_blend_keeps_the_gray_input_as_luminance_and_full_chroma():

@@ -232,6 +232,22 @@ def test_paste_at_x4_fills_the_output_photo():
     torch.testing.assert_close(out, full_mask(bg.shape[1:], mask, box).expand(3, -1, -1), atol=1e-5, rtol=0)
 
 
+def test_additive_paste_adds_a_signed_detail_under_the_mask():
+    photo = smooth_photo(60, 80)
+    lm = place(UTKFACE, 32, -10, (40, 30))
+    _, M = align_face(photo, lm, size=64)
+    bg = torch.full((3, 120, 160), 0.5)
+    # signed values survive the warp (the non-additive paste clips the crop to [0, 1])
+    out, mask, box = paste_back(bg, torch.full((3, 64, 64), -0.2), M, 2, return_mask=True, additive=True)
+    full = full_mask(bg.shape[1:], mask, box)
+    assert torch.equal(out[:, full == 0], bg[:, full == 0])  # the background is kept exactly off the mask
+    torch.testing.assert_close(out, bg - 0.2 * full, atol=1e-5, rtol=0)
+    up = paste_back(bg, torch.full((3, 64, 64), 0.7), M, 2, additive=True)
+    assert float(up.max()) == 1.0  # the sum is clipped to [0, 1]
+    zero = paste_back(bg, torch.zeros(3, 64, 64), M, 2, additive=True)
+    assert torch.equal(zero, bg)
+
+
 def test_several_faces_pasted_in_turn():
     photo = smooth_photo(240, 360)
     faces = [place(UTKFACE, 60, 10, (80, 80)), place(FFHQ, 110, -20, (250, 140)), place(UTKFACE, 40, 0, (90, 190))]

@@ -242,9 +242,11 @@ def _clamp_span(lo: float, hi: float, margin: int, n: int) -> tuple[int, int]:
     return a, b
 
 
-def _warp(src: _Image, M: np.ndarray, out_w: int, out_h: int, mode: str, antialias: bool) -> torch.Tensor:
+def _warp(src: _Image, M: np.ndarray, out_w: int, out_h: int, mode: str, antialias: bool,
+          clamp: bool = True) -> torch.Tensor:
     """The (C, out_h, out_w) target that the map M (source -> target) makes of ``src``, border
-    replicated, read from only the source region the target needs."""
+    replicated, read from only the source region the target needs; clipped to [0, 1] unless
+    ``clamp`` is False (a signed detail layer)."""
     if mode not in ("bilinear", "bicubic"):
         raise ValueError(f"mode must be 'bilinear' or 'bicubic', got {mode!r}")
     scale = _scale_of(M)
@@ -273,7 +275,7 @@ def _warp(src: _Image, M: np.ndarray, out_w: int, out_h: int, mode: str, antiali
     grid = np.stack([(2 * sx + 1) / w - 1, (2 * sy + 1) / h - 1], axis=-1)
     grid = torch.from_numpy(grid).to(device=region.device, dtype=region.dtype)[None]
     out = F.grid_sample(region[None], grid, mode=mode, padding_mode="border", align_corners=False)[0]
-    return out.clamp(0.0, 1.0)
+    return out.clamp(0.0, 1.0) if clamp else out
 
 
 # --- align ---------------------------------------------------------------------------------------
@@ -327,7 +329,8 @@ def paste_mask(size: int | tuple[int, int], feather: float = 0.1, border: float 
 
 
 def paste_back(background, crop, M, scale: float = 1.0, *, feather: float = 0.1, border: float = 0.02,
-               mode: str = "bicubic", antialias: bool = True, inplace: bool = False, return_mask: bool = False):
+               mode: str = "bicubic", antialias: bool = True, inplace: bool = False, return_mask: bool = False,
+               additive: bool = False):
     """Warp a (restored) crop back into the photo and blend it in.
 
     ``background``: the output photo, a (C, H2, W2) float tensor in [0, 1] (or an H2 x W2 x C uint8
@@ -338,6 +341,10 @@ def paste_back(background, crop, M, scale: float = 1.0, *, feather: float = 0.1,
     left exactly as they were. Only the face's bounding box is computed. Faces are pasted one call
     at a time, each onto the result of the last; ``inplace=True`` writes into a float ``background``
     instead of a copy.
+
+    ``additive=True``: ``crop`` is a signed detail layer (the prior's detail beyond the classical
+    restoration, ``tasks.blend.prior_detail``) added to the photo under the same mask, the sum
+    clipped to [0, 1], so the background keeps everything it had and gains only the detail.
 
     Returns the new photo, or with ``return_mask=True`` (photo, mask, box): the blending weight over
     the box ``(x0, y0, x1, y1)`` of the photo that was written (half-open)."""
@@ -368,14 +375,15 @@ def paste_back(background, crop, M, scale: float = 1.0, *, feather: float = 0.1,
         return (out, empty, (0, 0, 0, 0)) if return_mask else out
 
     region_to_crop = _compose(to_crop, _translation(x0, y0))
-    warped = _warp(_Image(crop), invert_affine(region_to_crop), x1 - x0, y1 - y0, mode, antialias)
+    warped = _warp(_Image(crop), invert_affine(region_to_crop), x1 - x0, y1 - y0, mode, antialias, clamp=not additive)
     ys, xs = np.meshgrid(np.arange(y1 - y0, dtype=np.float64), np.arange(x1 - x0, dtype=np.float64), indexing="ij")
     u = torch.from_numpy(region_to_crop[0, 0] * xs + region_to_crop[0, 1] * ys + region_to_crop[0, 2])
     v = torch.from_numpy(region_to_crop[1, 0] * xs + region_to_crop[1, 1] * ys + region_to_crop[1, 2])
     mask = (_edge_ramp(u, cw, bw, fw) * _edge_ramp(v, ch, bh, fh)).to(device=out.device, dtype=out.dtype)
 
     region = out[:, y0:y1, x0:x1]
-    out[:, y0:y1, x0:x1] = torch.where(mask > 0, torch.lerp(region, warped, mask), region)
+    blended = (region + mask * warped).clamp(0, 1) if additive else torch.lerp(region, warped, mask)
+    out[:, y0:y1, x0:x1] = torch.where(mask > 0, blended, region)
     return (out, mask, (x0, y0, x1, y1)) if return_mask else out
 
 

@@ -26,6 +26,7 @@ from ..inputs import Inputs
 from ..io import read_image, to_gray
 from ..tasks import build_degradation, needs_mask, observed_geometry
 from ..tasks.base import chain_of
+from ..tasks.blend import blend_applies, prior_detail
 from .align import TEMPLATES, FaceTemplate, align_face, paste_back
 from . import retinaface  # noqa: F401 - registers the default detector
 from .detector import Face, get_detector
@@ -218,6 +219,19 @@ def _photo_to_result(matrix: np.ndarray, crop_size: int, result_size: int) -> np
     return (S @ np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
 
 
+def detail_weight(pipe) -> float:
+    """The weight of the prior's detail added to the background of a photo (0: the restored crop is
+    pasted instead). With a classical blend in the recipe (super-resolution, denoising, inpainting),
+    the photo's own background is the blend's classical term at full resolution, so the face gets
+    ``background + blend * warped(prior_detail)``: the blend, without resampling the background
+    through the crop. That keeps the background's detail where the face is larger than the crop. A
+    chain with colorization pastes the restored crop: its colour is the prior's whole output."""
+    c = pipe.config
+    if not c.blend or "colorize" in pipe.tasks or not blend_applies(pipe.tasks):
+        return 0.0
+    return float(c.blend)
+
+
 def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None = None) -> PhotoResult:
     """Restore ``photo``'s faces with ``pipe``'s recipe and paste them onto its background."""
     t0 = time.perf_counter()
@@ -233,17 +247,24 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
                         sources=[photo.source] * len(todo), observed=photo.crops, ground_truth=None,
                         masks=photo.crop_masks)
         bs = batch_size or len(todo)
+        detail = detail_weight(pipe)
         restored = []
         for i in range(0, len(todo), bs):
-            result = pipe.run(inputs, slice(i, i + bs), callback=callback)
-            restored.append(result.images)
+            sl = slice(i, i + bs)
+            result = pipe.run(inputs, sl, callback=callback)
+            if detail:
+                masks = photo.crop_masks[sl] if photo.crop_masks is not None else None
+                deg = build_degradation(pipe.tasks, res, mask=masks, **pipe.config.task_options)
+                restored.append(detail * prior_detail(result.raw, deg))
+            else:
+                restored.append(result.images.clamp(0, 1))
             steps = max(steps, result.steps)
             notes += [n for n in result.notes if n not in notes]
         images = torch.cat(restored)
         scale = background.shape[-1] / photo.observed.shape[-1]
         for face, image in zip(todo, images):
             M = _photo_to_result(face.matrix, crop_size, res)
-            out = paste_back(out, image.clamp(0, 1), M, scale)
+            out = paste_back(out, image, M, scale, additive=bool(detail))
     if "colorize" in pipe.tasks and out.shape[-2:] == photo.observed.shape[-2:]:
         from ..tasks import get_task
         out = get_task("colorize").recolor(out[None], photo.observed[None], "luma")[0]

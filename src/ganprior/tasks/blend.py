@@ -54,6 +54,21 @@ def check_weight(weight, name: str = "blend") -> float:
     return weight
 
 
+def prior_detail(x_hat: torch.Tensor, degradation, seed: int = BLEND_NOISE_SEED) -> torch.Tensor:
+    """``x_hat - C(A(x_hat))``: what the prior adds beyond the classical restoration of its own image
+    degraded as the input was (with seeded noise of the same model when the task is noisy). The
+    blend's detail term; a whole photo adds it, warped, to its classical background
+    (``faces.photo``)."""
+    if not blend_applies(degradation.tasks):
+        raise GanpriorError("the prior's detail needs a task chain that degrades the image")
+    methods = default_methods(degradation)
+    with torch.no_grad():
+        x = x_hat.detach().clamp(0, 1)
+        ax = degradation.A(x)
+        ax = degradation.add_noise(ax, seed) if degradation.noise_sigma > 0 else ax.clamp(0, 1)
+        return (x - classical_restore(ax, degradation, **methods)).to(x_hat)
+
+
 def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: float,
                     seed: int = BLEND_NOISE_SEED, guide: float = 0.0) -> torch.Tensor:
     """``C(y) + weight * (x_hat - C(A(x_hat)))`` for the degradation's task chain; see the module doc.
@@ -66,11 +81,8 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
     with torch.no_grad():
         x = x_hat.detach().clamp(0, 1)
         clean = degradation.A(x)  # the prior's image as the input would be without noise
-        if noisy:  # the prior's image observed as the input was: with noise of the same model (seeded);
-            # neither is clipped, since the denoiser expects the noise as it came
-            ax = degradation.add_noise(clean, seed)
-        else:
-            y, ax = y.clamp(0, 1), clean.clamp(0, 1)
+        if not noisy:  # a noisy observation is not clipped, since the denoiser expects the noise as it came
+            y = y.clamp(0, 1)
         pilot = None
         if noisy and guide > 0 and any(methods.get(t.classical_option) in t.guided_methods for t in degradation.chain):
             pilot = clean.clamp(0, 1)
@@ -78,8 +90,8 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
                 pilot = pilot.mean(1, keepdim=True).expand_as(y)
         base = classical_restore(y, degradation, guide=pilot, guide_weight=guide, **methods)
         out = base
-        if weight > 0:
-            out = base + weight * (x - classical_restore(ax, degradation, **methods))
+        if weight > 0:  # the prior's image observed as the input was (with seeded noise of the same model)
+            out = base + weight * prior_detail(x, degradation, seed)
         out = out.clamp(0, 1)
         for task in degradation.chain:
             out = task.keep_observed(x, out, "luma")
