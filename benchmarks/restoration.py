@@ -39,6 +39,7 @@ import torch
 
 import ganprior
 from ganprior.errors import GanpriorError
+from ganprior.inputs import Inputs
 from ganprior.io import fit_image, make_sheet, read_image, save_image, stack_rows
 from ganprior.metrics import METRIC_KEYS, evaluate_images, psnr
 from ganprior.tasks import build_degradation, parse_task
@@ -46,6 +47,7 @@ from ganprior.presets import STYLES, default_style, defaults_for, task_preset
 from ganprior.priors.zoo import DEFAULT_PRIOR
 from ganprior.subspaces import prior_fingerprint
 
+import realistic
 from sections import installed_fingerprint, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +59,7 @@ FACES = ROOT.parent / "shared" / "data" / "mganprior-examples" / "face"
 PRIORS = ("utkface64", "dcgan-digiface64")
 METHODS = ("single", "multi", "subspace", "dgp")
 SHEET_IMAGES = 6
+REALISTIC_IMAGES = 40  # --part all measures the realistic cases on this many held-out faces
 warnings.filterwarnings("ignore")
 
 # key -> (label, task, options)
@@ -94,13 +97,24 @@ def load_set(name: str, limit: int | None) -> tuple[list[str], torch.Tensor]:
     return [f.name for f in files], torch.stack([fit_image(read_image(f)[0], 64) for f in files])
 
 
+def case_entry(case: str) -> tuple:
+    """(label, task, options) of a case of ``CASES`` or of ``realistic.CASES``."""
+    return CASES[case] if case in CASES else realistic.CASES[case][:3]
+
+
 def task_options_of(case: str) -> dict:
     """A case's task options (``factor``, ``noise_sigma``, ``blur_sigma``, ...); its mask is an input."""
-    return {k: v for k, v in CASES[case][2].items() if k != "mask"}
+    return {k: v for k, v in case_entry(case)[2].items() if k != "mask"}
 
 
 def observe(case: str, images: torch.Tensor):
-    """(inputs, degradation) of a case, simulated with seed 0 as ``ganprior TASK --simulate`` does."""
+    """(inputs, degradation) of a case: simulated with seed 0 as ``ganprior TASK --simulate`` does, or
+    for a realistic case made by the case's own tool (``realistic.CASES``)."""
+    if case in realistic.CASES:
+        _, task, options, make = realistic.CASES[case]
+        names = [f"image{i}" for i in range(len(images))]
+        inputs = Inputs(names=names, sources=names, observed=make(images), ground_truth=images, masks=None)
+        return inputs, build_degradation(task, 64, **options)
     _, task, options = CASES[case]
     inputs = ganprior.load_inputs(images, task, 64, simulate=True, seed=0, **options)
     deg = build_degradation(task, 64, mask=inputs.masks, **task_options_of(case))
@@ -130,16 +144,29 @@ def niqe_upscaled(x: torch.Tensor) -> list[float | None]:
     return [m["niqe"] for m in evaluate_images(up)]
 
 
-def score(out: torch.Tensor, truth: torch.Tensor, observed: torch.Tensor, deg) -> dict[str, list]:
+def score(out: torch.Tensor, truth: torch.Tensor, observed: torch.Tensor, deg, identity: bool = False) -> dict[str, list]:
     cols = {k: [m[k] for m in evaluate_images(out, truth)] for k in METRIC_KEYS if k != "niqe"}
     cols["niqe"] = niqe_upscaled(out)
+    if identity:  # dlib's face-recognition distance to the truth (ganprior.identity; ganprior[identity])
+        from ganprior.identity import identity_distance
+        cols["identity"] = identity_distance(out.clamp(0, 1), truth).tolist()
     with torch.no_grad():
         cols["data_psnr"] = psnr(deg.A(out).clamp(0, 1), observed.clamp(0, 1)).tolist()
     return cols
 
 
-def _empty_entry(fingerprint: str | None) -> dict:
+def identity_available() -> bool:
+    try:
+        from ganprior.identity import available
+    except ImportError:
+        return False
+    return available()
+
+
+def _empty_entry(fingerprint: str | None, case: str = "") -> dict:
     entry = {"names": [], "seconds": [], **{k: [] for k in (*METRIC_KEYS, "data_psnr")}}
+    if case in realistic.CASES and case_entry(case)[1] == "super-resolve" and identity_available():
+        entry["identity"] = []
     if fingerprint:
         entry["fingerprint"] = fingerprint
     return entry
@@ -151,10 +178,10 @@ def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: 
     (outputs, seconds) for ``inputs[sl]``. An entry made with another ``fingerprint`` (the options a
     preset stood for then) is stale and starts over."""
     data = load_cache(set_name)
-    entry = data.setdefault(case, {}).setdefault(recipe, _empty_entry(fingerprint))
+    entry = data.setdefault(case, {}).setdefault(recipe, _empty_entry(fingerprint, case))
     if entry.get("fingerprint") != fingerprint:
         print(f"{set_name} {case} {recipe}: the recipe changed since it was cached; measuring it again", flush=True)
-        entry = data[case][recipe] = _empty_entry(fingerprint)
+        entry = data[case][recipe] = _empty_entry(fingerprint, case)
         save_cache(set_name, data)
     done = len(entry["names"])
     common = min(done, len(names))  # an entry may already hold more images than this run asks for
@@ -166,7 +193,7 @@ def run_cached(set_name: str, case: str, recipe: str, names: list[str], images: 
     for start in range(done, len(names), batch):
         sl = slice(start, min(start + batch, len(names)))
         out, seconds = fn(inputs, deg, sl)
-        cols = score(out, inputs.ground_truth[sl], inputs.observed[sl], _slice_deg(deg, sl))
+        cols = score(out, inputs.ground_truth[sl], inputs.observed[sl], _slice_deg(deg, sl), "identity" in entry)
         data = load_cache(set_name)  # another process may have written other entries meanwhile
         data.setdefault(case, {})[recipe] = entry
         entry["names"] += names[sl]
@@ -195,7 +222,7 @@ def _slice_deg(deg, sl: slice):
 def ganprior_fn(prior, case: str, **restore_options):
     """The library as a user calls it on the observations (the set's own simulation, so every recipe
     and baseline sees the same noise and masks)."""
-    task = CASES[case][1]
+    task = case_entry(case)[1]
 
     def fn(inputs, deg, sl):
         r = ganprior.restore(inputs.observed[sl], task, prior, seed=0,
@@ -252,7 +279,8 @@ def part_presets(set_name, names, images, batch, cases, styles, steps) -> None:
             recipe = {**task_preset(parse_task(CASES[case][1]), style), **extra}
             run_cached(set_name, case, f"preset:{style}{tag}", names, images, batch,
                        ganprior_fn(prior, case, preset=style, **extra),
-                       fingerprint=json.dumps({"prior": DEFAULT_PRIOR, "weights": weights, **recipe}, sort_keys=True))
+                       fingerprint=json.dumps({"prior": DEFAULT_PRIOR, "weights": weights, **recipe,
+                                               **observation_tag(case)}, sort_keys=True))
 
 
 def part_methods(set_name, names, images, batch, cases, priors, methods, steps) -> None:
@@ -275,6 +303,11 @@ def part_methods(set_name, names, images, batch, cases, priors, methods, steps) 
 BASELINE_INPUT = "observation clipped to [0, 1]"
 
 
+def baseline_fingerprint(case: str) -> str:
+    tag = observation_tag(case)
+    return BASELINE_INPUT + "".join(f"; {k} {v}" for k, v in tag.items())
+
+
 def part_baselines(set_name, names, images, cases) -> None:
     from ganprior.tasks import baseline_variants
     try:
@@ -286,10 +319,99 @@ def part_baselines(set_name, names, images, cases) -> None:
         _, deg = observe(case, images[:1])
         for label, options in baseline_variants(deg).items():
             run_cached(set_name, case, f"baseline:{label}", names, images, 25, baseline_fn(options),
-                       fingerprint=BASELINE_INPUT)
+                       fingerprint=baseline_fingerprint(case))
         if deg.tasks == ["super-resolve"] and available()[0]:
             run_cached(set_name, case, "baseline:Real-ESRGAN x4plus", names, images, 25, realesrgan_fn(),
+                       fingerprint=baseline_fingerprint(case))
+
+
+def part_realistic(names, images, batch, cases) -> None:
+    """The default preset and the baselines on the observations of ``realistic.CASES``; for
+    super-resolution also the previous default (deepinv's operator as the forward model)."""
+    from ganprior.tasks import baseline_variants
+    from ganprior.baselines.realesrgan import available
+    prior = ganprior.load_prior(DEFAULT_PRIOR)
+    weights = weights_id(prior)
+    for case in cases:
+        _, task, options, _ = realistic.CASES[case]
+        _, deg = observe(case, images[:1])
+        for label, opts in baseline_variants(deg).items():
+            run_cached("heldout", case, f"baseline:{label}", names, images, 25, baseline_fn(opts),
                        fingerprint=BASELINE_INPUT)
+        if task == "super-resolve" and available()[0]:
+            run_cached("heldout", case, "baseline:Real-ESRGAN x4plus", names, images, 25, realesrgan_fn(),
+                       fingerprint=BASELINE_INPUT)
+        if task == "denoise":  # a JPEG or a sensor's noise left as it is
+            run_cached("heldout", case, "baseline:input as is", names, images, 25, lambda i, d, sl: (i.observed[sl], 0.0),
+                       fingerprint=BASELINE_INPUT)
+        style = default_style(task)
+        recipe = task_preset(parse_task(task), style)
+        fp = {"prior": DEFAULT_PRIOR, "weights": weights, **recipe}
+        run_cached("heldout", case, f"preset:{style}", names, images, batch, ganprior_fn(prior, case, preset=style),
+                   fingerprint=json.dumps({**fp, **observation_tag(case)}, sort_keys=True))
+        if task == "super-resolve":
+            run_cached("heldout", case, PREVIOUS_SR, names, images, batch,
+                       ganprior_fn(prior, case, preset=style, kernel="deepinv"),
+                       fingerprint=json.dumps({**fp, "kernel": "deepinv"}, sort_keys=True))
+
+
+# the library's super-resolution before issue #27: the same preset through deepinv's Downsampling
+PREVIOUS_SR = "previous:deepinv kernel"
+
+
+def observation_tag(case: str) -> dict:
+    """What a cached entry of ``case`` records about the forward model beyond its recipe: the
+    super-resolution kernel (the default moved from deepinv's operator to PIL's bicubic)."""
+    task = case_entry(case)[1]
+    if "super-resolve" not in parse_task(task):
+        return {}
+    from ganprior.tasks.super_resolve import SuperResolve
+    default = next(o.default for o in SuperResolve.options if o.name == "kernel")
+    return {"kernel": task_options_of(case).get("kernel", default)}
+
+
+def realistic_table(data: dict) -> list[str]:
+    """The default preset against every baseline on the realistic observations, per case."""
+    rows = []
+    for case, (label, task, _, _) in realistic.CASES.items():
+        entries = data.get(case, {})
+        preset = entries.get(f"preset:{default_style(task)}")
+        if not preset or not preset["names"]:
+            continue
+        n = len(preset["names"])
+        base = {k: v for k, v in entries.items() if k.startswith("baseline:") and len(v["names"]) >= n}
+        ident = lambda e: fmt(float(np.mean(e["identity"][:n])), 3) if e.get("identity") else "-"  # noqa: E731
+        line = (f"| {label} | {n} | {fmt(mean(preset, 'psnr'), 2)} / {fmt(mean(preset, 'lpips'), 3)} / "
+                f"{ident(preset)} |")
+        prev = entries.get(PREVIOUS_SR)
+        line += (f" {np.mean(prev['psnr'][:n]):.2f} / {np.mean(prev['lpips'][:n]):.3f} / {ident(prev)} |"
+                 if prev and len(prev["names"]) >= n else " - |")
+        if base:
+            ps = max(base, key=lambda k: np.mean(base[k]["psnr"][:n]))
+            lp = min(base, key=lambda k: np.mean(base[k]["lpips"][:n]))
+            gain = np.asarray(preset["psnr"], float) - np.asarray(base[ps]["psnr"][:n], float)
+            better = np.asarray(preset["lpips"], float) < np.asarray(base[lp]["lpips"][:n], float)
+            line += (f" {ps[9:]}: {np.mean(base[ps]['psnr'][:n]):.2f} / {ident(base[ps])} | "
+                     f"{lp[9:]}: {np.mean(base[lp]['lpips'][:n]):.3f} | {gain.mean():+.2f} dB, ahead on "
+                     f"{int((gain > 0).sum())} of {n} | {int(better.sum())} of {n} |")
+        else:
+            line += " - | - | - | - |"
+        rows.append(line)
+    if not rows:
+        return []
+    return ["### Degradations as users' images have them (issue #27)", "",
+            "Held-out faces degraded by ordinary tools, not by ganprior's forward model "
+            "(`benchmarks/realistic.py`: PIL, OpenCV, deepinv, JPEG, Poisson-Gaussian noise, a faded print), "
+            "8-bit, then restored as a user would: the task and the options they can know (the factor, a noise "
+            "level), never the kernel, so every low-resolution row runs the default kernel (PIL's antialiased "
+            "bicubic) and the other tools' rows measure the mismatch. Reproduce: "
+            "`.venv/bin/python benchmarks/restoration.py --part realistic --images 40`, then `--part report`. "
+            "Identity: dlib's face-recognition distance to the truth (1 - cos, lower is better; "
+            "`pip install 'ganprior[identity]'`). Previous: the same preset through deepinv's `Downsampling`, the "
+            "library's forward model before #27.", "",
+            "| degradation | images | default preset PSNR / LPIPS / identity | previous | best baseline in PSNR "
+            "(PSNR / identity) | best in LPIPS | PSNR gain of the preset | LPIPS better on |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -342,6 +464,7 @@ def report() -> None:
              "PSNR/SSIM/AuC higher is better, LPIPS (AlexNet) and NIQE (2x bicubic upscale: NIQE needs 96 px) "
              "lower is better; data PSNR: the result pushed through the degradation against the observation "
              "(how faithful the fit is). Seconds per image on 2 CPU cores (batched).", ""]
+    lines += realistic_table(load_cache("heldout"))
     for set_name, title in (("heldout", "200 held-out UTKFace faces"), ("examples", "the 21 example faces")):
         data = load_cache(set_name)
         if not data:
@@ -551,7 +674,7 @@ def sheets() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", required=True, choices=["all", "presets", "baselines", "methods", "report"],
+    ap.add_argument("--part", required=True, choices=["all", "presets", "baselines", "methods", "realistic", "report"],
                     help="all: baselines and presets on both sets (held-out: --images), then the report "
                          "folded into BENCHMARKS.md")
     ap.add_argument("--set", default="heldout", choices=["heldout", "examples"])
@@ -567,8 +690,11 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.part == "realistic" and a.cases == ",".join(CASES):
+        a.cases = ",".join(realistic.CASES)
     cases = [c for c in a.cases.split(",") if c]
-    unknown = [c for c in cases if c not in CASES]
+    known = realistic.CASES if a.part == "realistic" else CASES
+    unknown = [c for c in cases if c not in known]
     if unknown:
         ap.error(f"unknown case(s) {', '.join(unknown)}")
     try:
@@ -577,6 +703,8 @@ def main() -> None:
                 names, images = load_set(set_name, a.images if set_name == "heldout" else None)
                 part_baselines(set_name, names, images, cases)
                 part_presets(set_name, names, images, a.batch, cases, a.styles.split(","), a.steps)
+            names, images = load_set("heldout", min(a.images, REALISTIC_IMAGES))
+            part_realistic(names, images, a.batch, list(realistic.CASES))
         if a.part in ("report", "all"):
             report()
             sheets()
@@ -586,7 +714,9 @@ def main() -> None:
                                check=True)
             return
         names, images = load_set(a.set, a.images)
-        if a.part == "presets":
+        if a.part == "realistic":
+            part_realistic(names, images, a.batch, cases)
+        elif a.part == "presets":
             part_presets(a.set, names, images, a.batch, cases, a.styles.split(","), a.steps)
         elif a.part == "baselines":
             part_baselines(a.set, names, images, cases)
