@@ -122,9 +122,9 @@ def _read_known_mask(mask, height: int, width: int, white_is_missing: bool) -> t
         m, _ = read_image(mask, 1)
         m = (m < 0.5).float() if white_is_missing else (m >= 0.5).float()
     if tuple(m.shape[-2:]) != (height, width):
-        which = "" if isinstance(mask, torch.Tensor) else f" {mask}"
-        raise GanpriorError(f"the mask{which} is {m.shape[-1]}x{m.shape[-2]}, the photo {width}x{height}: a photo's "
-                            f"mask must have its size")
+        which = "" if isinstance(mask, torch.Tensor) else f" ({mask})"
+        raise GanpriorError(f"the mask is {m.shape[-1]}x{m.shape[-2]}, the photo {width}x{height}: a photo's mask "
+                            f"must have its size{which}")
     return m
 
 
