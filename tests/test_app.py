@@ -365,7 +365,7 @@ def test_an_uploaded_png_reaches_the_restore_function_bit_exact(page, tmp_path, 
         assert np.abs(copy.astype(int) - upload).max() > 100  # the copy really is lossy
     payload = {"background": file_data(back), "layers": editor["layers"], "composite": None, "id": None}
     outs = page_call(page, "run_restore", [payload, None, "reconstruct", "utkface64", "single", 0, "preset", 5, 4,
-                                            0.1, 1.5, False, 0, False], state)
+                                            0.1, 1.5, False, 0, False, ""], state)
     assert outs[-1][0] == f"Error: {STOPPED}"
     assert len(spy.seen) == 1 and torch.equal(spy.seen[0], as_tensor(upload))
 
@@ -384,7 +384,7 @@ def test_a_transparent_hole_reaches_the_run_as_the_exact_mask(page, tmp_path, mo
     assert len(editor["layers"]) == 1 and editor["layers"][0]["path"].endswith(".png")
     payload = {"background": editor["background"], "layers": editor["layers"], "composite": None, "id": None}
     outs = page_call(page, "run_restore", [payload, None, "inpaint", "utkface64", "single", 0, "preset", 5, 4,
-                                           0.1, 1.5, False, 0, False], state)
+                                           0.1, 1.5, False, 0, False, ""], state)
     assert outs[-1][0] == f"Error: {STOPPED}"
     hole = torch.from_numpy(rgba[..., 3] == 0)
     assert torch.equal(spy.masks[0][0] == 0, hole)
@@ -828,7 +828,7 @@ def test_the_page_finds_and_restores_the_faces_of_the_exact_upload(page, tmp_pat
         seen.append(image.clone())
         return load_photo(pipe, image, **kwargs)
     monkeypatch.setattr(photo_module, "load_photo", spy)
-    args = [payload, None, "super-resolve", "utkface64", "single", 0, "preset", 2, 2, 0.1, 1.5, False, 0, True]
+    args = [payload, None, "super-resolve", "utkface64", "single", 0, "preset", 2, 2, 0.1, 1.5, False, 0, True, ""]
     outs = page_call(page, "run_restore", args, state)
     assert len(seen) == 1 and torch.equal(seen[0], as_tensor(upload))
     status, compare, metrics, files, crops, found, download = outs[-1]

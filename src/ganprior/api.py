@@ -40,6 +40,11 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         options: any ``RunConfig`` field (``preset``, ``steps``, ``lr``, ``num_codes``, ``layer``,
             ``perceptual``, ``blend``, ``guide``, ``simulate``, ``mask``, ``seed``, ...) and the tasks'
             own options (``factor``, ``noise_sigma``, ``blur_sigma``, ...); see ``ganprior.config``.
+            Inpainting: ``mask`` is one mask for all (a file, ``center[:SIDE]``, ``random[:F]``, a
+            tensor), a folder of per-image masks matched by name, or a list of one mask (file or
+            tensor) per image; left out, an input's ``NAME_mask.*`` beside it is its mask, else its
+            transparency. ``mask_paint="white"`` (``COLOR[:TOLERANCE]``) takes the missing pixels
+            from damage painted on the images themselves (``ganprior.physics.paint``).
 
     Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated;
     with ``faces="detect"`` (whole photos, ``ganprior.faces``) a list of ``PhotoResult``, one per
@@ -59,6 +64,8 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
     mask = options.pop("mask", None)
     if isinstance(mask, str):
         options["mask"], mask = mask, None
+    elif mask is not None and options.get("mask_paint") is not None:
+        raise GanpriorError("mask and mask_paint are exclusive: the mask is either given or painted on the images")
     config = RunConfig.from_options(task, method=method, **options)
     pipe = Pipeline(config, prior=given_prior, physics=physics, device=device)
     if loss is not None:
@@ -78,14 +85,19 @@ def restore_photos(pipe: Pipeline, images: ImageLike | Sequence[ImageLike], *, m
     from .faces.photo import PhotoResult, fills_frame, is_aligned_crop, load_photo, restore_photo
     from .inputs import _as_items
     from .io import image_size
+    from .tasks import needs_mask
+    items = _as_items(images, drop_masks=needs_mask(pipe.tasks))
+    if isinstance(mask, (list, tuple)) and len(mask) != len(items):
+        raise GanpriorError(f"got {len(mask)} masks for {len(items)} photos: give one mask per photo")
     out = []
-    for name, source, obj in _as_items(images):
+    for i, (name, source, obj) in enumerate(items):
+        own = mask[i] if isinstance(mask, (list, tuple)) else mask
         size = tuple(obj.shape[-2:])[::-1] if hasattr(obj, "shape") else image_size(obj)
         auto = pipe.config.faces == "auto"
         photo = None if auto and is_aligned_crop(size, pipe.prior.resolution) else \
-            load_photo(pipe, obj, name=name, source=source, mask=mask)
+            load_photo(pipe, obj, name=name, source=source, mask=own)
         if photo is None or (auto and fills_frame(photo)):  # an aligned crop after all: restored whole
-            r = pipe.restore([obj], mask=mask, callback=callback)
+            r = pipe.restore([obj], mask=[own] if isinstance(mask, (list, tuple)) else mask, callback=callback)
             out.append(PhotoResult(image=r.images[0], background=r.images[0], observed=r.observed[0],
                                    faces=[f.to_json() for f in photo.faces] if photo else [], seconds=r.seconds,
                                    steps=r.steps, notes=list(r.notes)))

@@ -74,14 +74,15 @@ def _perceptual_check(v) -> None:
 
 def opt(default: Any = None, *, flag: str | None = None, help: str = "", choices: tuple | None = None,
         check: Callable[[Any], None] | None = None, type: Callable | None = None, cli: bool = True,
-        negate: bool = False, execution: bool = False, default_factory: Callable | None = None):
+        negate: bool = False, execution: bool = False, default_factory: Callable | None = None,
+        metavar: str | None = None):
     """A RunConfig field with what the command line and validation need.
 
     flag: the CLI flag (default ``--name-with-dashes``); negate: a boolean whose flag turns it off
     (``paste_known`` <- ``--no-paste``); cli=False: set through the API only; execution: changes how
     the run goes, not its result (a resumed job may change it)."""
     meta = {"flag": flag, "help": help, "choices": choices, "check": check, "type": type, "cli": cli,
-            "negate": negate, "execution": execution}
+            "negate": negate, "execution": execution, "metavar": metavar}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -150,9 +151,15 @@ class RunConfig:
     truncation: float | None = opt(None, type=float, check=_finite("truncation", 0, 10),
                                    help="truncation of priors that have one (StyleGAN2 psi, BigGAN-deep)")
     simulate: bool = opt(False, help="inputs are clean: degrade them first and report PSNR/SSIM against them")
-    mask: str | None = opt(None, help="inpaint: mask file (white = missing), center[:SIDE] or "
-                                      "random[:MISSING_FRACTION]")
+    mask: str | None = opt(None, help="inpaint: one mask file for every input (white = missing), a folder of "
+                                      "per-image masks matched by name (NAME_mask.* or NAME.* for input NAME.jpg, "
+                                      "of the input's size), center[:SIDE] or random[:MISSING_FRACTION]; without "
+                                      "it an input's NAME_mask.* beside it is its mask, else its transparency")
     mask_white_known: bool = opt(False, help="the mask file's white pixels are the known ones")
+    mask_paint: str | None = opt(None, metavar="COLOR[:TOLERANCE]",
+                                 help="inpaint: the damage is painted on each input in COLOR (a name such as white, "
+                                      "#rrggbb or R,G,B); pixels within TOLERANCE (colour distance 0..1) [0.1] of it, "
+                                      "and the antialiased edge of the paint, are missing; not with --mask")
     faces: str = opt("aligned", choices=("aligned", "detect", "auto"),
                      help="aligned: each input is an aligned face crop, restored at the prior's size; detect: each "
                           "input is a photo: its faces are found, aligned, restored and pasted back onto its "
@@ -244,11 +251,30 @@ class RunConfig:
             if check is not None:
                 check(v)
         self.task_options = check_task_options(self.tasks, self.task_options)
+        self._check_masks()
         if self.background is not None and "super-resolve" not in self.tasks:
             raise GanpriorError("--background chooses the upsampler of a super-resolved photo; this task has none")
         if self.background is not None and self.faces == "aligned":
             raise GanpriorError("--background is the whole photo's upsampler: add --faces detect or --faces auto")
         return self
+
+    def _check_masks(self) -> None:
+        """``mask_paint`` parsed to its canonical ``#rrggbb:TOL`` (so ``white`` and ``#ffffff:0.1`` are
+        one setting of a job), and refused where it cannot apply."""
+        if self.mask is not None and not isinstance(self.mask, str):
+            raise GanpriorError(f"mask must be a file, a folder or a spec, got {type(self.mask).__name__}")
+        if self.mask_paint is None:
+            return
+        from .physics.paint import parse_paint
+        from .tasks import needs_mask
+        self.mask_paint = parse_paint(self.mask_paint).text()
+        if self.mask is not None:
+            raise GanpriorError("--mask and --mask-paint are exclusive: the mask is either given or painted on "
+                                "the inputs")
+        if not needs_mask(self.tasks):
+            raise GanpriorError(f"--mask-paint marks the pixels to fill for inpaint; {self.task} has no inpaint")
+        if self.simulate:
+            raise GanpriorError("--mask-paint reads the damage painted on the inputs; --simulate takes clean inputs")
 
     def resolved(self, num_layers: int | None = None) -> RunConfig:
         """The concrete recipe: the task's preset for every option left None, then the method's

@@ -279,8 +279,10 @@ def to_gray(x: torch.Tensor, weights: Sequence[float] = REC601) -> torch.Tensor:
     return (x * w).sum(dim=1, keepdim=True)
 
 
-def fit_image(x: torch.Tensor, size: int, policy: str = "crop", mode: str = "bicubic") -> torch.Tensor:
-    """Bring ``(C, H, W)`` to ``(C, size, size)`` by ``policy`` (see module doc)."""
+def fit_image(x: torch.Tensor, size: int, policy: str = "crop", mode: str = "bicubic",
+              clamp: bool = True) -> torch.Tensor:
+    """Bring ``(C, H, W)`` to ``(C, size, size)`` by ``policy`` (see module doc); ``clamp=False``
+    keeps a bicubic resize's over- and undershoot (a weight map, not an image)."""
     if policy not in FIT_POLICIES:
         raise GanpriorError(f"unknown fit policy {policy!r}; choose one of {', '.join(FIT_POLICIES)}")
     _, h, w = x.shape
@@ -296,7 +298,7 @@ def fit_image(x: torch.Tensor, size: int, policy: str = "crop", mode: str = "bic
         return x.contiguous()
     kwargs = {"antialias": True} if mode in ("bicubic", "bilinear") else {}
     out = F.interpolate(x[None], size=(size, size), mode=mode, **kwargs)[0]
-    return out.clamp(0, 1) if mode == "bicubic" else out
+    return out.clamp(0, 1) if mode == "bicubic" and clamp else out
 
 
 def read_mask(path: str | os.PathLike, size: int, fit: str = "crop", white_is_missing: bool = True) -> torch.Tensor:

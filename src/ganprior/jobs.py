@@ -8,8 +8,11 @@ is written atomically before the manifest names it, so a kill (even ``kill -9``)
 result and leaves no half-written file (at most ``.*.part`` temporaries, removed by the next run).
 
 A rerun on the same DIR skips an input only when it is ``done``, its bytes still hash to the
-recorded sha256 and every recorded output still exists with its recorded sha256; anything else is
-redone. A rerun with other settings is refused (``--restart`` starts over) so results are never
+recorded sha256 (and its own mask's, ``mask_sha256``, when it has one: a ``--mask DIR`` folder or a
+``NAME_mask.*`` beside it, ``ganprior.mask_files``) and every recorded output still exists with its
+recorded sha256; anything else is redone. A per-image mask is part of its input: a changed one
+redoes that input. The one ``--mask FILE`` of a run is a setting: a changed one is refused, as
+other settings are. A rerun with other settings is refused (``--restart`` starts over) so results are never
 mixed. A failure on one input (unreadable file, NaN loss, ...) is recorded and the others go on; a
 batch whose inversion fails is retried image by image so that only the culprit fails.
 
@@ -118,7 +121,10 @@ def job_settings(config: RunConfig, *, device: str = "cpu") -> JobSettings:
     if prior not in PRIORS and _is_file(prior):
         prior = str(Path(prior).resolve())
     mask_data, mask = None, config.mask
-    if mask is not None and _is_file(mask):
+    from .mask_files import is_mask_folder
+    if is_mask_folder(mask):
+        mask = str(Path(mask).resolve())
+    elif mask is not None and _is_file(mask):
         try:
             mask_data = Path(mask).read_bytes()
         except OSError as e:
@@ -136,6 +142,8 @@ class WorkItem:
     name: str
     source: str
     data: bytes
+    mask: bytes | None = None  # its own mask file's bytes (``--mask DIR`` or NAME_mask.* beside it)
+    mask_source: str | None = None  # that file's path, for messages and its extension
 
 
 @dataclass
@@ -192,14 +200,18 @@ def mask_arg(settings: JobSettings, tmp: Path):
 
 
 def load_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask=None) -> Inputs:
-    """One input's ``Inputs`` (from its bytes), validated as ``Pipeline.load`` does."""
+    """One input's ``Inputs`` (from its bytes, and its own mask's when it has one), validated as
+    ``Pipeline.load`` does."""
     path = _item_file(item, tmp)
+    own = _item_mask(item, tmp)
     try:
-        inputs = pipe.load([path], mask=mask)
-    except GanpriorError as e:  # name the user's file, not the temporary copy
-        raise GanpriorError(str(e).replace(str(path), item.source)) from None
+        inputs = pipe.load([path], mask=[own] if own is not None else mask)
+    except GanpriorError as e:  # name the user's files, not the temporary copies
+        raise GanpriorError(_user_names(str(e), item, path, own)) from None
     finally:
         path.unlink(missing_ok=True)
+        if own is not None:
+            own.unlink(missing_ok=True)
     inputs.names, inputs.sources = [item.name], [item.source]
     return inputs
 
@@ -209,6 +221,22 @@ def _item_file(item: WorkItem, tmp: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(item.data)
     return path
+
+
+def _item_mask(item: WorkItem, tmp: Path) -> Path | None:
+    """The item's own mask as a temporary file (its bytes travel with the item), or None."""
+    if item.mask is None:
+        return None
+    path = tmp / "mask" / item.name / ("mask" + Path(item.mask_source or "mask.png").suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(item.mask)
+    return path
+
+
+def _user_names(text: str, item: WorkItem, path: Path, mask_path: Path | None) -> str:
+    """An error's text with the temporary copies named as the user's files."""
+    text = text.replace(str(path), item.source)
+    return text.replace(str(mask_path), item.mask_source or "the mask") if mask_path is not None else text
 
 
 def is_photo(item: WorkItem, pipe: Pipeline, tmp: Path) -> bool:
@@ -228,12 +256,15 @@ def photo_item(item: WorkItem, pipe: Pipeline, tmp: Path, mask, progress, worker
     auto`` finds the photo is one face filling the frame (restore it as an aligned crop)."""
     from .faces.photo import fills_frame, load_photo, photo_files, restore_photo
     path = _item_file(item, tmp)
+    own = _item_mask(item, tmp)
     try:
-        photo = load_photo(pipe, path, name=item.name, source=item.source, mask=mask)
-    except GanpriorError as e:  # name the user's file, not the temporary copy
-        raise GanpriorError(str(e).replace(str(path), item.source)) from None
+        photo = load_photo(pipe, path, name=item.name, source=item.source, mask=own if own is not None else mask)
+    except GanpriorError as e:  # name the user's files, not the temporary copies
+        raise GanpriorError(_user_names(str(e), item, path, own)) from None
     finally:
         path.unlink(missing_ok=True)
+        if own is not None:
+            own.unlink(missing_ok=True)
 
     def callback(step, total, step_loss, x):
         if progress is not None:
@@ -333,6 +364,7 @@ class JobInput:
     name: str
     path: Path
     explicit: bool  # named on the command line (a folder's files are not)
+    mask: Path | None = None  # its own mask file (``attach_masks``)
 
 
 JOB_FILES = (MANIFEST, "metrics.json", "summary.png")  # written once per job, beside the inputs' outputs
@@ -385,16 +417,58 @@ def _candidates(f: Path) -> Iterator[str]:
         yield _fitted(f"{base}_{n}")
 
 
-def collect_inputs(args: Iterable[str | os.PathLike]) -> list[JobInput]:
-    """Files as given, folders expanded (sorted), each with a unique job name (``unique_names``)."""
+def collect_inputs(args: Iterable[str | os.PathLike], drop_masks: bool = False) -> list[JobInput]:
+    """Files as given, folders expanded (sorted), each with a unique job name (``unique_names``).
+    ``drop_masks`` (an inpaint task): a ``NAME_mask.*`` beside an input ``NAME.*`` is that input's
+    mask, not an input (``mask_files.drop_paired_masks``)."""
     from .io import expand_inputs
     found: list[tuple[Path, bool]] = []
     for a in args:
         found.extend((f, not Path(a).is_dir()) for f in expand_inputs([a]))
+    if drop_masks:
+        from .mask_files import drop_paired_masks
+        kept = {id(f) for f in drop_paired_masks([f for f, _ in found])}
+        found = [(f, e) for f, e in found if id(f) in kept]
     if not found:
         raise GanpriorError("no input given")
     names = unique_names([f for f, _ in found])
     return [JobInput(name, f, explicit) for name, (f, explicit) in zip(names, found)]
+
+
+def attach_masks(inputs: list[JobInput], config: RunConfig) -> list[JobInput]:
+    """Give each input of an inpaint job its own mask file where the run has per-image masks
+    (``--mask DIR``, or ``NAME_mask.*`` beside the inputs when no ``--mask`` is given), checked before
+    any work: an input with no mask (and, without ``--mask``, no transparency to take one from, and
+    not ``--simulate``) is a one-line error naming it, as is a mask of another size than its input."""
+    from .mask_files import check_mask_size, find_masks, has_transparency, is_mask_folder, missing_mask_error
+    from .tasks import needs_mask
+    if not needs_mask(config.tasks) or config.mask_paint is not None:
+        return inputs
+    folder = config.mask if is_mask_folder(config.mask) else None
+    if config.mask is not None and folder is None:
+        return inputs  # one mask (a file or a spec) for every input
+    found = find_masks([i.path for i in inputs], folder)
+    missing = [i.path for i, m in zip(inputs, found)
+               if m is None and (folder is not None or not (config.simulate or has_transparency(i.path) is not False))]
+    if missing:
+        raise missing_mask_error(missing, folder, len(inputs))
+    for inp, m in zip(inputs, found):
+        if m is not None:
+            check_mask_size(_shown_size(m), _shown_size(inp.path), m, inp.path)
+    return [JobInput(i.name, i.path, i.explicit, m) for i, m in zip(inputs, found)]
+
+
+def _shown_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as it is read (its EXIF orientation applied), from its header;
+    (0, 0) when it cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - the full read says why
+        return (0, 0)
+    return (h, w) if turned else (w, h)
 
 
 def planned_outputs(inputs: list[JobInput], gif: bool = False) -> dict[str, str]:
@@ -419,7 +493,7 @@ def check_no_input_overwritten(out: Path, inputs: list[JobInput], reads: list, g
     except OSError:
         return
     read = {}
-    for path in [*(i.path for i in inputs), *reads]:
+    for path in [*(i.path for i in inputs), *(i.mask for i in inputs if i.mask is not None), *reads]:
         try:
             read[Path(path).resolve()] = Path(path)
         except (OSError, TypeError, ValueError):
@@ -565,6 +639,9 @@ class Job:
             return False
         if entry.get("source") != str(inp.path) or sha256_file(inp.path) != entry.get("sha256"):
             return False
+        mask = str(inp.mask) if inp.mask is not None else None  # its own mask is part of the input
+        if entry.get("mask") != mask or (mask is not None and sha256_file(inp.mask) != entry.get("mask_sha256")):
+            return False
         return all(sha256_file(self.out / f) == h for f, h in entry["outputs"].items())
 
     def work_item(self, inp: JobInput) -> WorkItem:
@@ -572,7 +649,13 @@ class Job:
             data = inp.path.read_bytes()
         except OSError:
             data = b""  # process_items reports it as an unreadable image
-        return WorkItem(inp.name, str(inp.path), data)
+        mask = None
+        if inp.mask is not None:
+            try:
+                mask = inp.mask.read_bytes()
+            except OSError:
+                mask = b""  # likewise, as an unreadable mask
+        return WorkItem(inp.name, str(inp.path), data, mask, str(inp.mask) if inp.mask is not None else None)
 
     # -- recording -------------------------------------------------------------------------------
     def record(self, item: WorkItem, result: ItemResult, attempts: int = 1) -> None:
@@ -581,6 +664,8 @@ class Job:
         old = self.items.get(item.name, {})
         entry = {"name": item.name, "source": item.source, "sha256": sha256_bytes(item.data),
                  "attempts": int(old.get("attempts", 0)) + attempts, "worker": result.worker}
+        if item.mask is not None:
+            entry.update(mask=item.mask_source, mask_sha256=sha256_bytes(item.mask))
         if result.ok:
             outputs = {}
             for fname, data in result.files.items():

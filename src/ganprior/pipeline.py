@@ -110,14 +110,14 @@ class Pipeline:
 
     def load(self, images: ImageLike | Sequence[ImageLike], *, mask=None) -> Inputs:
         """Read and validate ``images`` (files, folders or tensors); ``mask`` overrides ``config.mask``
-        (a tensor, a file or a built-in spec)."""
+        (a tensor, a file, a built-in spec, a folder of per-image masks or a list of one per image)."""
         c = self.config
         if self.physics is not None:
             return load_custom_inputs(images, self.physics, self.prior.resolution, simulate=c.simulate, fit=c.fit,
                                       seed=c.seed, device=self.prior.device)
         return load_inputs(images, c.tasks, self.prior.resolution, simulate=c.simulate, fit=c.fit,
                            mask=c.mask if mask is None else mask, mask_white_is_missing=not c.mask_white_known,
-                           seed=c.seed, **c.task_options)
+                           mask_paint=c.mask_paint, seed=c.seed, **c.task_options)
 
     def run(self, inputs: Inputs, idx: slice = slice(None), *, callback=None) -> Result:
         """Invert ``inputs[idx]`` as one batch with the resolved recipe; ``callback(step, total,

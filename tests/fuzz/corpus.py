@@ -8,8 +8,10 @@ the test adds ``--out``, ``--prior`` and the options that keep a run short.
 Categories: every PIL mode in every format that can hold it, 16-bit and float files (NaN and
 inf included), odd sizes and aspect ratios, multi-frame files, EXIF orientations, truncated and
 bit-flipped files, non-images with image extensions, decompression bombs, odd paths (symlink
-loops, dangling links, FIFOs, a folder named x.png, ...), folders, masks of every kind, and the
-same odd images through the other tasks.
+loops, dangling links, FIFOs, a folder named x.png, ...), folders, masks of every kind, the
+same odd images through the other tasks, ``--mask-paint`` values and images (``mask-paint``) and
+per-image masks matched by name: ``--mask DIR`` and ``NAME_mask.*`` beside the inputs
+(``mask-folder``, issue #27).
 """
 
 from __future__ import annotations
@@ -713,6 +715,123 @@ def _masks(b: _Builder) -> None:
                                                          d / "L_30x100.png"], RESULT)
 
 
+def _painted(rng: np.random.Generator, h: int = 24, w: int = 24, paint=(255, 255, 255)) -> np.ndarray:
+    """A good image with a block painted over in ``paint``."""
+    a = _rgb(rng, h, w)
+    a[h // 4: h // 2, w // 6: 5 * w // 6] = paint
+    return a
+
+
+def _mask_paint(b: _Builder) -> None:
+    """``inpaint IMAGE --mask-paint SPEC``: good and bad specs, and odd painted images."""
+    rng = b.rng
+    painted = b.file("mask-paint/painted.png", encode(Image.fromarray(_painted(rng)), "PNG"))
+    for spec, expect in [("white", RESULT), ("WHITE", RESULT), ("#ffffff", RESULT), ("#fff:0.1", RESULT),
+                         ("#ffffff:0.1", RESULT), ("255,255,255:0.15", RESULT), ("rgb(255,255,255)", RESULT),
+                         ("white:0", RESULT), (" white ", RESULT), ("white:0.5", RESULT),
+                         ("whit", ERROR), ("", ERROR), (":", ERROR), (":0.1", ERROR), ("white:", ERROR),
+                         ("white:1.5", ERROR), ("white:-0.1", ERROR), ("white:nan", ERROR), ("white:inf", ERROR),
+                         ("white:1e400", ERROR), ("white:0.1:0.2", ERROR), ("white:0x1", ERROR), ("256,0,0", ERROR),
+                         ("-1,0,0", ERROR), ("1,2", ERROR), ("1,2,3,4", ERROR), ("1.5,2,3", ERROR), ("#12345", ERROR),
+                         ("#ggg", ERROR), ("red", ERROR), ("white:1", ERROR), ("wh\nite", ERROR),
+                         ("\u00e9", ERROR), ("w" * 5000, ERROR), ("rgb(300,0,0)", ERROR)]:
+        b.add("mask-paint", f"spec {spec[:40]!r}", "image", ["inpaint", painted, "--mask-paint", spec], expect)
+    for what, extra, expect in [("with --mask center", ["--mask", "center"], ERROR),
+                                ("with --simulate", ["--simulate"], ERROR)]:
+        b.add("mask-paint", what, "image", ["inpaint", painted, "--mask-paint", "white", *extra], expect)
+    b.add("mask-paint", "denoise", "image", ["denoise", painted, "--mask-paint", "white"], ERROR)
+    b.add("mask-paint", "colorize+inpaint", "image", ["colorize+inpaint", painted, "--mask-paint", "white"], RESULT)
+    b.add("mask-paint", "inpaint+super-resolve", "image",
+          ["inpaint+super-resolve", painted, "--factor", "2", "--mask-paint", "white"], RESULT)
+    red = _painted(rng, paint=(255, 0, 0))
+    gray = _painted(rng)[..., 0]
+    whole = np.full((24, 24, 3), 255, np.uint8)
+    soft = np.asarray(Image.fromarray(_painted(rng, 96, 96)).resize((24, 24), Image.LANCZOS))
+    rgba = np.dstack([_painted(rng), np.full((24, 24), 255, np.uint8)])
+    rgba[:4, :4, 3] = 0  # transparent: composited over white, so painted too
+    for fname, data, spec, expect in [
+            ("red.png", encode(Image.fromarray(red), "PNG"), "255,0,0:0.15", RESULT),
+            ("red_as_white.png", encode(Image.fromarray(red), "PNG"), "white", ERROR),
+            ("gray.png", encode(Image.fromarray(gray), "PNG"), "white", RESULT),
+            ("gray16.png", encode(Image.fromarray(gray.astype(np.uint16) * 257), "PNG"), "white", RESULT),
+            ("painted.jpg", encode(Image.fromarray(_painted(rng)), "JPEG", quality=60), "white:0.15", RESULT),
+            ("antialiased.png", encode(Image.fromarray(soft), "PNG"), "white", RESULT),
+            ("rgba.png", encode(Image.fromarray(rgba), "PNG"), "white", RESULT),
+            ("all_white.png", encode(Image.fromarray(whole), "PNG"), "white", ERROR),
+            ("white_1x1.png", encode(Image.new("RGB", (1, 1), "white"), "PNG"), "white", ERROR),
+            ("float_nan.tif", encode(Image.fromarray(np.full((8, 8), np.nan, np.float32)), "TIFF"), "white", ERROR),
+            ("text.png", b"not an image", "white", ERROR)]:
+        p = b.file(f"mask-paint/{fname}", data)
+        b.add("mask-paint", fname, "image", ["inpaint", p, "--mask-paint", spec], expect)
+    d = b.root / "mask-paint" / "folder"
+    for i in range(2):
+        b.file(f"mask-paint/folder/p{i}.png", encode(Image.fromarray(_painted(rng)), "PNG"))
+    b.add("mask-paint", "folder", "folder", ["inpaint", d, "--mask-paint", "white"], RESULT)
+
+
+def _mask_folders(b: _Builder) -> None:
+    """Per-image masks: ``NAME_mask.*`` beside the inputs and ``--mask DIR`` matched by name."""
+    good = b.good.read_bytes()
+    m = np.zeros((24, 24), np.uint8)
+    m[6:14, 8:18] = 255
+    mask = encode(Image.fromarray(m), "PNG")
+    other = encode(mode_image("RGB", b.rng, 24, 24), "PNG")
+
+    def folder(what: str, files: dict[str, bytes | Callable[[Path], None]]) -> Path:
+        d = b.root / "mask-folder" / what
+        d.mkdir(parents=True, exist_ok=True)
+        for fname, content in files.items():
+            if callable(content):
+                content(d / fname)
+            else:
+                b.file(f"mask-folder/{what}/{fname}", content)
+        return d
+
+    def case(what: str, args, expect) -> None:
+        b.add("mask-folder", what, "folder", ["inpaint", *args], expect)
+
+    case("beside", [folder("beside", {"a.png": good, "a_mask.png": mask})], RESULT)
+    case("beside, two inputs", [folder("beside2", {"a.png": good, "b.jpg": other, "a_mask.png": mask,
+                                                   "b_mask.PNG": mask})], RESULT)
+    case("beside, one without", [folder("one_without", {"a.png": good, "b.png": other, "a_mask.png": mask})], ERROR)
+    case("beside, none", [folder("none", {"a.png": good})], ERROR)
+    case("beside, simulate", [folder("beside_sim", {"a.png": good, "a_mask.png": mask}), "--simulate"], RESULT)
+    case("beside, explicit files", [b.root / "mask-folder" / "beside" / "a.png",
+                                    b.root / "mask-folder" / "beside" / "a_mask.png"], RESULT)
+    case("lonely mask-named input", [folder("lonely", {"x_mask.png": good})], ERROR)
+    case("beside, two masks", [folder("two", {"a.png": good, "a_mask.png": mask,
+                                              "a_mask.jpg": encode(Image.fromarray(m), "JPEG")})], ERROR)
+    case("beside, wrong size", [folder("beside_size", {"a.png": good, "a_mask.png": encode(
+        Image.fromarray(m[:20]), "PNG")})], ERROR)
+    case("beside, garbage mask", [folder("beside_garbage", {"a.png": good, "a_mask.png": b"garbage"})], ERROR)
+    case("beside, transparent mask", [folder("beside_rgba", {"a.png": good, "a_mask.png": encode(
+        Image.fromarray(np.dstack([np.zeros((24, 24, 3), np.uint8), 255 - m])), "PNG")})], RESULT)
+    case("beside, dangling mask", [folder("beside_dangling", {
+        "a.png": good, "a_mask.png": lambda p: p.symlink_to(p.parent / "gone.png")})], ERROR)
+    ins = folder("inputs", {"a.png": good, "b.png": other})
+    for what, files, expect in [
+            ("masks", {"a.png": mask, "b_mask.png": mask}, RESULT),
+            ("empty", {}, ERROR),
+            ("only_one", {"a_mask.png": mask}, ERROR),
+            ("wrong_size", {"a.png": mask, "b.png": encode(Image.fromarray(m[:, :20]), "PNG")}, ERROR),
+            ("two_candidates", {"a.png": mask, "a.jpg": encode(Image.fromarray(m), "JPEG"), "b.png": mask}, ERROR),
+            ("garbage", {"a.png": b"garbage", "b.png": mask}, ERROR),
+            ("all_black", {"a.png": encode(Image.new("L", (24, 24), 0), "PNG"), "b.png": mask}, ERROR),
+            ("all_white", {"a.png": encode(Image.new("L", (24, 24), 255), "PNG"), "b.png": mask}, ERROR),
+            ("text_named", {"a_mask.txt": b"hi", "b.png": mask}, ERROR),
+            ("subfolders", {"a.png": lambda p: p.mkdir(), "b.png": mask}, ERROR)]:
+        case(f"--mask DIR {what}", [ins, "--mask", folder(f"masks_{what}", files)], expect)
+    case("--mask DIR explicit input", [ins / "a.png", "--mask", b.root / "mask-folder" / "masks_masks"], RESULT)
+    case("--mask DIR = the inputs' folder", [folder("self", {"a.png": good, "a_mask.png": mask}), "--mask",
+                                             b.root / "mask-folder" / "self"], RESULT)
+    case("--mask DIR and --mask-paint", [ins, "--mask", b.root / "mask-folder" / "masks_masks", "--mask-paint",
+                                         "white"], ERROR)
+    case("--mask DIR simulate", [ins, "--mask", b.root / "mask-folder" / "masks_masks", "--simulate"], RESULT)
+    # a task without inpaint takes no mask: a folder given anyway changes nothing
+    b.add("mask-folder", "--mask DIR with reconstruct", "folder",
+          ["reconstruct", ins, "--mask", b.root / "mask-folder" / "masks_empty"], RESULT)
+
+
 def _tasks(b: _Builder, files: dict[str, Path]) -> None:
     """Odd inputs through the other tasks (colorize reads them as gray, super-resolve at 8 px, inpaint
     takes its mask from their transparency, or fails with a one-line error when they have none)."""
@@ -761,6 +880,8 @@ def _build(root: Path) -> list[Case]:
     _paths(b)
     _folders(b)
     _masks(b)
+    _mask_paint(b)
+    _mask_folders(b)
     _tasks(b, {k: v for k, v in files.items() if k in TASK_FILES})
     return b.cases
 

@@ -31,7 +31,7 @@ from .corpus import ERROR, MODES, RESULT, Case, build_corpus, restore_permission
 pytestmark = pytest.mark.integration
 
 CATEGORIES = ["mode", "deep", "size", "multiframe", "exif", "truncated", "corrupt", "not-image", "bomb", "path",
-              "folder", "mask", "task"]
+              "folder", "mask", "task", "mask-paint", "mask-folder"]
 FAST = ["--steps", "1", "--codes", "2", "--layer", "1", "--perceptual", "0", "--quiet"]
 FAST_SINGLE = ["--steps", "1", "--perceptual", "0", "--quiet"]  # a single code takes no --codes / --layer
 

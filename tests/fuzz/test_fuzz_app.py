@@ -191,7 +191,7 @@ def _exact_restore_through_page(ctx: Ctx, fmt: str) -> str:
     with ctx.monkeypatch.context() as m:
         m.setattr(Pipeline, "load", spy)
         status = page_call(ctx.page, "run_restore", [payload, None, "reconstruct", "utkface64", "single", 0,
-                                                     "preset", 5, 4, 0.1, 1.5, False, 0, False], state)[-1][0]
+                                                     "preset", 5, 4, 0.1, 1.5, False, 0, False, ""], state)[-1][0]
     assert status == f"Error: {STOPPED}", status
     assert len(spy.seen) == 1 and torch.equal(spy.seen[0], as_tensor(upload)), "the run got other pixels"
     return f"Done: {fmt} copy from the browser, the run got the uploaded pixels bit for bit"

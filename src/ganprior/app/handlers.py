@@ -349,10 +349,12 @@ def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str 
                    codes: int | None = 0, layer: int | str | None = "preset", steps: int | None = 0,
                    factor: int = 4, noise_sigma: float = 0.1, simulate: bool = True, seed: int = 0,
                    perceptual: float | str | None = None, extra_task_options: dict | None = None,
-                   faces: str = "aligned") -> RunConfig:
+                   faces: str = "aligned", mask_paint: str | None = None) -> RunConfig:
     """The ``RunConfig`` of the Restore tab's controls: 'preset' (and 0 codes or steps) leaves an
     option to the task's preset, exactly as the CLI does when a flag is not given. ``faces``:
-    "aligned" (the upload is an aligned face crop) or "detect" (a whole photo: ``--faces detect``)."""
+    "aligned" (the upload is an aligned face crop) or "detect" (a whole photo: ``--faces detect``).
+    ``mask_paint``: "COLOR[:TOLERANCE]" when the upload carries its damage painted in a colour
+    (``--mask-paint``); empty or None: the mask is what is painted in the editor."""
     from ..tasks import parse_task, task_options
     tasks = parse_task(task)
     if method in (None, "", "preset"):
@@ -369,7 +371,19 @@ def restore_config(task: str = "inpaint", prior: str = "utkface64", method: str 
     return RunConfig.from_options("+".join(tasks), prior=None if not isinstance(prior, str) else prior,
                                   method=method, num_codes=codes, layer=_layer(layer), steps=steps,
                                   simulate=bool(simulate), seed=seed, perceptual=perceptual,
-                                  task_options=task_values, faces=faces)
+                                  task_options=task_values, faces=faces, mask_paint=_paint_text(mask_paint))
+
+
+def _paint_text(mask_paint) -> str | None:
+    """The page's "damage painted in colour" field: None when empty (the editor's paint is the mask)."""
+    if mask_paint is None:
+        return None
+    if not isinstance(mask_paint, str):
+        raise GanpriorError(f"the paint colour must be text such as white or #ffffff:0.1, got "
+                            f"{type(mask_paint).__name__}")
+    if len(mask_paint) > 100:
+        raise GanpriorError("the paint colour is over 100 characters; use COLOR[:TOLERANCE], e.g. white:0.1")
+    return mask_paint.strip() or None
 
 
 def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utkface64",
@@ -378,7 +392,8 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
                    seed: int = 0, *, session: str = "local", out_root: str | os.PathLike | None = None,
                    runs: RunRegistry = RUNS, perceptual: float | str | None = None,
                    task_options: dict | None = None, source: np.ndarray | None = None,
-                   slots: RunSlots | None = None, faces: str = "aligned") -> Iterator[Update]:
+                   slots: RunSlots | None = None, faces: str = "aligned",
+                   mask_paint: str | None = None) -> Iterator[Update]:
     """Restore the editor's image; yields live Updates, then a final one with metrics and files.
 
     The controls become a ``RunConfig`` and run through ``ganprior.pipeline`` as ``ganprior TASK``
@@ -393,6 +408,9 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
     ``faces="detect"``: the upload is a whole photo (never simulated): its faces are found, restored
     and pasted back at its size times the task's factor (``_photo_job``); the result's size is
     bounded by ``limits.MAX_RESULT_PIXELS``.
+    ``mask_paint`` ("COLOR[:TOLERANCE]", inpainting of a degraded upload): the damage is painted on
+    the upload itself in that colour (``ganprior.physics.paint``, as ``--mask-paint``) instead of
+    in the editor.
     Errors end the stream with a one-line ``Error:`` status; nothing is written for a failed run.
     """
     try:
@@ -400,10 +418,18 @@ def restore_stream(editor: dict | None, task: str = "inpaint", prior: str = "utk
         if faces == "detect" and simulate:
             raise GanpriorError("a whole photo is restored as it is: untick “The upload is clean”")
         config = restore_config(task, _named_prior(prior), method, codes, layer, steps, factor, noise_sigma,
-                                simulate, seed, perceptual, extra_task_options=task_options, faces=faces)
+                                simulate, seed, perceptual, extra_task_options=task_options, faces=faces,
+                                mask_paint=mask_paint)
+        if config.mask_paint is not None and simulate:
+            raise GanpriorError("damage painted in a colour is read from a damaged upload: untick “The upload "
+                                "is clean”")
+        config.validate()  # the paint colour, before the run waits for a slot
         tasks = config.tasks
         image, painted = editor_input(editor, source)
-        if needs_mask(tasks) and painted is None:
+        if config.mask_paint is not None and painted is not None:
+            raise GanpriorError("the damage is either painted in the editor or in the upload's colour, not both: "
+                                "clear the editor's paint or the paint colour")
+        if needs_mask(tasks) and painted is None and config.mask_paint is None:
             raise GanpriorError(f"{'+'.join(tasks)} needs a mask: paint the area to fill on the image")
         mask = None if painted is None or not needs_mask(tasks) else torch.from_numpy(~painted).float()[None]
         if config.faces == "detect":

@@ -62,11 +62,11 @@ def build_app(out_root: str | os.PathLike | None = None):
         return (h.enlarged(up.image), up.image, f"Loaded {up.name} ({up.image.shape[1]}×{up.image.shape[0]}).")
 
     def run_restore(editor, source, task, prior, method, codes, layer, steps, factor, noise, blur, simulate, seed,
-                    whole, request: gr.Request, progress=gr.Progress()):
+                    whole, paint, request: gr.Request, progress=gr.Progress()):
         faces = "detect" if whole else "aligned"
         for u in h.restore_stream(editor, task, prior, method, codes, layer, steps, factor, noise, simulate, seed,
                                   session=_session(request), out_root=out_root,
-                                  task_options={"blur_sigma": blur}, source=source, faces=faces):
+                                  task_options={"blur_sigma": blur}, source=source, faces=faces, mask_paint=paint):
             if u.total:
                 progress((u.step, u.total), desc="optimising")
             pair = (u.before, u.after) if u.before is not None and u.after is not None else None
@@ -174,6 +174,9 @@ def build_app(out_root: str | os.PathLike | None = None):
                     noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, label="Noise σ", visible=False)
                     blur = gr.Slider(0.5, 8, value=1.5, step=0.1, label="Blur σ (pixels at the prior's size)",
                                      visible=False)
+                    paint = gr.Textbox(value="", label="Inpaint: damage painted on the upload in colour",
+                                       placeholder="e.g. white or #ffffff:0.1 (empty: paint in the editor)",
+                                       max_length=100, elem_id="mask-paint")
                     seed = gr.Number(value=0, precision=0, label="Seed")
                     with gr.Row():
                         run = gr.Button("Run", variant="primary", elem_id="run")
@@ -200,7 +203,7 @@ def build_app(out_root: str | os.PathLike | None = None):
             for control in (prior, factor):
                 control.change(**find)
             job = run.click(run_restore, [editor, source, task, prior, method, codes, layer, steps, factor, noise,
-                                          blur, simulate, seed, whole],
+                                          blur, simulate, seed, whole, paint],
                             [status, compare, metrics, files, crops, found, download],
                             show_progress="minimal", show_progress_on=[status], concurrency_limit=runs,
                             concurrency_id="ganprior-run")

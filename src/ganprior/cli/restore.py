@@ -44,7 +44,7 @@ def _run_parser() -> argparse.ArgumentParser:
             run.add_argument(flag_of(f), dest=f.name, action=action, help=help_text)
             continue
         kind = _perceptual_value if f.name == "perceptual" else (meta.get("type") or str)
-        metavar = None if meta.get("choices") else flag_of(f)[2:].upper().replace("-", "_")
+        metavar = None if meta.get("choices") else (meta.get("metavar") or flag_of(f)[2:].upper().replace("-", "_"))
         run.add_argument(flag_of(f), dest=f.name, type=kind, default=f.default, choices=meta.get("choices"),
                          metavar=metavar, help=help_text)
     tasks = p.add_argument_group("task options (declared by each task)")
@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..jobs import (Job, WorkItem, check_no_input_overwritten, collect_inputs, job_settings, load_item, mask_arg,
-                        remember, run_local)
+    from ..jobs import (Job, WorkItem, attach_masks, check_no_input_overwritten, collect_inputs, job_settings, load_item,
+                        mask_arg, remember, run_local)
+    from ..mask_files import is_mask_folder
     from ..io import check_out_folder
     from ..pipeline import Pipeline
     from ..tasks import needs_mask
@@ -118,12 +119,15 @@ def run(args: argparse.Namespace) -> int:
         raise GanpriorError("--batch auto covers single, multi and subspace; give --method dgp a number")
     res = pipe.prior.resolution
     # validate the task options, mask and noise before any work, on a stand-in image (an inpaint mask
-    # may also come from each input's transparency: then each input is checked on its own)
+    # may also come from each input's own mask file, its paint or its transparency: then each input
+    # is checked on its own)
+    inpaint = needs_mask(pipe.tasks)
+    one_mask = config.mask is not None and not is_mask_folder(config.mask)
     with tempfile.TemporaryDirectory(prefix="ganprior-check-") as tmp:
         mask = mask_arg(settings, Path(tmp))
-        if not needs_mask(pipe.tasks) or config.mask is not None or config.simulate:
-            pipe.load([torch.full((3, res, res), 0.5)], mask=mask)
-        inputs = collect_inputs(args.inputs)
+        if not inpaint or one_mask or (config.simulate and config.mask is None):
+            pipe.load([torch.full((3, res, res), 0.5)], mask=mask if inpaint else None)
+        inputs = attach_masks(collect_inputs(args.inputs, drop_masks=inpaint), settings.config)
         check_no_input_overwritten(out, inputs, [p for p in (config.mask, settings.config.prior) if p],
                                    gif=config.gif)
         # a file named on the command line must be readable (fail fast, nothing written); a folder's
@@ -134,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
                     data = inp.path.read_bytes()
                 except OSError as e:
                     raise GanpriorError(f"cannot read image {inp.path}: {e.strerror}") from None
-                load_item(WorkItem(inp.name, str(inp.path), data), pipe, Path(tmp), mask)
+                try:
+                    own = inp.mask.read_bytes() if inp.mask is not None else None
+                except OSError as e:
+                    raise GanpriorError(f"cannot read mask {inp.mask}: {e.strerror}") from None
+                load_item(WorkItem(inp.name, str(inp.path), data, own, str(inp.mask) if own is not None else None),
+                          pipe, Path(tmp), mask)
     if args.engine == "ray":  # join (or start) the cluster before DIR is touched: its errors write nothing
         from ..ray_engine import Cluster, run_ray
         cluster = Cluster(args.address, args.device, quiet=args.quiet)

@@ -123,9 +123,28 @@ def _read_known_mask(mask, height: int, width: int, white_is_missing: bool) -> t
         m, _ = read_image(mask, 1)
         m = (m < 0.5).float() if white_is_missing else (m >= 0.5).float()
     if tuple(m.shape[-2:]) != (height, width):
+        which = "" if isinstance(mask, torch.Tensor) else f" ({mask})"
         raise GanpriorError(f"the mask is {m.shape[-1]}x{m.shape[-2]}, the photo {width}x{height}: a photo's mask "
-                            f"must have its size")
+                            f"must have its size{which}")
     return m
+
+
+def _own_mask(image, source, setting):
+    """The photo's mask: the run's one mask, or its own one (``--mask DIR`` or NAME_mask.* beside it,
+    ``ganprior.mask_files``); None when it has none (its transparency may serve)."""
+    from ..mask_files import find_mask, is_mask_folder, missing_mask_error
+    folder = is_mask_folder(setting)
+    if setting is not None and not folder:
+        return setting
+    if isinstance(image, torch.Tensor):
+        if folder:
+            raise GanpriorError("a folder of masks is matched to photos by file name; give an image tensor a "
+                                "mask tensor")
+        return None
+    found = find_mask(image, setting if folder else None)
+    if found is None and folder:
+        raise missing_mask_error([source], setting, 1)
+    return found
 
 
 def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, mask=None, detector=None,
@@ -135,18 +154,25 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
     tasks = pipe.tasks
     res = pipe.prior.resolution
     channels, size = observed_geometry(tasks, res, **c.task_options)
+    painted = needs_mask(tasks) and c.mask_paint is not None
+    read_as = 3 if painted else channels  # the paint is found in colour
     if isinstance(image, torch.Tensor):
         observed = image.detach().float().cpu()
         observed = observed[0] if observed.ndim == 4 else observed
-        if observed.shape[0] != channels:
-            observed = to_gray(observed[None])[0] if channels == 1 else observed.expand(3, -1, -1)
+        if observed.shape[0] != read_as:
+            observed = to_gray(observed[None])[0] if read_as == 1 else observed.expand(3, -1, -1)
         alpha = None
     else:
-        observed, alpha = read_image(image, channels)
+        observed, alpha = read_image(image, read_as)
     h, w = observed.shape[-2:]
     known = None
-    if needs_mask(tasks):
-        mask = c.mask if mask is None else mask
+    if painted:
+        from ..physics.paint import paint_known
+        known = paint_known(observed, c.mask_paint, name=str(source or name))
+        if channels == 1:
+            observed = to_gray(observed[None])[0]
+    elif needs_mask(tasks):
+        mask = _own_mask(image, source or name, c.mask) if mask is None else mask
         if mask is not None:
             known = _read_known_mask(mask, h, w, not c.mask_white_known)
         elif alpha is not None:

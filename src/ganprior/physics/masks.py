@@ -42,3 +42,27 @@ def builtin_mask(spec: str, size: int, seed: int = 0) -> torch.Tensor:
     if kind == "random":
         return random_pixel_mask(size, 0.8 if value is None else value, seed)
     raise GanpriorError(f"unknown built-in mask {spec!r}; use a file, center[:SIDE] or random[:FRACTION]")
+
+
+LEAK_MAX = 0.02  # a resized pixel stays known while under this share of its value comes from missing pixels
+
+
+def fit_known_mask(known: torch.Tensor, size: int, fit: str = "crop", name: str = "the input") -> torch.Tensor:
+    """A known-pixel mask ``(1, H, W)`` at an input's own size, brought to ``size`` as the input is
+    (``io.fit_image``: the same crop or pad, then an antialiased bicubic resize).
+
+    The resize mixes each output pixel from a neighbourhood of input pixels, so a pixel next to the
+    hole would carry some of the hole's content (paint, a scratch) into the known pixels: it stays
+    known only when less than ``LEAK_MAX`` of its value comes from missing pixels (the same resize of
+    the missing-pixel map, over- and undershoot included). At the input's own size nothing changes."""
+    from ..io import fit_image
+    missing = 1.0 - known.float().reshape(1, *known.shape[-2:])
+    leak = fit_image(missing, size, fit, mode="bicubic", clamp=False)
+    out = (leak.abs() < LEAK_MAX).float()
+    if out.all():
+        raise GanpriorError(f"the mask of {name} marks no missing pixel in the part of it that is restored "
+                            f"(--fit {fit})")
+    if not out.any():
+        raise GanpriorError(f"the mask of {name} leaves no known pixel at {size}x{size} (the size it is "
+                            f"restored at)")
+    return out
