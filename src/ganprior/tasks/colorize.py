@@ -8,6 +8,7 @@ import deepinv as dinv
 import torch
 
 from ..baselines.classical import colorize
+from ..chroma import FENCE_SAMPLES, fence_chroma
 from ..errors import GanpriorError
 from ..io import REC601, to_gray
 from ..metrics import lab_to_rgb, rgb_to_lab
@@ -43,6 +44,7 @@ class Colorize(Task):
     aliases = ("colorise", "colorization")
     order = 30
     classical_option = None  # one classical answer: the gray input
+    fences = True  # the output's chroma is kept within the band of the prior's nearest samples
 
     # Colorization fits one code, started from the prior samples closest to the gray input
     # (latent_init="best"): a single face's colours are more plausible than those 20 composed codes
@@ -56,8 +58,9 @@ class Colorize(Task):
     # (the held-out ones are the test set), PSNR / LPIPS: lr 0.1 22.02 / 0.0883, 0.03 23.15 / 0.0721,
     # 0.02 23.42 / 0.0704, 0.01 23.51 / 0.0683, 0.005 23.40 / 0.0686; lr 0.01 with 600 steps 23.42.
     recipes = {
-        "faithful": {"method": "single", "perceptual": 0.0, "latent_init": "best", "lr": 0.01},
-        "perceptual": {"method": "single", "perceptual": "auto", "latent_init": "best"},
+        "faithful": {"method": "single", "perceptual": 0.0, "latent_init": "best", "lr": 0.01,
+                     "chroma_fence": FENCE_SAMPLES},
+        "perceptual": {"method": "single", "perceptual": "auto", "latent_init": "best", "chroma_fence": FENCE_SAMPLES},
     }
     method_defaults = {"layer": 2}
     preset_rank = 40
@@ -89,6 +92,9 @@ class Colorize(Task):
         """``x_hat``'s colour with brightness ``gray``: Rec.601 luma kept exactly (``luma``,
         mGANprior) or CIE Lab lightness (``lab``, DGP)."""
         return keep_luminance(x_hat, gray, weights) if color_space == "luma" else keep_lightness_lab(x_hat, gray)
+
+    def fence(self, x_hat, samples):
+        return fence_chroma(x_hat, samples)
 
     def paste_back(self, out, y, degradation, color_space):
         known = degradation.mask.to(out) if degradation.mask is not None else torch.ones_like(out[:, :1])
