@@ -117,9 +117,11 @@ def chroma_stain(x: torch.Tensor, ref: torch.Tensor, threshold: float = STAIN_TH
     drops errors that change sign within a few pixels: a colour edge drawn a pixel off, chroma noise.
     A cast over the whole image (a blue tint on a black-and-white portrait) is a stain everywhere.
     The threshold separates a wrong hue from a wrong tone: skin's chroma is about 10-35 long, so a
-    face a little paler or more saturated than the truth (its chroma scaled by 0.7-1.3) errs by under
-    10, while blue or yellow where the truth is skin or gray errs by 20-60. Unlike PSNR or AuC, a
-    face evenly a little off scores 0 and a small bright stain counts with its whole area.
+    face a little paler or more saturated than the truth errs by well under 15 (the first 20 held-out
+    faces with their chroma scaled by 0.7 / 1.3: 1.3% / 0.8% stained), while blue or yellow where the
+    truth is skin or gray errs by 20-60. Unlike PSNR or AuC, a face evenly a little off scores about 0
+    and a small bright stain counts with its whole area. A cast shorter than 15 (a blue tint of 0.07
+    in RGB, about 12) is not counted.
     """
     _check(x, ref)
     d = (rgb_to_lab(x)[:, 1:] - rgb_to_lab(ref)[:, 1:]).float()
