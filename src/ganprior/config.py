@@ -181,6 +181,10 @@ class RunConfig:
     guide: float | None = opt(None, type=float, check=_weight("guide"),
                               help="denoising with BM3D: the prior's weight in the pilot of BM3D's Wiener stage, "
                                    "G in [0, 1], 0 = plain BM3D [the preset's]")
+    chroma_fence: int | None = opt(None, type=int, check=_finite("chroma fence", 0, 4096, integer=True),
+                                   help="colorize: keep each pixel's chroma (Lab a/b) within the middle half of the "
+                                        "chroma of the N prior samples closest to the gray input, against colour "
+                                        "stains; 0 = off [the preset's: 16]")
     precision: str = opt("fp32", choices=("fp32", "bf16"),
                          help="bf16 autocasts the generator (fast on GPUs and AVX512-BF16/AMX CPUs, slow on others)")
     compile: bool = opt(False, execution=True, help="render through torch.compile (pays off over many steps, mainly on GPUs)")
@@ -283,7 +287,7 @@ class RunConfig:
         self.validate()
         tasks = self.tasks
         keys = ("method", "perceptual", "blend", "guide", "num_codes", "layer", "steps", "lr", "num_subspaces",
-                "latent_init")
+                "latent_init", "chroma_fence")
         chosen = apply_preset(tasks, self.preset, {k: getattr(self, k) for k in keys})
         unknown = sorted(set(chosen) - set(keys))
         if unknown:  # a recipe key the config cannot hold would silently not run
@@ -295,6 +299,7 @@ class RunConfig:
             out.perceptual = "auto"
         out.blend = 0.0 if out.blend is None else float(out.blend)
         out.guide = 0.0 if out.guide is None else float(out.guide)
+        out.chroma_fence = 0 if out.chroma_fence is None else int(out.chroma_fence)
         if out.method in COMPOSITION_METHODS:
             defaults = defaults_for(out.method, tasks, num_layers)
             for k, v in defaults.items():

@@ -31,13 +31,15 @@ from .priors.zoo import configure_prior, default_prior
 
 def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str], *, physics=None,
                   paste_known: bool = True, blend: float | None = None, guide: float | None = None,
-                  niqe_params=None, task_options: dict | None = None, factor: int | None = None,
-                  noise_sigma: float | None = None, **invert_options) -> Result:
+                  chroma_fence: int | None = None, niqe_params=None, task_options: dict | None = None,
+                  factor: int | None = None, noise_sigma: float | None = None, **invert_options) -> Result:
     """Invert ``inputs[idx]`` in one batch and score it (reference metrics when ground truth is known).
 
     ``task_options``: the tasks' own options (``factor`` and ``noise_sigma`` may also be given as
     keywords). ``blend``: the prior's weight in the classical blend (0 or None = off); ``guide``: its
-    weight in BM3D's pilot when denoising. ``invert_options`` go to ``invert``."""
+    weight in BM3D's pilot when denoising. ``chroma_fence``: colorization's chroma band from that many
+    of the prior's nearest samples (``ganprior.chroma``; 0 or None = off). ``invert_options`` go to
+    ``invert``."""
     options = dict(task_options or {})
     options.update({k: v for k, v in (("factor", factor), ("noise_sigma", noise_sigma)) if v is not None})
     if physics is not None:
@@ -45,7 +47,8 @@ def restore_batch(inputs: Inputs, idx: slice, prior: Prior, task: str | list[str
     else:
         masks = inputs.masks[idx] if inputs.masks is not None else None
         deg = build_degradation(parse_task(task), prior.resolution, mask=masks, paste_known=paste_known,
-                                blend=blend, guide=guide, device=prior.device, **options)
+                                blend=blend, guide=guide, chroma_fence=chroma_fence, device=prior.device,
+                                **options)
     y = inputs.observed[idx]
     expected = (deg.observed_channels, deg.observed_size, deg.observed_size)
     if tuple(y.shape[1:]) != expected:
@@ -125,8 +128,8 @@ class Pipeline:
         c = self.config
         options = {**c.invert_options(), **self.extra_options, "loss": self.loss}
         result = restore_batch(inputs, idx, self.prior, self.tasks, physics=self.physics, paste_known=c.paste_known,
-                               blend=c.blend, guide=c.guide, niqe_params=c.niqe_params, task_options=c.task_options,
-                               callback=callback, **options)
+                               blend=c.blend, guide=c.guide, chroma_fence=c.chroma_fence, niqe_params=c.niqe_params,
+                               task_options=c.task_options, callback=callback, **options)
         result.notes = list(dict.fromkeys(self.notes + result.notes))
         return result
 

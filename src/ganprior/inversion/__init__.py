@@ -12,7 +12,7 @@ from ..physics.operator import as_operator
 from ..presets import defaults_for
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
-from .candidates import DEFAULT_NUM_CANDIDATES, best_codes
+from .candidates import DEFAULT_NUM_CANDIDATES, best_codes, render_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .methods import METHOD_NAMES, METHODS, SOLVERS, check_options, method_options
 from .multi_code import MultiCode
@@ -100,16 +100,26 @@ def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         param = METHODS[method](prior, y.shape[0], seed=seed, **settings)
+    # the starts and the samples post-processing fences the output with (colorization's chroma band)
+    # are the closest of one seeded pool: it is rendered and scored once for both
+    fence = getattr(degradation, "fence_samples", 0)
+    nearest = None
+    if best or fence:
+        count = max(param.codes_per_image if best else 0, fence)
+        pool_size = int(num_candidates or DEFAULT_NUM_CANDIDATES)
+        if best and pool_size < param.codes_per_image:
+            raise GanpriorError(f"need at least as many candidates ({pool_size}) as codes ({param.codes_per_image})")
+        nearest = best_codes(prior, y, degradation, count, seed=seed, num_candidates=max(pool_size, count))
     if best:
-        param.start_from(best_codes(prior, y, degradation, param.codes_per_image, seed=seed,
-                                    num_candidates=int(num_candidates or DEFAULT_NUM_CANDIDATES)))
+        param.start_from(nearest[:, :param.codes_per_image].clone())
     loss_fn = loss if loss is not None else PixelLoss()
     stop = EarlyStop(stop_mse, y, degradation.A)
     t0 = time.perf_counter()
     raw, history = optimize(param, y, degradation.A, loss_fn, steps=steps, lr=lr, optimizer=optimizer,
                             callback=callback, stop=stop, precision=precision, compile=compile)
     seconds = time.perf_counter() - t0
-    images = degradation.postprocess(raw, y).clamp(0, 1)
+    samples = render_codes(prior, nearest[:, :fence]) if fence else None
+    images = degradation.postprocess(raw, y, samples=samples).clamp(0, 1)
     for p in param.parameters():
         p.requires_grad_(False)
     return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(),

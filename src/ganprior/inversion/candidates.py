@@ -55,15 +55,41 @@ def score_candidates(prior: Prior, pool: torch.Tensor, y: torch.Tensor, degradat
     return torch.cat(distances, dim=1)
 
 
+def _nearest(prior: Prior, y: torch.Tensor, degradation: Degradation, count: int, num_candidates: int,
+             seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded pool of ``num_candidates`` latents and the ``(B, count)`` indices of each image's
+    closest ones in pixel MSE of the observation, closest first."""
+    pool = prior.sample_latent(num_candidates, torch.Generator().manual_seed(seed)).to(prior.device)
+    # 50 renders at a time at 64 px, fewer for larger priors (a 1024 px StyleGAN2 renders one at a time)
+    chunk = max(1, int(50 * (64 / prior.resolution) ** 2))
+    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance, chunk)
+    return pool, dist.topk(count, dim=1, largest=False).indices
+
+
 def best_codes(prior: Prior, y: torch.Tensor, degradation: Degradation, num_codes: int, *,
                num_candidates: int = DEFAULT_NUM_CANDIDATES, seed: int = 0) -> torch.Tensor:
     """``(B, num_codes, *latent_shape)``: per image, the ``num_codes`` prior samples (of a seeded
     pool of ``num_candidates``, the same for every image) whose observation is closest in pixel MSE."""
     if num_candidates < num_codes:
         raise GanpriorError(f"need at least as many candidates ({num_candidates}) as codes ({num_codes})")
-    pool = prior.sample_latent(num_candidates, torch.Generator().manual_seed(seed)).to(prior.device)
-    # 50 renders at a time at 64 px, fewer for larger priors (a 1024 px StyleGAN2 renders one at a time)
-    chunk = max(1, int(50 * (64 / prior.resolution) ** 2))
-    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance, chunk)
-    order = dist.topk(num_codes, dim=1, largest=False).indices  # (B, N), best first
+    pool, order = _nearest(prior, y, degradation, num_codes, num_candidates, seed)  # (B, N), best first
     return pool[order].clone()
+
+
+def render_codes(prior: Prior, codes: torch.Tensor) -> torch.Tensor:
+    """``(B, K, C, R, R)`` renders in [0, 1] of ``codes`` ``(B, K, *latent_shape)`` (e.g. ``best_codes``)."""
+    with torch.no_grad(), frozen_eval(prior):
+        images = torch.cat([prior.to_unit(prior.generate(c)).float().clamp(0, 1) for c in codes])
+    return images.unflatten(0, tuple(codes.shape[:2]))
+
+
+def fence_samples(prior: Prior, y: torch.Tensor, degradation, *, num_candidates: int | None = None,
+                  seed: int = 0) -> torch.Tensor | None:
+    """The renders of the prior's samples closest to ``y`` that the degradation's post-processing
+    wants (``fence_samples`` of them, e.g. colorization's chroma band), or None when it wants none."""
+    count = getattr(degradation, "fence_samples", 0)
+    if not count:
+        return None
+    codes = best_codes(prior, y, degradation, count, seed=seed,
+                       num_candidates=max(count, int(num_candidates or DEFAULT_NUM_CANDIDATES)))
+    return render_codes(prior, codes)

@@ -41,7 +41,7 @@ from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DG
                        dgp_schedule_name)
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
-from .candidates import score_candidates
+from .candidates import fence_samples, score_candidates
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -572,7 +572,8 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         p.requires_grad_(False)
     with torch.no_grad():
         raw = stop.finish(prior.to_unit(param()).clamp(0, 1))
-    images = degradation.postprocess(raw, y, color_space="lab").clamp(0, 1)
+    samples = fence_samples(prior, y, degradation, seed=seed)  # from the prior as given, not the tuned one
+    images = degradation.postprocess(raw, y, color_space="lab", samples=samples).clamp(0, 1)
     return Result(images=images.cpu(), raw=raw.cpu(), observed=y.cpu(), params=param.state(),
                   history=history[:step], seconds=time.perf_counter() - t0, steps=step,
                   parameterization=param, stopped_at=stop.result_field)

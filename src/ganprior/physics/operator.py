@@ -107,7 +107,10 @@ class Operator:
         with torch.no_grad(), seeded(seed, x.device, getattr(self.physics, "noise_model", None)):
             return self._noisy(x)
 
-    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor, color_space: str = "luma") -> torch.Tensor:
+    fence_samples = 0  # a user's forward model names no task that limits the output to prior samples
+
+    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor, color_space: str = "luma",
+                    samples: torch.Tensor | None = None) -> torch.Tensor:
         """Identity: a user's forward model says nothing about which pixels are known."""
         return x_hat
 

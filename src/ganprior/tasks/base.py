@@ -111,6 +111,8 @@ class Task:
     classical_methods: tuple[str, ...] = ()
     # methods of the inverse step that can take the prior's image as a pilot (the blend's ``guide``)
     guided_methods: tuple[str, ...] = ()
+    # post-processing limits the output to the prior's samples closest to the observation (``fence``)
+    fences: bool = False
     # presets: style -> restore() options; the style ``--preset auto`` picks; overrides of
     # presets.METHOD_DEFAULTS["multi"] (a subspace method takes only the layer)
     recipes: dict[str, dict] = {}
@@ -138,6 +140,12 @@ class Task:
     def paste_back(self, out: torch.Tensor, y: torch.Tensor, degradation, color_space: str) -> torch.Tensor:
         """Put what the observation ``y`` shows back into the output (chains that observe pixels only)."""
         return out
+
+    def fence(self, x_hat: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """Limit the prior's output ``x_hat`` to what the prior's samples closest to the observation,
+        ``samples`` ``(B, K, C, R, R)``, agree on (colorization: their chroma band), before paste-back.
+        Used by chains whose ``Degradation.chroma_fence`` is set."""
+        return x_hat
 
     def keep_observed(self, x_hat: torch.Tensor, restored: torch.Tensor, color_space: str) -> torch.Tensor:
         """Combine a classical ``restored`` image with the prior's ``x_hat`` where the observation

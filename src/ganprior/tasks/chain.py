@@ -48,6 +48,9 @@ class Degradation:
         guide: with denoising and BM3D, the prior's weight in the pilot of BM3D's Wiener stage
             (``tasks.blend``; 0 = plain BM3D in the blend).
         options: the tasks' resolved options (``factor``, ``noise_sigma``, ``blur_sigma``).
+        chroma_fence: how many of the prior's samples closest to the observation limit the output
+            before paste-back (``Task.fence``; colorization: the chroma band of ``ganprior.chroma``);
+            0 = off, and 0 for chains without a task that fences.
     """
     tasks: list[str]
     physics: dinv.physics.Physics
@@ -59,6 +62,7 @@ class Degradation:
     blend: float = 0.0
     guide: float = 0.0
     options: dict = field(default_factory=dict)
+    chroma_fence: int = 0
     gray_weights: tuple = field(default=REC601)
 
     @property
@@ -98,8 +102,19 @@ class Degradation:
         with torch.no_grad():
             return self.add_noise(self.physics.A(x), seed)
 
-    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor, color_space: str = "luma") -> torch.Tensor:
+    @property
+    def fence_samples(self) -> int:
+        """How many of the prior's samples closest to the observation ``postprocess`` wants (0 = none)."""
+        fences = self.paste_known and any(t.fences for t in self.chain)
+        return self.chroma_fence if fences else 0
+
+    def postprocess(self, x_hat: torch.Tensor, y: torch.Tensor, color_space: str = "luma",
+                    samples: torch.Tensor | None = None) -> torch.Tensor:
         """Paper post-processing of the prior's output ``x_hat`` (B, 3, R, R) given observation ``y``.
+
+        ``samples`` ``(B, K, 3, R, R)``: the prior's samples closest to ``y`` (``fence_samples`` of
+        them; ``inversion.candidates.nearest_samples``); each task's ``fence`` limits ``x_hat`` to
+        them first.
 
         Colorization keeps the input's brightness: ``color_space="luma"`` (mGANprior) keeps the gray
         input exactly as the output's Rec.601 luma (``keep_luminance``); ``"lab"`` (DGP) takes the
@@ -110,6 +125,9 @@ class Degradation:
         if not self.paste_known or not self.tasks:
             return x_hat
         chain = self.chain
+        if samples is not None:
+            for task in chain:
+                x_hat = task.fence(x_hat, samples)
         guided = self.guide > 0 and any(t.guided_methods for t in chain)
         if (self.blend > 0 or guided) and blend_applies(self.tasks):
             out = classical_blend(x_hat, y, self, self.blend, guide=self.guide)
@@ -174,14 +192,14 @@ def observed_geometry(task: str | list[str], resolution: int, **options) -> Geom
 
 def build_degradation(task: str | list[str], resolution: int, *, mask: torch.Tensor | None = None,
                       paste_known: bool = True, blend: float | None = 0.0, guide: float | None = 0.0,
-                      device: str | torch.device = "cpu", **options) -> Degradation:
+                      chroma_fence: int | None = 0, device: str | torch.device = "cpu", **options) -> Degradation:
     """The deepinv physics of a task chain for clean images of size ``resolution``.
 
     ``options`` are the tasks' declared options (``task_options``): ``factor`` (2..16) is required
     for ``super-resolve``, ``noise_sigma`` (default 0.1) for ``denoise``, ``blur_sigma`` for
     ``deblur``; None means not given, and options of tasks outside the chain are ignored.
     ``mask`` is ``(1, s, s)`` or ``(B, 1, s, s)`` with 1 = known, at the observed size; it is
-    required for ``inpaint``.
+    required for ``inpaint``. ``chroma_fence``: see ``Degradation`` (None = 0).
     """
     tasks = parse_task(task)
     blend, guide = check_weight(blend), check_weight(guide, "guide")
@@ -201,4 +219,5 @@ def build_degradation(task: str | list[str], resolution: int, *, mask: torch.Ten
             noise = model
     return Degradation(tasks=tasks, physics=_compose(ops, noise, device), resolution=resolution,
                        observed_size=geometry.size, observed_channels=geometry.channels, mask=observed_mask,
-                       paste_known=paste_known, blend=blend, guide=guide, options=resolved)
+                       paste_known=paste_known, blend=blend, guide=guide, options=resolved,
+                       chroma_fence=int(chroma_fence or 0))
