@@ -129,9 +129,10 @@ def test_chain_ranks_pick_the_preset_and_schedule():
 
 def test_task_options_describe_what_a_chain_needs():
     options = task_options("denoise+super-resolve")
-    assert [o.name for o in options] == ["factor", "noise_sigma"]
-    factor, sigma = options
+    assert [o.name for o in options] == ["factor", "kernel", "noise_sigma"]
+    factor, kernel, sigma = options
     assert (factor.flag, factor.type, factor.default) == ("--factor", int, None)
+    assert (kernel.flag, kernel.type, kernel.default) == ("--kernel", str, "bicubic")
     assert (sigma.flag, sigma.type, sigma.default) == ("--noise-sigma", float, 0.1)
     assert task_options("inpaint") == [] and task_options("reconstruct") == []
     names = [o.name for o in task_options()]
