@@ -13,6 +13,7 @@ from ganprior.config import RunConfig
 from ganprior.errors import GanpriorError
 from ganprior.faces.align import FFHQ
 from ganprior.faces.detector import Face
+from ganprior.inputs import Inputs
 from ganprior.faces.photo import face_ratio_limit, load_photo, photo_files, restore_photo
 from ganprior.pipeline import Pipeline
 
@@ -78,6 +79,26 @@ def test_super_resolution_returns_the_photo_times_the_factor_on_a_bicubic_backgr
     assert torch.allclose(r.background, upsample(photo[None], (80, 120), "bicubic")[0])
     far = (slice(60, 80), slice(80, 120))  # away from the face: exactly the background
     assert torch.equal(r.image[:, far[0], far[1]], r.background[:, far[0], far[1]])
+
+
+def test_a_blended_recipe_adds_the_prior_detail_to_the_background(tiny_prior):
+    from ganprior.faces.align import paste_back
+    from ganprior.faces.photo import _photo_to_result, detail_weight
+    from ganprior.tasks import build_degradation
+    from ganprior.tasks.blend import prior_detail
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=2, blend=0.5)
+    assert detail_weight(pipe) == 0.5 and detail_weight(pipe_for(tiny_prior, "super-resolve", factor=2)) == 0.0
+    assert detail_weight(pipe_for(tiny_prior, "colorize", blend=0.5)) == 0.0  # colour is the prior's whole output
+    photo = smooth_photo(40, 60)
+    p = load_photo(pipe, photo, detector=FixedDetector([face_at(20, 20, 8)]))
+    r = restore_photo(pipe, p)
+    # the same fit (seeded) gives the prior's image; its detail beyond bicubic, halved, is all that is added
+    raw = pipe.run(Inputs(names=["f"], sources=["f"], observed=p.crops, ground_truth=None, masks=None)).raw
+    detail = 0.5 * prior_detail(raw, build_degradation("super-resolve", 16, factor=2))
+    M = _photo_to_result(p.faces[0].matrix, p.crop_size, 16)
+    expected = paste_back(r.background, detail[0], M, 2, additive=True)
+    torch.testing.assert_close(r.image, expected, atol=1e-5, rtol=0)
+    assert float((r.image - r.background).abs().max()) > 1e-3
 
 
 def test_a_photo_without_faces_gets_its_background_and_a_note(tiny_prior):
