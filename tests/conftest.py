@@ -94,3 +94,18 @@ def periodic_image(size: int = 64) -> "torch.Tensor":
     return torch.stack([0.5 + 0.3 * torch.sin(3 * t * xx) * torch.cos(2 * t * yy),
                         0.5 + 0.25 * torch.sin(5 * t * (xx + yy)),
                         0.5 + 0.2 * torch.cos(7 * t * yy)])[None]
+
+
+@pytest.fixture
+def count_inversions(monkeypatch):
+    """Counts the images that reach the inversion (both engines call pipeline.restore_batch)."""
+    import ganprior.pipeline
+    real = ganprior.pipeline.restore_batch
+    seen: list[list[str]] = []
+
+    def counting(inputs, idx, *a, **k):
+        seen.append(list(inputs.names[idx]))
+        return real(inputs, idx, *a, **k)
+
+    monkeypatch.setattr(ganprior.pipeline, "restore_batch", counting)
+    return seen

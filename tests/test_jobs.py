@@ -29,21 +29,6 @@ def manifest(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-@pytest.fixture
-def count_inversions(monkeypatch):
-    """Counts the images that reach the inversion (both engines call pipeline.restore_batch)."""
-    import ganprior.pipeline
-    real = ganprior.pipeline.restore_batch
-    seen: list[list[str]] = []
-
-    def counting(inputs, idx, *a, **k):
-        seen.append(list(inputs.names[idx]))
-        return real(inputs, idx, *a, **k)
-
-    monkeypatch.setattr(ganprior.pipeline, "restore_batch", counting)
-    return seen
-
-
 def test_manifest_records_settings_inputs_and_outputs(tmp_path, capsys, tiny_checkpoint, face_pngs):
     out = tmp_path / "out"
     code, stdout, err = run_cli(["reconstruct", face_pngs[0].parent, "--out", out, "--prior", tiny_checkpoint,

@@ -286,20 +286,6 @@ def test_inpainting_a_painted_real_face_leaves_no_white_halo(tmp_path, capsys):
 
 # -- the command line -----------------------------------------------------------------------------
 
-@pytest.fixture
-def count_inversions(monkeypatch):
-    import ganprior.pipeline
-    real = ganprior.pipeline.restore_batch
-    seen: list[list[str]] = []
-
-    def counting(inputs, idx, *a, **k):
-        seen.append(list(inputs.names[idx]))
-        return real(inputs, idx, *a, **k)
-
-    monkeypatch.setattr(ganprior.pipeline, "restore_batch", counting)
-    return seen
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -603,17 +603,23 @@ def _paths(b: _Builder) -> None:
     b.image("path", "new\nline.png", good, RESULT, what="newline in a name")  # (a bad one: test_fuzz.py, known)
 
 
+def _write_folder(b: _Builder, rel: str, files: dict[str, bytes | Callable[[Path], None]]) -> Path:
+    """The folder ``rel`` under the corpus root with ``files``: bytes, or a callable that writes the path."""
+    d = b.root / rel
+    d.mkdir(parents=True, exist_ok=True)
+    for fname, content in files.items():
+        if callable(content):
+            content(d / fname)
+        else:
+            b.file(f"{rel}/{fname}", content)
+    return d
+
+
 def _folders(b: _Builder) -> None:
     good = b.good.read_bytes()
 
     def folder(what: str, expect: str | None, files: dict[str, bytes | Callable[[Path], None]]) -> Path:
-        d = b.root / "folder" / what
-        d.mkdir(parents=True, exist_ok=True)
-        for fname, content in files.items():
-            if callable(content):
-                content(d / fname)
-            else:
-                b.file(f"folder/{what}/{fname}", content)
+        d = _write_folder(b, f"folder/{what}", files)
         b.add("folder", what, "folder", ["reconstruct", d], expect)
         return d
 
@@ -778,14 +784,7 @@ def _mask_folders(b: _Builder) -> None:
     other = encode(mode_image("RGB", b.rng, 24, 24), "PNG")
 
     def folder(what: str, files: dict[str, bytes | Callable[[Path], None]]) -> Path:
-        d = b.root / "mask-folder" / what
-        d.mkdir(parents=True, exist_ok=True)
-        for fname, content in files.items():
-            if callable(content):
-                content(d / fname)
-            else:
-                b.file(f"mask-folder/{what}/{fname}", content)
-        return d
+        return _write_folder(b, f"mask-folder/{what}", files)
 
     def case(what: str, args, expect) -> None:
         b.add("mask-folder", what, "folder", ["inpaint", *args], expect)
