@@ -70,6 +70,14 @@ def part_mask(part: str, size: int, scale: float = 1.0) -> torch.Tensor:
     return m
 
 
+def part_region(parts, size: int, scale: float = 1.0) -> torch.Tensor:
+    """``(1, 1, size, size)``: 1 inside the union of the boxes over ``parts`` (sides times ``scale``), else 0."""
+    region = torch.zeros(1, 1, size, size)
+    for part in parts:
+        region = torch.maximum(region, 1 - part_mask(part, size, scale)[None])
+    return region
+
+
 BUILTIN_MASKS = ("center", "centre", "box", "random", *PART_BOXES)
 
 
