@@ -150,8 +150,9 @@ class RunConfig:
     truncation: float | None = opt(None, type=float, check=_finite("truncation", 0, 10),
                                    help="truncation of priors that have one (StyleGAN2 psi, BigGAN-deep)")
     simulate: bool = opt(False, help="inputs are clean: degrade them first and report PSNR/SSIM against them")
-    mask: str | None = opt(None, help="inpaint: mask file (white = missing), center[:SIDE] or "
-                                      "random[:MISSING_FRACTION]")
+    mask: str | None = opt(None, help="inpaint: mask file (white = missing), center[:SIDE], "
+                                      "random[:MISSING_FRACTION] or a box over a facial part of an "
+                                      "aligned face: left-eye, right-eye, eyes, nose or mouth[:SCALE]")
     mask_white_known: bool = opt(False, help="the mask file's white pixels are the known ones")
     faces: str = opt("aligned", choices=("aligned", "detect", "auto"),
                      help="aligned: each input is an aligned face crop, restored at the prior's size; detect: each "

@@ -73,7 +73,7 @@ class Inpaint(Task):
     def forward(self, geometry, options, *, mask=None, device="cpu") -> Step:
         channels, size = geometry
         if mask is None:
-            raise GanpriorError("inpaint needs a mask (--mask FILE, center[:SIDE] or random[:FRACTION])")
+            raise GanpriorError("inpaint needs a mask (--mask FILE, center[:SIDE], random[:FRACTION] or PART[:SCALE])")
         mask = mask.float()
         if mask.ndim == 3:
             mask = mask[None]
