@@ -25,7 +25,6 @@ Each run prints a markdown table (the section in benchmarks/results/restoration_
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from pathlib import Path
@@ -157,5 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.chdir(Path(__file__).resolve().parent)
     main()
