@@ -65,7 +65,10 @@ class Inpaint(Task):
     # Over skin (the centre box, below the eyes and above the lips) w = 1 lost 0.5 dB of PSNR to the
     # constant blend (34.12 against 34.60 dB) for a better LPIPS: there the blend stays. A rim of 2 px
     # at w kept 0.1 dB of PSNR over w = 1 in the whole hole; rims of (1, 3) and (3, 5) px were measured
-    # too (benchmarks/inpaint_parts.py, benchmarks/results/restoration_notes.md).
+    # too. The nose is not among the parts: a nose hole gained with it (+0.2 dB), but the centre box,
+    # whose inside is the nose's, lost the same 0.5 dB (benchmarks/inpaint_parts.py,
+    # benchmarks/results/restoration_notes.md). The boxes are the utkface64 template's (the default
+    # prior's crops): a prior whose crops put the face elsewhere gets the blend over its eyes.
     hole_depths = (2, 4)
     prior_parts = ("left-eye", "right-eye", "mouth")
     prior_part_scale = 0.75
