@@ -36,7 +36,7 @@ from ganprior.baselines.classical import fill
 from ganprior.io import save_image
 from ganprior.metrics import lpips, psnr
 from ganprior.physics.masks import builtin_mask
-from ganprior.tasks import build_degradation, classical_blend
+from ganprior.tasks import build_degradation
 
 from restoration import RESULTS, load_set
 
