@@ -11,7 +11,7 @@ from ganprior.baselines import denoise, fill, upsample
 from ganprior.errors import GanpriorError
 from ganprior.io import to_gray
 from ganprior.metrics import psnr
-from ganprior.tasks import build_degradation, classical_restore
+from ganprior.tasks import build_degradation, classical_restore, get_task
 from ganprior.tasks.blend import blend_applies, classical_blend, prior_detail
 from ganprior.tasks.colorize import keep_luminance
 
@@ -33,18 +33,22 @@ def test_inpainting_blend_keeps_known_pixels_and_spans_classical_to_residual():
         out = classical_blend(x, y, deg, w)
         torch.testing.assert_close(out * mask, truth * mask, atol=1e-5, rtol=0)
     torch.testing.assert_close(classical_blend(x, y, deg, 0.0), classical_restore(y, deg), atol=1e-5, rtol=0)
-    # the definition, operator by operator
+    # the definition, operator by operator, with inpainting's weight map (w near known pixels, 1
+    # deep in holes: tasks.inpaint)
     w = 0.3
-    expected = classical_restore(y, deg) + w * (x - classical_restore(deg.A(x), deg))
+    weights = get_task("inpaint").blend_weight(w, deg, 32)
+    assert weights.shape == (2, 1, 32, 32) and bool((weights[mask.bool()] == w).all())
+    expected = classical_restore(y, deg) + weights * (x - classical_restore(deg.A(x), deg))
     torch.testing.assert_close(classical_blend(x, y, deg, w), expected.clamp(0, 1), atol=1e-5, rtol=0)
     # w = 1 is (up to scikit-image's clipping of extrapolated values to the known range) the prior's
     # output plus the biharmonic fill of what it missed on the known pixels
     residual = fill((y - deg.A(x)) / 2 + 0.5, mask) * 2 - 1
     assert (classical_blend(x, y, deg, 1.0) - (x + residual).clamp(0, 1)).abs().mean() < 1e-3
-    # halfway is the average of the two ends (the operators are linear)
+    # halfway is the average of the two ends (the operators are linear) where the weight is the run's
     mid = classical_blend(x, y, deg, 0.5)
     ends = 0.5 * (classical_blend(x, y, deg, 0.0) + classical_blend(x, y, deg, 1.0))
-    torch.testing.assert_close(mid, ends, atol=1e-4, rtol=0)
+    near = get_task("inpaint").blend_weight(0.5, deg, 32) == 0.5
+    torch.testing.assert_close(mid * near, ends * near, atol=1e-4, rtol=0)
 
 
 def test_super_resolution_blend_adds_the_prior_detail_to_bicubic():

@@ -153,8 +153,10 @@ class RunConfig:
     simulate: bool = opt(False, help="inputs are clean: degrade them first and report PSNR/SSIM against them")
     mask: str | None = opt(None, help="inpaint: one mask file for every input (white = missing), a folder of "
                                       "per-image masks matched by name (NAME_mask.* or NAME.* for input NAME.jpg, "
-                                      "of the input's size), center[:SIDE] or random[:MISSING_FRACTION]; without "
-                                      "it an input's NAME_mask.* beside it is its mask, else its transparency")
+                                      "of the input's size), center[:SIDE], random[:MISSING_FRACTION] or a box over "
+                                      "a facial part of an aligned face (left-eye, right-eye, eyes, nose or "
+                                      "mouth[:SCALE]); without it an input's NAME_mask.* beside it is its mask, else "
+                                      "its transparency")
     mask_white_known: bool = opt(False, help="the mask file's white pixels are the known ones")
     mask_paint: str | None = opt(None, metavar="COLOR[:TOLERANCE]",
                                  help="inpaint: the damage is painted on each input in COLOR (a name such as white, "

@@ -114,7 +114,7 @@ def _inpaint_masks(mask, alphas: list[torch.Tensor | None], size: int, *, fit: s
     elif simulate:
         m = builtin_mask("center", size, seed)[None]
     else:
-        raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE] or random[:FRACTION], "
+        raise GanpriorError("inpaint needs a mask: --mask FILE, center[:SIDE], random[:FRACTION], PART[:SCALE], "
                             "or an input with transparent pixels")
     return m.expand(n, -1, -1, -1).clone()
 

@@ -152,6 +152,12 @@ class Task:
         carries nothing of this task's kind (colorization: the prior's chroma)."""
         return restored
 
+    def blend_weight(self, weight, degradation, size: int):
+        """The prior's weight in the classical blend (``tasks.blend``) at each output pixel of a
+        ``size`` image: a float, or a ``(B or 1, 1, size, size)`` map computed from ``weight`` (the
+        run's blend, or the map an earlier task of the chain made). Default: ``weight`` unchanged."""
+        return weight
+
     def default_method(self) -> str | None:
         """The classical method used when none is named."""
         return self.classical_methods[0] if self.classical_methods else None

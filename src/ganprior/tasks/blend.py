@@ -26,6 +26,11 @@ stage smoothed it away::
 Measured on held-out faces (BENCHMARKS.md, restoration section): ``w = 0.5`` beats both the prior's
 output and the classical restoration in PSNR and LPIPS at x4 super-resolution and centre-box
 inpainting; for denoising, guide 0.2 with blend 0.05 beats BM3D in both at sigma 0.1 and 0.2.
+
+A task may make ``w`` a per-pixel map (``Task.blend_weight``): inpainting keeps ``w`` for scattered
+missing pixels and the rim of a hole, and takes the prior's own content (``w = 1``, residual-corrected
+by the smooth fill of the boundary mismatch) deeper inside a hole, where averaging the prior's eye or
+mouth with a smooth fill left a smudge (#27; ``tasks.inpaint``).
 """
 
 from __future__ import annotations
@@ -91,7 +96,12 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
         base = classical_restore(y, degradation, guide=pilot, guide_weight=guide, **methods)
         out = base
         if weight > 0:  # the prior's image observed as the input was (with seeded noise of the same model)
-            out = base + weight * prior_detail(x, degradation, seed)
+            weights = weight
+            for task in degradation.chain:  # inpainting: the prior's own content inside large holes
+                weights = task.blend_weight(weights, degradation, x.shape[-1])
+            if isinstance(weights, torch.Tensor):
+                weights = weights.to(x)
+            out = base + weights * prior_detail(x, degradation, seed)
         out = out.clamp(0, 1)
         for task in degradation.chain:
             out = task.keep_observed(x, out, "luma")
