@@ -26,7 +26,7 @@ from ..inputs import Inputs
 from ..io import read_image, to_gray
 from ..tasks import build_degradation, needs_mask, observed_geometry
 from ..tasks.base import chain_of
-from ..tasks.blend import blend_applies, prior_detail
+from ..tasks.blend import blend_applies, blend_weights, prior_detail
 from .align import TEMPLATES, FaceTemplate, align_face, paste_back
 from . import retinaface  # noqa: F401 - registers the default detector
 from .detector import Face, get_detector
@@ -281,7 +281,7 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
             if detail:
                 masks = photo.crop_masks[sl] if photo.crop_masks is not None else None
                 deg = build_degradation(pipe.tasks, res, mask=masks, **pipe.config.task_options)
-                restored.append(detail * prior_detail(result.raw, deg))
+                restored.append(blend_weights(detail, deg, result.raw) * prior_detail(result.raw, deg))
             else:
                 restored.append(result.images.clamp(0, 1))
             steps = max(steps, result.steps)

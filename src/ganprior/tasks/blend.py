@@ -59,6 +59,15 @@ def check_weight(weight, name: str = "blend") -> float:
     return weight
 
 
+def blend_weights(weight: float, degradation, x: torch.Tensor):
+    """The prior's weight in the blend, per pixel where a task of the chain sets it (inpainting: the
+    prior's own content inside large holes over facial parts; ``Task.blend_weight``), else ``weight``."""
+    weights = weight
+    for task in degradation.chain:
+        weights = task.blend_weight(weights, degradation, x.shape[-1])
+    return weights.to(x) if isinstance(weights, torch.Tensor) else weights
+
+
 def prior_detail(x_hat: torch.Tensor, degradation, seed: int = BLEND_NOISE_SEED) -> torch.Tensor:
     """``x_hat - C(A(x_hat))``: what the prior adds beyond the classical restoration of its own image
     degraded as the input was (with seeded noise of the same model when the task is noisy). The
@@ -96,12 +105,7 @@ def classical_blend(x_hat: torch.Tensor, y: torch.Tensor, degradation, weight: f
         base = classical_restore(y, degradation, guide=pilot, guide_weight=guide, **methods)
         out = base
         if weight > 0:  # the prior's image observed as the input was (with seeded noise of the same model)
-            weights = weight
-            for task in degradation.chain:  # inpainting: the prior's own content inside large holes
-                weights = task.blend_weight(weights, degradation, x.shape[-1])
-            if isinstance(weights, torch.Tensor):
-                weights = weights.to(x)
-            out = base + weights * prior_detail(x, degradation, seed)
+            out = base + blend_weights(weight, degradation, x) * prior_detail(x, degradation, seed)
         out = out.clamp(0, 1)
         for task in degradation.chain:
             out = task.keep_observed(x, out, "luma")
