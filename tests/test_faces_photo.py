@@ -28,9 +28,11 @@ class FixedDetector:
     def __init__(self, faces):
         self.faces = faces
         self.seen: list[tuple] = []
+        self.images: list[np.ndarray] = []
 
     def detect(self, image):
         self.seen.append(image.shape)
+        self.images.append(image)
         return list(self.faces)
 
 
@@ -99,6 +101,38 @@ def test_a_blended_recipe_adds_the_prior_detail_to_the_background(tiny_prior):
     expected = paste_back(r.background, detail[0], M, 2, additive=True)
     torch.testing.assert_close(r.image, expected, atol=1e-5, rtol=0)
     assert float((r.image - r.background).abs().max()) > 1e-3
+
+
+def test_noisy_photos_are_searched_on_their_denoised_background(tiny_prior, monkeypatch):
+    import ganprior.faces.photo as photo_mod
+    pipe = pipe_for(tiny_prior, "denoise", noise_sigma=0.2)
+    clean = smooth_photo(40, 60)
+    noisy = (clean + 0.2 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    calls = []
+    real = photo_mod._background
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(photo_mod, "_background", counting)
+    det = FixedDetector([face_at(20, 20, 16)])
+    p = load_photo(pipe, noisy, detector=det)
+    assert p.background is not None and len(calls) == 1
+    seen = torch.from_numpy(np.asarray(det.images[0], dtype=np.float32) / 255).permute(2, 0, 1)
+    # the detector saw the denoised photo, far closer to the clean one than the noisy input is
+    assert float((seen - clean).abs().mean()) < 0.5 * float((noisy - clean).abs().mean())
+    r = restore_photo(pipe, p)
+    assert len(calls) == 1  # the background is computed once
+    assert torch.equal(r.background, p.background)
+
+
+def test_faces_found_on_a_larger_restoration_are_mapped_to_the_photo():
+    from ganprior.faces.photo import _found_on
+    face = face_at(40, 20, 24)
+    det = FixedDetector([face])
+    (back,) = _found_on(det, torch.zeros(3, 80, 160), 40)  # a 4x restoration of a 40 px wide photo
+    np.testing.assert_allclose(back.landmarks, (face.landmarks + 0.5) / 4 - 0.5)
+    np.testing.assert_allclose(back.box, (np.asarray(face.box) + 0.5) / 4 - 0.5)
 
 
 def test_a_photo_without_faces_gets_its_background_and_a_note(tiny_prior):

@@ -88,6 +88,7 @@ class Photo:
     crop_masks: torch.Tensor | None  # (n, 1, s, s)
     crop_size: int  # s: the side of the crops the prior observes
     notes: list[str] = field(default_factory=list)
+    background: torch.Tensor | None = None  # (3, H', W') when it was needed to find the faces
 
     @property
     def restored_faces(self) -> list[PhotoFace]:
@@ -182,7 +183,12 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
         observed = observed * known
     detector = detector or get_detector()
     tpl = face_template(pipe.prior, template or c.face_template)
-    found = detector.detect(_uint8(observed))
+    background = None
+    if any(t.detect_on_background for t in chain_of(tasks or ["reconstruct"])):
+        background = _background(pipe, observed, known)
+        found = _found_on(detector, background, observed.shape[-1])
+    else:
+        found = detector.detect(_uint8(observed))
     faces, crops, masks = [], [], []
     limit = face_ratio_limit(tasks)
     for f in found:
@@ -206,7 +212,18 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
                      f"detector's budget); smaller faces are left to the background")
     return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces,
                  crops=torch.stack(crops) if crops else None, crop_masks=torch.stack(masks) if masks else None,
-                 crop_size=size, notes=notes)
+                 crop_size=size, notes=notes, background=background)
+
+
+def _found_on(detector, image: torch.Tensor, width: int) -> list[Face]:
+    """The faces ``detector`` finds on ``image``, a restoration of the photo ``width`` pixels wide
+    (larger after super-resolution), in the photo's pixel coordinates."""
+    s = image.shape[-1] / width
+    found = detector.detect(_uint8(image))
+    if s == 1:
+        return found
+    to_photo = lambda p: (np.asarray(p, dtype=np.float64) + 0.5) / s - 0.5  # noqa: E731
+    return [Face(box=tuple(to_photo(f.box)), landmarks=to_photo(f.landmarks), score=f.score) for f in found]
 
 
 def is_aligned_crop(image_size: tuple[int, int], resolution: int) -> bool:
@@ -223,17 +240,17 @@ def fills_frame(photo: Photo) -> bool:
     return photo.faces[0].ratio * photo.crop_size >= PORTRAIT_SPAN * min(photo.observed.shape[-2:])
 
 
-def _background(pipe, photo: Photo) -> torch.Tensor:
-    """The task chain's classical restoration of the whole photo, (3, H', W')."""
+def _background(pipe, observed: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
+    """The task chain's classical restoration of the whole photo ``observed`` (C, H, W), (3, H', W')."""
     tasks = pipe.tasks
     res = pipe.prior.resolution
     _, size = observed_geometry(tasks, res, **pipe.config.task_options)
     probe = torch.ones(1, 1, size, size) if needs_mask(tasks) else None
     options = build_degradation(tasks, res, mask=probe, **pipe.config.task_options).options
-    x = photo.observed[None]
+    x = observed[None]
     for task in reversed(chain_of(tasks)):
         method = pipe.config.background if task.name == "super-resolve" else None
-        x = task.background(x, options, mask=photo.known[None] if photo.known is not None else None, method=method)
+        x = task.background(x, options, mask=known[None] if known is not None else None, method=method)
     x = x.clamp(0, 1)
     return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)[0]
 
@@ -262,7 +279,7 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
     """Restore ``photo``'s faces with ``pipe``'s recipe and paste them onto its background."""
     t0 = time.perf_counter()
     res = pipe.prior.resolution
-    background = _background(pipe, photo)
+    background = photo.background if photo.background is not None else _background(pipe, photo.observed, photo.known)
     out = background.clone()
     notes = list(photo.notes)
     steps = 0

@@ -124,6 +124,9 @@ class Task:
     # observes, that the prior still improves on this task's background (benchmarks/photos.py: past
     # 1.25 the 64 px output loses PSNR and LPIPS to bicubic and BM3D)
     photo_face_ratio: float = 1.25
+    # whole photos: find the faces on the task's classical restoration of the photo instead of the
+    # observation (noise hides faces from the detector)
+    detect_on_background: bool = False
     # in a chain, the task with the smallest rank gives the presets / the DGP schedule
     preset_rank: int = 100
     dgp_rank: int = 100
