@@ -67,13 +67,19 @@ def test_two_masks_for_one_input_are_an_error_naming_both(tmp_path):
         find_masks([a])
 
 
-def test_a_mask_beside_its_input_is_not_an_input_of_an_inpaint_job(tmp_path):
+def _folder(tmp_path, images, masks):
+    """tmp_path/in with the ``images`` and, beside them, ``masks`` (a 4 px box missing in each)."""
     ins = tmp_path / "in"
     ins.mkdir()
-    for n in ("a.png", "b.jpg", "lonely_mask.png"):
+    for n in images:
         _png(ins / n)
-    _mask(ins / "a_mask.png", (0, 4, 0, 4))
-    _mask(ins / "b_mask.png", (0, 4, 0, 4))
+    for n in masks:
+        _mask(ins / n, (0, 4, 0, 4))
+    return ins
+
+
+def test_a_mask_beside_its_input_is_not_an_input_of_an_inpaint_job(tmp_path):
+    ins = _folder(tmp_path, ("a.png", "b.jpg", "lonely_mask.png"), ("a_mask.png", "b_mask.png"))
     assert [i.name for i in collect_inputs([ins], drop_masks=True)] == ["a", "b", "lonely_mask"]
     assert [i.name for i in collect_inputs([ins])] == ["a", "a_mask", "b", "b_mask", "lonely_mask"]
     # a shell glob names the masks explicitly: still masks
@@ -86,11 +92,7 @@ def test_a_mask_beside_its_input_is_not_an_input_of_an_inpaint_job(tmp_path):
 
 
 def test_an_input_without_a_mask_is_refused_naming_it(tmp_path):
-    ins = tmp_path / "in"
-    ins.mkdir()
-    for n in ("a.png", "b.png", "c.png"):
-        _png(ins / n)
-    _mask(ins / "a_mask.png", (0, 4, 0, 4))
+    ins = _folder(tmp_path, ("a.png", "b.png", "c.png"), ("a_mask.png",))
     inputs = collect_inputs([ins], drop_masks=True)
     with pytest.raises(GanpriorError) as e:
         attach_masks(inputs, RunConfig(task="inpaint"))
