@@ -19,12 +19,10 @@ As matrices ``W`` (rows, ``n/f x n``) the operator is ``A(x) = W x Wᵀ`` per ch
   ``INTER_CUBIC`` and torch's ``mode="bicubic"`` (borders replicated, as they do).
 
 ``shift`` moves the sampling grid by that many high-resolution pixels (fractions allowed; the
-weights are differentiable in it), which is how an unknown alignment is estimated.
+weights are differentiable in it).
 """
 
 from __future__ import annotations
-
-import math
 
 import deepinv as dinv
 import torch
@@ -109,19 +107,3 @@ class Resize(dinv.physics.LinearPhysics):
     def A_adjoint(self, y: torch.Tensor, **kwargs) -> torch.Tensor:
         w = self.weights.to(y)
         return w.T @ y @ w
-
-
-def shifted_resize(x: torch.Tensor, factor: int, kernel: str, shift: torch.Tensor) -> torch.Tensor:
-    """``x`` resized by ``1 / factor`` on a grid moved by ``shift = (dy, dx)`` high-resolution pixels
-    (a differentiable tensor: the alignment estimated jointly with the codes)."""
-    n = x.shape[-1]
-    rows = resize_weights(x.shape[-2], factor, kernel, shift[0], dtype=x.dtype, device=x.device)
-    cols = resize_weights(n, factor, kernel, shift[1], dtype=x.dtype, device=x.device)
-    return rows @ x @ cols.T
-
-
-def kernel_support(kernel: str, factor: int) -> int:
-    """How many high-resolution pixels one output pixel reads on each side of its centre."""
-    fn, antialias, _ = KERNELS[check_kernel(kernel)]
-    radius = {"bicubic": 2, "lanczos": 3, "area": 0.5, "bilinear": 1, "cubic-sampled": 2}[kernel]
-    return math.ceil(radius * (factor if antialias else 1))
