@@ -14,6 +14,7 @@ observes is left to the background (the prior's 64 px cannot add detail to it): 
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import dataclass, field
@@ -291,10 +292,16 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
                         masks=photo.crop_masks)
         bs = batch_size or len(todo)
         detail = detail_weight(pipe)
+        # with the detail paste only the prior's own output is used: the crop's blend (a classical
+        # restoration of the crop, BM3D for denoising) is not computed
+        run = pipe
+        if detail:
+            run = copy.copy(pipe)
+            run.config = pipe.config.replace(blend=0.0, guide=0.0)
         restored = []
         for i in range(0, len(todo), bs):
             sl = slice(i, i + bs)
-            result = pipe.run(inputs, sl, callback=callback)
+            result = run.run(inputs, sl, callback=callback)
             if detail:
                 masks = photo.crop_masks[sl] if photo.crop_masks is not None else None
                 deg = build_degradation(pipe.tasks, res, mask=masks, **pipe.config.task_options)
