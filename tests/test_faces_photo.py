@@ -57,7 +57,7 @@ def test_output_is_the_photo_size_and_only_the_face_region_changes(tiny_prior):
     det = FixedDetector([face_at(40, 45, 20)])
     p = load_photo(pipe, photo, detector=det)
     assert det.seen == [(90, 120, 3)]
-    assert p.crops.shape == (1, 3, 16, 16) and [f.restored for f in p.faces] == [True]
+    assert [c.shape for c in p.crops] == [(3, 16, 16)] and [f.restored for f in p.faces] == [True]
     r = restore_photo(pipe, p)
     assert r.image.shape == (3, 90, 120)
     assert torch.equal(r.background, photo)  # reconstruct's background is the photo itself
@@ -75,7 +75,7 @@ def test_super_resolution_returns_the_photo_times_the_factor_on_a_bicubic_backgr
     pipe = pipe_for(tiny_prior, "super-resolve", factor=2)
     photo = smooth_photo(40, 60)
     p = load_photo(pipe, photo, detector=FixedDetector([face_at(20, 20, 8)]))
-    assert p.crops.shape == (1, 3, 8, 8)  # the observed crop of x2 on a 16 px prior
+    assert [c.shape for c in p.crops] == [(3, 8, 8)]  # the observed crop of x2 on a 16 px prior
     r = restore_photo(pipe, p)
     assert r.image.shape == (3, 80, 120)
     assert torch.allclose(r.background, upsample(photo[None], (80, 120), "bicubic")[0])
@@ -95,12 +95,55 @@ def test_a_blended_recipe_adds_the_prior_detail_to_the_background(tiny_prior):
     p = load_photo(pipe, photo, detector=FixedDetector([face_at(20, 20, 8)]))
     r = restore_photo(pipe, p)
     # the same fit (seeded) gives the prior's image; its detail beyond bicubic, halved, is all that is added
-    raw = pipe.run(Inputs(names=["f"], sources=["f"], observed=p.crops, ground_truth=None, masks=None)).raw
+    raw = pipe.run(Inputs(names=["f"], sources=["f"], observed=torch.stack(p.crops), ground_truth=None, masks=None)).raw
     detail = 0.5 * prior_detail(raw, build_degradation("super-resolve", 16, factor=2))
-    M = _photo_to_result(p.faces[0].matrix, p.crop_size, 16)
+    M = _photo_to_result(p.faces[0].matrix, p.faces[0].crop_size, 16)
     expected = paste_back(r.background, detail[0], M, 2, additive=True)
     torch.testing.assert_close(r.image, expected, atol=1e-5, rtol=0)
     assert float((r.image - r.background).abs().max()) > 1e-3
+
+
+def test_a_face_larger_than_the_super_resolution_crop_is_observed_at_a_smaller_factor(tiny_prior):
+    from ganprior.faces.align import paste_back
+    from ganprior.faces.photo import _photo_to_result, face_options
+    from ganprior.tasks import build_degradation
+    from ganprior.tasks.blend import prior_detail
+    assert face_options(["super-resolve"], {"factor": 8}, 64) == [{}, {"factor": 4}, {"factor": 2}]
+    assert face_options(["denoise"], {"noise_sigma": 0.1}, 64) == [{}]
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=4, blend=0.5)
+    photo = smooth_photo(40, 60)
+    # the x4 crop of a 16 px prior is 4 px: a 3 px face fits it, a 7 px one (ratio 1.75) would be
+    # shrunk into it, so it is observed at x2, in an 8 px crop (ratio 0.88)
+    small, large = face_at(12, 12, 3), face_at(40, 22, 7)
+    p = load_photo(pipe, photo, detector=FixedDetector([small, large]))
+    assert [(f.restored, f.crop_size, f.options) for f in p.faces] == [(True, 4, {}), (True, 8, {"factor": 2})]
+    assert p.faces[1].ratio == pytest.approx(7 / 8, rel=0.02) and p.faces[1].span == pytest.approx(7, rel=0.02)
+    r = restore_photo(pipe, p)
+    assert r.image.shape == (3, 160, 240)
+    # each face is the fit of its own observation with its own factor, pasted at the photo's x4
+    expected = r.background.clone()
+    for face, factor in zip(p.faces, (4, 2)):
+        run = pipe_for(tiny_prior, "super-resolve", factor=factor, blend=0.0)
+        raw = run.run(Inputs(names=["f"], sources=["f"], observed=face.crop[None], ground_truth=None,
+                             masks=None)).raw
+        detail = 0.5 * prior_detail(raw, build_degradation("super-resolve", 16, factor=factor))
+        expected = paste_back(expected, detail[0], _photo_to_result(face.matrix, face.crop_size, 16), 4,
+                              additive=True)
+    torch.testing.assert_close(r.image, expected.clamp(0, 1), atol=1e-5, rtol=0)
+
+
+def test_a_black_and_white_photo_comes_back_black_and_white(tiny_prior):
+    from ganprior.faces.photo import is_gray
+    from ganprior.io import to_gray
+    pipe = pipe_for(tiny_prior, "super-resolve", factor=2, blend=0.5)
+    gray = to_gray(smooth_photo(40, 60)[None])[0].expand(3, -1, -1)
+    det = FixedDetector([face_at(20, 20, 8)])
+    r = restore_photo(pipe, load_photo(pipe, gray, detector=det))
+    assert float((r.image - r.background).abs().max()) > 1e-3  # the face was restored
+    assert float((r.image.amax(0) - r.image.amin(0)).max()) == 0  # and nothing is tinted
+    colour = restore_photo(pipe, load_photo(pipe, smooth_photo(40, 60), detector=det)).image
+    assert not is_gray(colour) and is_gray(gray) and is_gray(gray[:1])
+    assert not is_gray(gray + torch.tensor([0.0, 0.0, 3 / 255])[:, None, None])
 
 
 def test_noisy_photos_are_searched_on_their_denoised_background(tiny_prior, monkeypatch):
@@ -150,7 +193,7 @@ def test_a_face_much_larger_than_the_prior_is_left_to_the_background(tiny_prior)
     big = face_at(60, 45, 16 * face_ratio_limit(['reconstruct']) * 2)
     p = load_photo(pipe, smooth_photo(), detector=FixedDetector([big, face_at(15, 15, 16)]))
     assert [f.restored for f in p.faces] == [False, True]
-    assert "larger than the prior" in p.faces[0].reason and p.crops.shape[0] == 1
+    assert "larger than the prior" in p.faces[0].reason and len(p.crops) == 1
     r = restore_photo(pipe, p)
     assert r.faces[0]["restored"] is False and r.faces[1]["restored"] is True
 
@@ -170,7 +213,7 @@ def test_colorized_photo_keeps_the_photos_luminance(tiny_prior):
     pipe = pipe_for(tiny_prior, "colorize")
     gray = to_gray(smooth_photo()[None])[0]
     p = load_photo(pipe, gray, detector=FixedDetector([face_at(60, 45, 18)]))
-    assert p.observed.shape == (1, 90, 120) and p.crops.shape == (1, 1, 16, 16)
+    assert p.observed.shape == (1, 90, 120) and [c.shape for c in p.crops] == [(1, 16, 16)]
     r = restore_photo(pipe, p)
     assert torch.allclose(to_gray(r.image[None])[0], gray, atol=2e-2)
 
@@ -183,7 +226,8 @@ def test_inpainting_a_photo_takes_a_mask_of_its_size(tiny_prior, tmp_path):
     Image.fromarray(mask).save(tmp_path / "m.png")
     p = load_photo(pipe, photo, mask=tmp_path / "m.png", detector=FixedDetector([face_at(40, 45, 20)]))
     assert p.known.shape == (1, 90, 120) and p.known[0, 45, 40] == 0 and p.known[0, 0, 0] == 1
-    assert p.crop_masks.shape == (1, 1, 16, 16) and 0 < p.crop_masks.mean() < 1
+    crop_mask = p.faces[0].crop_mask
+    assert crop_mask.shape == (1, 16, 16) and 0 < crop_mask.mean() < 1
     r = restore_photo(pipe, p)
     assert torch.equal(r.image[:, :20, :], photo[:, :20, :])
     Image.fromarray(mask[:50]).save(tmp_path / "small.png")

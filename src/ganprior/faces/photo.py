@@ -28,7 +28,7 @@ from ..io import read_image, to_gray
 from ..tasks import build_degradation, needs_mask, observed_geometry
 from ..tasks.base import chain_of
 from ..tasks.blend import blend_applies, blend_weights, prior_detail
-from .align import TEMPLATES, FaceTemplate, align_face, paste_back
+from .align import TEMPLATES, FaceTemplate, align_face, fit_similarity, paste_back
 from . import retinaface  # noqa: F401 - registers the default detector
 from .detector import Face, get_detector
 
@@ -69,6 +69,15 @@ class PhotoFace:
     ratio: float  # photo pixels per crop pixel
     restored: bool
     reason: str | None = None
+    crop_size: int = 0  # the side of the crop the prior observes
+    crop: torch.Tensor | None = None  # (C, s, s) when restored
+    crop_mask: torch.Tensor | None = None  # (1, s, s) its known pixels (inpainting)
+    options: dict = field(default_factory=dict)  # task options that differ from the run's for this face
+
+    @property
+    def span(self) -> float:
+        """The side of the face's aligned crop in photo pixels."""
+        return self.ratio * self.crop_size
 
     def to_json(self) -> dict:
         out = {**self.face.to_json(), "restored": self.restored}
@@ -85,15 +94,17 @@ class Photo:
     observed: torch.Tensor  # (C, H, W) in [0, 1]
     known: torch.Tensor | None  # (1, H, W), 1 = known pixel (inpainting)
     faces: list[PhotoFace]
-    crops: torch.Tensor | None  # (n, C, s, s) of the faces to restore
-    crop_masks: torch.Tensor | None  # (n, 1, s, s)
-    crop_size: int  # s: the side of the crops the prior observes
     notes: list[str] = field(default_factory=list)
     background: torch.Tensor | None = None  # (3, H', W') when it was needed to find the faces
 
     @property
     def restored_faces(self) -> list[PhotoFace]:
         return [f for f in self.faces if f.restored]
+
+    @property
+    def crops(self) -> list[torch.Tensor]:
+        """The observed crops of the faces to restore, (C, s, s) each (``s`` may differ by face)."""
+        return [f.crop for f in self.restored_faces]
 
 
 @dataclass
@@ -105,6 +116,14 @@ class PhotoResult:
     seconds: float
     steps: int
     notes: list[str]
+
+
+def is_gray(image: torch.Tensor, tolerance: float = 2 / 255) -> bool:
+    """Whether ``image`` (C, H, W) is black-and-white: one channel, or three that agree everywhere
+    to ``tolerance`` (an 8-bit gray photo saved as RGB, JPEG's chroma rounding)."""
+    if image.shape[0] == 1:
+        return True
+    return bool((image.amax(0) - image.amin(0)).max() <= tolerance)
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
@@ -190,20 +209,27 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
         found = _found_on(detector, background, observed.shape[-1])
     else:
         found = detector.detect(_uint8(observed))
-    faces, crops, masks = [], [], []
+    faces = []
     limit = face_ratio_limit(tasks)
+    choices = [(o, observed_geometry(tasks, res, **{**c.task_options, **o})[1])
+               for o in face_options(tasks, c.task_options, res)]
     for f in found:
-        crop, M = align_face(observed, f.landmarks, tpl, size)
-        ratio = 1.0 / float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
-        if ratio > limit:
-            faces.append(PhotoFace(f, M, ratio, False, f"{ratio * size:.0f} px face: larger than the prior's "
-                                                       f"{size} px crop can add detail to"))
+        M = fit_similarity(f.landmarks, tpl.landmarks(size))
+        span = size / float(np.sqrt(abs(np.linalg.det(M[:, :2]))))  # the crop's side in photo pixels
+        fits = [(o, s) for o, s in choices if span / s <= limit]
+        if not fits:
+            largest = max(s for _, s in choices)
+            faces.append(PhotoFace(f, M, span / size, False, f"{span:.0f} px face: larger than the prior's "
+                                                             f"{largest} px crop can add detail to", crop_size=size))
             continue
-        faces.append(PhotoFace(f, M, ratio, True))
-        crops.append(crop.clamp(0, 1))
+        override, s = fits[0]
+        crop, M = align_face(observed, f.landmarks, tpl, s)
+        crop_mask = None
         if known is not None:
-            m, _ = align_face(known, f.landmarks, tpl, size, mode="bilinear")
-            masks.append((m >= 0.5).float())
+            m, _ = align_face(known, f.landmarks, tpl, s, mode="bilinear")
+            crop_mask = (m >= 0.5).float()
+        faces.append(PhotoFace(f, M, span / s, True, crop_size=s, crop=crop.clamp(0, 1), crop_mask=crop_mask,
+                               options=override))
     notes = []
     if not found:
         notes.append(f"no face found in {source or name}: the photo has its classical restoration only")
@@ -211,9 +237,19 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
     if smallest is not None and smallest(h, w) > getattr(detector, "min_face", 0) + 0.5:
         notes.append(f"faces under {smallest(h, w):.0f} px are not looked for in a {w}x{h} photo (the "
                      f"detector's budget); smaller faces are left to the background")
-    return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces,
-                 crops=torch.stack(crops) if crops else None, crop_masks=torch.stack(masks) if masks else None,
-                 crop_size=size, notes=notes, background=background)
+    return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces, notes=notes,
+                 background=background)
+
+
+def face_options(tasks, options: dict, resolution: int) -> list[dict]:
+    """The task options a face of a photo may be observed with, best first: the run's own (``{}``),
+    then each task's alternatives (``Task.photo_options``: super-resolution at a smaller factor, so
+    that a face the photo shows larger than the crop keeps its pixels in a larger crop)."""
+    choices = [{}]
+    for task in chain_of(tasks or ["reconstruct"]):
+        extra = task.photo_options(options, resolution)
+        choices = [{**a, **e} for a in choices for e in [{}, *extra]]
+    return choices
 
 
 def _found_on(detector, image: torch.Tensor, width: int) -> list[Face]:
@@ -238,7 +274,7 @@ def fills_frame(photo: Photo) -> bool:
     the photo's shorter side is a face crop (a portrait, a dataset's crop), restored whole."""
     if len(photo.faces) != 1:
         return False
-    return photo.faces[0].ratio * photo.crop_size >= PORTRAIT_SPAN * min(photo.observed.shape[-2:])
+    return photo.faces[0].span >= PORTRAIT_SPAN * min(photo.observed.shape[-2:])
 
 
 def _background(pipe, observed: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
@@ -285,39 +321,45 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
     notes = list(photo.notes)
     steps = 0
     todo = photo.restored_faces
-    if todo:
-        crop_size = photo.crop_size
-        inputs = Inputs(names=[f"{photo.name}#face{i}" for i in range(len(todo))],
-                        sources=[photo.source] * len(todo), observed=photo.crops, ground_truth=None,
-                        masks=photo.crop_masks)
-        bs = batch_size or len(todo)
-        detail = detail_weight(pipe)
-        # with the detail paste only the prior's own output is used: the crop's blend (a classical
-        # restoration of the crop, BM3D for denoising) is not computed
+    detail = detail_weight(pipe)
+    scale = background.shape[-1] / photo.observed.shape[-1]
+    # faces observed alike (the crop's side and task options) are restored in one batch
+    groups: dict[tuple, list[int]] = {}
+    for i, face in enumerate(todo):
+        groups.setdefault((face.crop_size, tuple(sorted(face.options.items()))), []).append(i)
+    for members in groups.values():
+        first = todo[members[0]]
+        options = {**pipe.config.task_options, **first.options}
         run = pipe
-        if detail:
+        if detail or first.options:
+            # with the detail paste only the prior's own output is used: the crop's blend (a classical
+            # restoration of the crop, BM3D for denoising) is not computed
             run = copy.copy(pipe)
-            run.config = pipe.config.replace(blend=0.0, guide=0.0)
-        restored = []
-        for i in range(0, len(todo), bs):
+            run.config = pipe.config.replace(task_options=options, **({"blend": 0.0, "guide": 0.0} if detail else {}))
+        group = [todo[i] for i in members]
+        masks = torch.stack([f.crop_mask for f in group]) if group[0].crop_mask is not None else None
+        inputs = Inputs(names=[f"{photo.name}#face{i}" for i in members], sources=[photo.source] * len(group),
+                        observed=torch.stack([f.crop for f in group]), ground_truth=None, masks=masks)
+        bs = batch_size or len(group)
+        for i in range(0, len(group), bs):
             sl = slice(i, i + bs)
             result = run.run(inputs, sl, callback=callback)
             if detail:
-                masks = photo.crop_masks[sl] if photo.crop_masks is not None else None
-                deg = build_degradation(pipe.tasks, res, mask=masks, **pipe.config.task_options)
-                restored.append(blend_weights(detail, deg, result.raw) * prior_detail(result.raw, deg))
+                deg = build_degradation(pipe.tasks, res, mask=masks[sl] if masks is not None else None, **options)
+                images = blend_weights(detail, deg, result.raw) * prior_detail(result.raw, deg)
             else:
-                restored.append(result.images.clamp(0, 1))
+                images = result.images.clamp(0, 1)
             steps = max(steps, result.steps)
             notes += [n for n in result.notes if n not in notes]
-        images = torch.cat(restored)
-        scale = background.shape[-1] / photo.observed.shape[-1]
-        for face, image in zip(todo, images):
-            M = _photo_to_result(face.matrix, crop_size, res)
-            out = paste_back(out, image, M, scale, additive=bool(detail))
+            for face, image in zip(group[sl], images):
+                M = _photo_to_result(face.matrix, face.crop_size, res)
+                out = paste_back(out, image, M, scale, additive=bool(detail))
     if "colorize" in pipe.tasks and out.shape[-2:] == photo.observed.shape[-2:]:
         from ..tasks import get_task
         out = get_task("colorize").recolor(out[None], photo.observed[None], "luma")[0]
+    elif "colorize" not in pipe.tasks and is_gray(photo.observed):
+        # a black-and-white photo stays black-and-white: the colour prior's faces would tint it
+        out = to_gray(out[None])[0].expand(3, -1, -1)
     return PhotoResult(image=out.clamp(0, 1), background=background, observed=photo.observed,
                        faces=[f.to_json() for f in photo.faces], seconds=time.perf_counter() - t0, steps=steps,
                        notes=notes)

@@ -161,6 +161,11 @@ class Task:
         run's blend, or the map an earlier task of the chain made). Default: ``weight`` unchanged."""
         return weight
 
+    def photo_options(self, options: dict, resolution: int) -> list[dict]:
+        """Whole photos: other option values (overrides of ``options``) under which the prior may
+        observe a face the photo shows larger than this task's crop, best first. Default: none."""
+        return []
+
     def default_method(self) -> str | None:
         """The classical method used when none is named."""
         return self.classical_methods[0] if self.classical_methods else None
