@@ -31,6 +31,7 @@ from ..tasks.blend import blend_applies, blend_weights, prior_detail
 from .align import TEMPLATES, FaceTemplate, align_face, fit_similarity, paste_back
 from . import retinaface  # noqa: F401 - registers the default detector
 from .detector import Face, get_detector
+from .spread import spread_colour
 
 FACE_MODES = ("auto", "detect", "aligned")
 # a face is restored when the photo shows it at most ``face_ratio_limit`` times larger than the crop
@@ -323,6 +324,7 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
     todo = photo.restored_faces
     detail = detail_weight(pipe)
     scale = background.shape[-1] / photo.observed.shape[-1]
+    pasted = torch.zeros(out.shape[-2:])  # the faces' paste weight over the output
     # faces observed alike (the crop's side and task options) are restored in one batch
     groups: dict[tuple, list[int]] = {}
     for i, face in enumerate(todo):
@@ -353,10 +355,15 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
             notes += [n for n in result.notes if n not in notes]
             for face, image in zip(group[sl], images):
                 M = _photo_to_result(face.matrix, face.crop_size, res)
-                out = paste_back(out, image, M, scale, additive=bool(detail))
+                out, mask, (x0, y0, x1, y1) = paste_back(out, image, M, scale, additive=bool(detail),
+                                                         return_mask=True)
+                pasted[y0:y1, x0:x1] = torch.maximum(pasted[y0:y1, x0:x1], mask.to(pasted))
     if "colorize" in pipe.tasks and out.shape[-2:] == photo.observed.shape[-2:]:
-        from ..tasks import get_task
-        out = get_task("colorize").recolor(out[None], photo.observed[None], "luma")[0]
+        # the faces' colour, spread from their crops over the skin around them, on the luminance of
+        # the background (the gray photo itself, or its classical restoration in a chain)
+        luma = to_gray(background[None])[0]
+        side = float(np.median([f.span for f in todo])) if todo else 0.0
+        out = spread_colour(out, luma, pasted, side) if todo else luma.expand(3, -1, -1).clone()
     elif "colorize" not in pipe.tasks and is_gray(photo.observed):
         # a black-and-white photo stays black-and-white: the colour prior's faces would tint it
         out = to_gray(out[None])[0].expand(3, -1, -1)
