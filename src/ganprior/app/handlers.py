@@ -576,7 +576,7 @@ def find_faces(editor: dict | None, task: str = "inpaint", prior: str = "utkface
     status = (f"Found {len(faces)} face{'s' if len(faces) != 1 else ''} in the {w}×{h} photo, "
               f"{todo} to restore." if faces else f"No face found in the {w}×{h} photo: a run gives its "
                                                    f"classical restoration only.")
-    crops = [] if photo.crops is None else [_display(c, DISPLAY_SIZE // 2) for c in photo.crops]
+    crops = [_display(c, DISPLAY_SIZE // 2) for c in photo.crops]
     return FoundFaces(_boxed(photo), crops, faces, faces_table(faces, photo.notes), status)
 
 
@@ -603,7 +603,7 @@ def _photo_job(config: RunConfig, prior, image: np.ndarray, mask, out_root):
 
         def finish(result) -> Update:
             return _photo_result(result, pipe, image, label=label, out_root=out_root)
-        start = {"crops": [] if photo.crops is None else [_display(c, DISPLAY_SIZE // 2) for c in photo.crops],
+        start = {"crops": [_display(c, DISPLAY_SIZE // 2) for c in photo.crops],
                  "faces": faces, "metrics": faces_table(faces, photo.notes)}
         return Job(label, boxed, work, finish, live, start)
     return prepare

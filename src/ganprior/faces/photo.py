@@ -97,6 +97,7 @@ class Photo:
     faces: list[PhotoFace]
     notes: list[str] = field(default_factory=list)
     background: torch.Tensor | None = None  # (3, H', W') when it was needed to find the faces
+    seconds: float = 0.0  # reading it, finding its faces and cutting their crops
 
     @property
     def restored_faces(self) -> list[PhotoFace]:
@@ -114,7 +115,7 @@ class PhotoResult:
     background: torch.Tensor  # (3, H', W') the classical restoration the faces were pasted onto
     observed: torch.Tensor
     faces: list[dict]
-    seconds: float
+    seconds: float  # the whole photo: reading, finding the faces, restoring, pasting
     steps: int
     notes: list[str]
 
@@ -172,6 +173,7 @@ def _own_mask(image, source, setting):
 def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, mask=None, detector=None,
                template: str | None = None) -> Photo:
     """Read a photo at its own size as the task observes it, find its faces and cut their crops."""
+    t0 = time.perf_counter()
     c = pipe.config
     tasks = pipe.tasks
     res = pipe.prior.resolution
@@ -239,7 +241,7 @@ def load_photo(pipe, image, *, name: str = "photo", source: str | None = None, m
         notes.append(f"faces under {smallest(h, w):.0f} px are not looked for in a {w}x{h} photo (the "
                      f"detector's budget); smaller faces are left to the background")
     return Photo(name=name, source=source or name, observed=observed, known=known, faces=faces, notes=notes,
-                 background=background)
+                 background=background, seconds=time.perf_counter() - t0)
 
 
 def face_options(tasks, options: dict, resolution: int) -> list[dict]:
@@ -368,7 +370,7 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
         # a black-and-white photo stays black-and-white: the colour prior's faces would tint it
         out = to_gray(out[None])[0].expand(3, -1, -1)
     return PhotoResult(image=out.clamp(0, 1), background=background, observed=photo.observed,
-                       faces=[f.to_json() for f in photo.faces], seconds=time.perf_counter() - t0, steps=steps,
+                       faces=[f.to_json() for f in photo.faces], seconds=photo.seconds + time.perf_counter() - t0, steps=steps,
                        notes=notes)
 
 
