@@ -120,6 +120,7 @@ def test_a_face_larger_than_the_super_resolution_crop_is_observed_at_a_smaller_f
     assert p.faces[1].ratio == pytest.approx(7 / 8, rel=0.02) and p.faces[1].span == pytest.approx(7, rel=0.02)
     r = restore_photo(pipe, p)
     assert r.image.shape == (3, 160, 240)
+    assert "options" not in r.faces[0] and r.faces[1]["options"] == {"factor": 2}
     # each face is the fit of its own observation with its own factor, pasted at the photo's x4
     expected = r.background.clone()
     for face, factor in zip(p.faces, (4, 2)):

@@ -84,6 +84,8 @@ class PhotoFace:
         out = {**self.face.to_json(), "restored": self.restored}
         if self.reason:
             out["reason"] = self.reason
+        if self.options:  # restored with other task options than the run's (a smaller SR factor)
+            out["options"] = dict(self.options)
         return out
 
 
