@@ -162,16 +162,16 @@ def report(sr: dict, colour: dict, command: str) -> list[str]:
             "from; nothing is downloaded).", "",
             f"**x2 super-resolution.** The photo reduced to {iw} x {ih} (PIL bicubic, 8 bits) and restored with "
             f"`--faces detect`: {sr['faces_found']} faces found, {n} restored, {sr['seconds']:.0f} s for the whole "
-            f"photo on 2 CPU cores (Real-ESRGAN x4plus: {sr['esrgan_seconds']:.0f} s). Mean over the restored faces' "
+            f"photo on 2 CPU cores shared with other work (Real-ESRGAN x4plus: {sr['esrgan_seconds']:.0f} s). Mean over the restored faces' "
             "boxes against the photo itself:", "",
             "| | PSNR | LPIPS |", "|---|---|---|", row("bicubic (the background)", "bicubic"),
             row("Real-ESRGAN x4plus, whole photo", "esrgan"), row("ours", "ours"), "",
             f"Ours ahead of bicubic on {sr['ahead_psnr_bicubic']} of {n} faces in PSNR and {sr['ahead_lpips_bicubic']} "
-            f"in LPIPS; of Real-ESRGAN on {sr['ahead_psnr_esrgan']} and {sr['ahead_lpips_esrgan']}. "
-            "Sheet: `benchmarks/results/real_photo_sr2.png`.", "",
+            f"in LPIPS; of Real-ESRGAN on {sr['ahead_psnr_esrgan']} and {sr['ahead_lpips_esrgan']}.", "",
+            "![the real photo, x2](benchmarks/results/real_photo_sr2.png)", "",
             f"**Colorization** of the black-and-white photo at full size: {colour['faces_found']} faces found, "
-            f"{colour['faces_restored']} coloured, {colour['seconds']:.0f} s. Everything but the faces stays gray. "
-            "Sheet: `benchmarks/results/real_photo_colorize.png`.", ""]
+            f"{colour['faces_restored']} coloured, {colour['seconds']:.0f} s. Everything but the faces and the skin around them stays gray. "
+            "", "![the real photo, colourised](benchmarks/results/real_photo_colorize.png)", ""]
 
 
 def main() -> None:
