@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--encoder", default=None, help="encoder file [the prior's shipped one]")
     p.add_argument("--faces", type=int, default=20)
     p.add_argument("--steps", type=int, nargs="+", default=[0])
+    p.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS), metavar="START",
+                   help=f"which starts to measure [all: {', '.join(repr(k) for k in STARTS)}]")
     p.add_argument("--json", default=None, help="also write the rows here")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -58,7 +60,8 @@ def main() -> None:
     rows = []
     print(f"{len(files)} held-out faces, {a.prior}, reconstruction; PSNR/LPIPS of the raw rendering")
     print(f"{'start':24s} {'steps':>5s} {'PSNR':>7s} {'LPIPS':>7s} {'s/img':>7s}")
-    for name, options in STARTS.items():
+    for name in a.starts:
+        options = STARTS[name]
         extra = {"encoder": a.encoder} if options["latent_init"] == "encoder" else {}
         for steps in a.steps:
             t0 = time.perf_counter()

@@ -227,6 +227,19 @@ def test_run_config_takes_steps_zero_and_checks_the_encoder_options():
             RunConfig.from_options("reconstruct", **options).resolved(4)
 
 
+def test_restore_takes_an_encoder_object_or_file(tmp_path, tiny_prior, images):
+    import ganprior
+    enc = _encoder(tiny_prior)
+    expected = _render(tiny_prior, enc.encode(images)).clamp(0, 1)
+    common = dict(prior=tiny_prior, method="single", perceptual=0, steps=0, latent_init="encoder")
+    r = ganprior.restore(images, "reconstruct", encoder=enc, **common)
+    assert torch.equal(r.raw, expected) and r.steps == 0
+    path = save_encoder(enc, tmp_path / "enc.safetensors")
+    assert torch.equal(ganprior.restore(images, "reconstruct", encoder=path, **common).raw, expected)
+    with pytest.raises(GanpriorError, match="applies with latent_init='encoder'"):
+        ganprior.restore(images, "reconstruct", encoder=enc, **{**common, "latent_init": "normal"})
+
+
 @pytest.mark.integration
 def test_cli_steps_zero_writes_the_encoders_image(tmp_path, capsys, tiny_checkpoint, face_pngs):
     from ganprior.pipeline import Pipeline
