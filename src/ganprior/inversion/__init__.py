@@ -38,7 +38,9 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
         method: ``single``, ``multi``, ``subspace`` (``METHODS``) or ``dgp`` (``SOLVERS``).
         steps, lr: optimisation length and step size (defaults per method and task, see presets).
             For ``dgp``: ``steps`` rescales the schedule's stages to that total, ``lr`` is the first
-            stage's generator learning rate (every rate of the schedule scaled alike).
+            stage's generator learning rate (every rate of the schedule scaled alike). ``steps=0``
+            runs none: the result is the start's image (with ``latent_init="encoder"``, the
+            encoder's), post-processed like any other.
         optimizer: ``adam`` (default) or ``sgd`` (the reference code's plain gradient descent);
             ``dgp`` uses Adam only.
         loss: per-image loss ``(pred, target) -> (B,)``; default pixel MSE. For ``dgp``: a loss name
@@ -56,9 +58,7 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
             shipped for the prior), see ``encoder_start``; for ``dgp``: ``schedule``,
             ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight``,
             ``candidate_chunk``, and ``latent_init`` ``best`` (its candidates, the default) or
-            ``encoder``).
-        steps: 0 runs no optimisation step: the result is the start's image (with the encoder
-            start, the encoder's image), post-processed like any other. ``methods.method_options(method)`` lists them.
+            ``encoder``). ``methods.method_options(method)`` lists them.
             An option the method does not take raises a ``GanpriorError``, except another method's
             option passed as None (callers pass every option, None when not given).
     """
