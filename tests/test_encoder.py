@@ -149,8 +149,10 @@ def test_multi_code_starts_every_code_at_the_encoders_code_with_a_centred_spread
     assert 0.5 * ENCODER_SPREAD < spread < 1.5 * ENCODER_SPREAD
     assert torch.allclose(codes[0] - code[0], codes[1] - code[1], atol=1e-6)  # the same draw for every image
     assert torch.equal(r.params["importance"], torch.full((2, 6, 8), 1 / 6))
-    # composed at importances 1/N, the start renders (nearly) the encoder's image
-    assert (r.raw - _render(tiny_prior, code)).abs().max() < 0.05
+    # composed at importances 1/N, the start renders nearly the encoder's image: far nearer than a seeded start
+    target = _render(tiny_prior, code)
+    seeded = invert(images, deg, tiny_prior, method="multi", steps=0, num_codes=6, layer=1)
+    assert (r.raw - target).pow(2).mean() < 0.1 * (seeded.raw - target).pow(2).mean()
     # one code: no spread, exactly the encoder's image
     one = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc, num_codes=1)
     assert torch.allclose(one.raw, _render(tiny_prior, code).clamp(0, 1), atol=1e-6)
