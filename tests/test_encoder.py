@@ -338,3 +338,27 @@ def test_cli_train_encoder_continues_on_rerun(tmp_path, capsys, tiny_checkpoint,
     assert_one_line_error(code, err, "holds a run with another recipe: --lr 0.5")
     code, out, err = run_cli([*args, "--steps", 5], capsys)
     assert code == 0 and "nothing to do" in out
+
+
+# -- the shipped encoder -----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_shipped_utkface64_encoder_loads_and_keeps_its_outputs():
+    from ganprior.encoders import shipped_encoder_file
+    from ganprior.metrics import psnr
+    from ganprior.priors import load_prior
+    from ganprior.registry_files import sha256_file
+    prior = load_prior("utkface64")
+    path = shipped_encoder_file("utkface64")
+    assert path is not None and sha256_file(path) == \
+        "fbb6fa1dfa3bda884b672af527529bc57e118928f9cd718a75ee0bd07d861469"  # as its model card says
+    enc = encoder_for(prior)
+    assert enc is not None and enc.info["step"] == "503" and enc.recipe["perceptual_net"] == "lpips"
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    z = enc.encode(torch.stack([yy, xx, (yy + xx) / 2])[None]).flatten()
+    assert torch.allclose(z[:6], torch.tensor([0.0760, 0.3887, 0.2170, 0.4455, 1.6063, 1.2064]), atol=1e-3)
+    assert abs(float(z.norm()) - 9.3932) < 1e-3
+    # it inverts the prior's own samples (code regression): G(E(G(z))) is close to G(z)
+    x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 23.0
