@@ -94,7 +94,7 @@ def test_nan_loss_is_a_clear_error(tiny_prior):
         invert(y, build_degradation("reconstruct", 16), tiny_prior, steps=5, loss=nan_loss)
 
 
-@pytest.mark.parametrize("kw,msg", [({"method": "dgp9"}, "unknown method"), ({"steps": 0}, "steps must be"),
+@pytest.mark.parametrize("kw,msg", [({"method": "dgp9"}, "unknown method"), ({"steps": -1}, "steps must be"),
                                     ({"lr": -1.0}, "learning rate"), ({"optimizer": "lbfgs"}, "unknown optimizer"),
                                     ({"layer": 7}, "not a composition layer"), ({"num_codes": 0}, "codes must be")])
 def test_bad_options(tiny_prior, kw, msg):

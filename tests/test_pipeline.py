@@ -73,7 +73,7 @@ def test_run_config_json_round_trip():
 
 @pytest.mark.parametrize("options, pattern", [
     ({"num_code": 3}, "unknown option(s) num_code"),
-    ({"steps": 0}, "steps must be >= 1"),
+    ({"steps": -1}, "steps must be >= 0"),
     ({"lr": float("nan")}, "learning rate must be finite"),
     ({"blend": 2}, "blend weight must be in [0, 1], got 2.0"),
     ({"num_codes": 100000}, "codes must be <= 512"),

@@ -6,6 +6,7 @@ error), and the same ``Pipeline`` the CLI and the web app use runs it.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 from .config import RunConfig
@@ -45,6 +46,8 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
             tensor) per image; left out, an input's ``NAME_mask.*`` beside it is its mask, else its
             transparency. ``mask_paint="white"`` (``COLOR[:TOLERANCE]``) takes the missing pixels
             from damage painted on the images themselves (``ganprior.physics.paint``).
+            ``latent_init="encoder"`` starts from an image encoder: ``encoder`` is its file or an
+            ``encoders.ImageEncoder`` (default: the one shipped for the prior).
 
     Returns: a ``Result`` with ``images`` ``(B, 3, R, R)`` in [0, 1] and ``metrics`` when simulated;
     with ``faces="detect"`` (whole photos, ``ganprior.faces``) a list of ``PhotoResult``, one per
@@ -66,12 +69,19 @@ def restore(images: ImageLike | Sequence[ImageLike], task: str = "reconstruct", 
         options["mask"], mask = mask, None
     elif mask is not None and options.get("mask_paint") is not None:
         raise GanpriorError("mask and mask_paint are exclusive: the mask is either given or painted on the images")
+    given_encoder = options.get("encoder")
+    if isinstance(given_encoder, os.PathLike):
+        options["encoder"], given_encoder = os.fspath(given_encoder), None
+    elif given_encoder is not None and not isinstance(given_encoder, str):  # an ImageEncoder object
+        options["encoder"] = None
+    else:
+        given_encoder = None
     config = RunConfig.from_options(task, method=method, **options)
-    pipe = Pipeline(config, prior=given_prior, physics=physics, device=device)
+    pipe = Pipeline(config, prior=given_prior, physics=physics, encoder=given_encoder, device=device)
     if loss is not None:
         pipe.loss = loss
     if extras:
-        pipe.extra_options = extras
+        pipe.extra_options.update(extras)
     if config.faces != "aligned":
         return restore_photos(pipe, images, mask=mask, batch_size=batch_size, callback=callback)
     return pipe.restore(images, mask=mask, batch_size=batch_size, callback=callback)

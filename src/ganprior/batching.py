@@ -46,7 +46,7 @@ def step_bytes_per_image(prior, method: str = "multi", precision: str = "fp32", 
     layers = prior.composition_layers
     options = defaults_for(method, [], max(layers) if layers else None)
     options.update(check_options(method, method_options))
-    for key in ("steps", "lr", "num_candidates"):  # not constructor arguments
+    for key in ("steps", "lr", "num_candidates", "encoder"):  # not constructor arguments
         options.pop(key, None)
     options["latent_init"] = "normal"  # the start does not change the memory a step needs
     probe = 2

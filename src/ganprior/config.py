@@ -27,6 +27,7 @@ METHOD_CHOICES = ("single", "multi", "subspace", "dgp")
 COMPOSITION_METHODS = ("single", "multi", "subspace")
 MAX_CODES = 512  # codes per image: each one is a generator forward per step; more never helped (BENCHMARKS.md)
 MAX_SEED = 2 ** 32 - 1
+LATENT_INITS = ("normal", "zero", "best", "encoder")
 
 
 def _finite(name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
@@ -58,6 +59,14 @@ def _weight(name: str) -> Callable[[Any], None]:
             raise GanpriorError(f"{name} weight must be a number in [0, 1], got {v!r}") from None
         if not 0 <= w <= 1:  # NaN fails too
             raise GanpriorError(f"{name} weight must be in [0, 1], got {w}")
+    return check
+
+
+def _text(name: str, what: str) -> Callable[[Any], None]:
+    """A string setting (None passes)."""
+    def check(v):
+        if v is not None and not isinstance(v, str):
+            raise GanpriorError(f"{name} must be {what}, got {type(v).__name__}")
     return check
 
 
@@ -112,15 +121,21 @@ class RunConfig:
                                          "(see 'ganprior subspaces')")
     layer: int | None = opt(None, type=int, check=_finite("layer", 1, integer=True),
                             help="composition layer for multi and subspace [default: per task]")
-    steps: int | None = opt(None, type=int, check=_finite("steps", 1, 1_000_000, integer=True),
-                            help="optimisation steps [default: 300; DGP: its schedule's]")
+    steps: int | None = opt(None, type=int, check=_finite("steps", 0, 1_000_000, integer=True),
+                            help="optimisation steps [default: 300; DGP: its schedule's]; 0 returns the start's "
+                                 "image at once (with --latent-init encoder, the encoder's)")
     lr: float | None = opt(None, type=float, check=_finite("learning rate", 0, 10, lo_open=True),
                            help="learning rate [default: 0.03 multi, 0.1 single]")
     optimizer: str = opt("adam", choices=("adam", "sgd"), help="sgd with --lr 1.0 is the reference code's setting")
-    latent_init: str | None = opt(None, choices=("normal", "zero", "best"),
-                                  help="codes start as one seeded prior sample (normal), zero, or per image the "
-                                       "prior samples closest to the input (best, of --candidates) [default: "
-                                       "normal; the colorization presets use best]")
+    latent_init: str | None = opt(None, choices=LATENT_INITS,
+                                  help="codes start as one seeded prior sample (normal), zero, per image the "
+                                       "prior samples closest to the input (best, of --candidates), or the codes an "
+                                       "image encoder gives the input mapped back to an image by the task's classical "
+                                       "restoration (encoder: the prior's shipped encoder, or --encoder) [default: "
+                                       "normal; the colorization presets use best; dgp: best of its candidates]")
+    encoder: str | None = opt(None, metavar="PATH", check=_text("encoder", "a file path"),
+                              help="--latent-init encoder: an encoder file made by 'ganprior train-encoder' for "
+                                   "this prior [the prior's shipped encoder]")
     num_candidates: int | None = opt(None, flag="--candidates", type=int,
                                      check=_finite("candidates", 1, 100_000, integer=True),
                                      help="--latent-init best (and dgp): how many prior samples are scored per "
@@ -313,6 +328,14 @@ class RunConfig:
                 raise GanpriorError(f"layer must be in 1..{num_layers} for this prior, got {out.layer}")
         if out.method != "dgp" and out.latent_init != "best" and out.num_candidates is not None:
             raise GanpriorError("--candidates (num_candidates) applies with latent_init='best' (or method dgp)")
+        if out.method == "dgp" and out.latent_init == "encoder" and out.num_candidates is not None:
+            raise GanpriorError("--candidates (num_candidates) picks dgp's start; with --latent-init encoder "
+                                "the encoder does")
+        if out.method == "dgp" and out.latent_init not in (None, "best", "encoder"):
+            raise GanpriorError(f"--method dgp starts from the best of its candidates (--latent-init best, its "
+                                f"default) or from an encoder (encoder), not {out.latent_init}")
+        if out.encoder is not None and out.latent_init != "encoder":
+            raise GanpriorError("--encoder applies with --latent-init encoder")
         if out.latent_init == "best" and out.num_candidates is None and out.method != "dgp":
             from .inversion.candidates import DEFAULT_NUM_CANDIDATES
             out.num_candidates = DEFAULT_NUM_CANDIDATES
@@ -339,11 +362,14 @@ class RunConfig:
         common = {"method": self.method, "steps": self.steps, "lr": self.lr, "seed": self.seed,
                   "stop_mse": self.stop_mse}
         if self.method == "dgp":
-            return {**common, "num_candidates": self.num_candidates}
+            return {**common, "num_candidates": self.num_candidates, "latent_init": self.latent_init,
+                    "encoder": self.encoder}
         out = {**common, "optimizer": self.optimizer, "precision": self.precision, "compile": self.compile,
                "latent_init": self.latent_init}
         if self.latent_init == "best":
             out["num_candidates"] = self.num_candidates
+        if self.latent_init == "encoder":
+            out["encoder"] = self.encoder
         if self.method == "multi":
             out.update(num_codes=self.num_codes, layer=self.layer, importance_init=self.importance_init,
                        normalize=self.normalize or None)

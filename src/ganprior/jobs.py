@@ -130,7 +130,11 @@ def job_settings(config: RunConfig, *, device: str = "cpu") -> JobSettings:
         except OSError as e:
             raise GanpriorError(f"cannot read mask {mask}: {e.strerror or type(e).__name__}") from None
         mask = str(Path(mask).resolve())
-    return JobSettings(config=config.replace(prior=prior, mask=mask), device=device, mask_data=mask_data)
+    encoder = config.encoder
+    if encoder is not None and _is_file(encoder):  # a rerun from another folder finds the same file
+        encoder = str(Path(encoder).resolve())
+    return JobSettings(config=config.replace(prior=prior, mask=mask, encoder=encoder), device=device,
+                       mask_data=mask_data)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -83,9 +83,11 @@ class Pipeline:
 
     ``prior``: a ``Prior`` to use instead of ``config.prior``; ``physics``: a user-supplied deepinv
     physics (or callable) instead of the task chain's forward model; the task still chooses the
-    preset, so ``restore(y, task="super-resolve", physics=my_operator)`` runs the SR recipe."""
+    preset, so ``restore(y, task="super-resolve", physics=my_operator)`` runs the SR recipe;
+    ``encoder``: an ``encoders.ImageEncoder`` for ``latent_init="encoder"`` instead of ``config.encoder``
+    (a file) or the prior's shipped one."""
 
-    def __init__(self, config: RunConfig, *, prior: Prior | None = None, physics=None,
+    def __init__(self, config: RunConfig, *, prior: Prior | None = None, physics=None, encoder=None,
                  device: str | torch.device = "cpu"):
         config.validate()
         if prior is None:
@@ -102,6 +104,11 @@ class Pipeline:
                                       perceptual_resize=c.perceptual_resize)
         self.notes = [note] if note else []
         self.extra_options: dict = {}  # method options that are not run settings (DGP's schedule, ...)
+        if encoder is not None and c.latent_init != "encoder":
+            raise GanpriorError("an encoder applies with latent_init='encoder'")
+        if c.latent_init == "encoder":  # loaded (or refused) once, before any input is read
+            from .encoders import resolve_encoder
+            self.extra_options["encoder"] = resolve_encoder(encoder if encoder is not None else c.encoder, self.prior)
 
     @property
     def tasks(self) -> list[str]:

@@ -12,6 +12,7 @@
     ganprior directions fit|closed-form|pca ...   latent directions (InterFaceGAN, SeFa, GANSpace)
     ganprior edit | mix | roles | analyze ...     editing after an inversion
     ganprior train | inspect | app ...            train a prior, inspect a checkpoint, the web app
+    ganprior train-encoder FOLDER --prior P --out RUN   train the encoder a prior's inversions start from
 
 Each command lives in its own module, imported only when it runs (the CLI starts quickly). Errors
 print one line (``ganprior: error: ...``) and exit with status 2; results already written stay.
@@ -34,16 +35,17 @@ EXIT_ERROR = 2
 # folder, a name the file system refuses (every command's outputs; jobs name the file themselves)
 _USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EFBIG}
 
-# command -> the module (in this package) whose ``<command>_cmd(argv)`` runs it
+# command -> the module (in this package) whose ``<command>_cmd(argv)`` runs it (dashes as underscores)
 COMMANDS = {"priors": "priors", "demo": "demo", "evaluate": "evaluate", "subspaces": "subspaces",
             "interpolate": "interpolate", "jitter": "dgp_editing", "morph": "dgp_editing",
-            "transfer": "dgp_editing", "train": "train", "app": "app", "inspect": "inspect",
+            "transfer": "dgp_editing", "train": "train", "train-encoder": "train_encoder", "app": "app",
+            "inspect": "inspect",
             "directions": "directions", "edit": "edit", "mix": "mix", "roles": "roles", "analyze": "analyze"}
 
 
 def _command(name: str):
     """The function that runs command ``name`` (its module is imported now)."""
-    return getattr(import_module(f".{COMMANDS[name]}", __name__), f"{name}_cmd")
+    return getattr(import_module(f".{COMMANDS[name]}", __name__), f"{name.replace('-', '_')}_cmd")
 
 
 def main(argv: list[str] | None = None) -> int:

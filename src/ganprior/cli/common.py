@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from ..errors import GanpriorError
 
@@ -138,6 +139,41 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def train_with_progress(trainer, steps: int, minutes: float | None, *, quiet: bool,
+                        postfix: Callable[[dict], dict] | None = None) -> str:
+    """Run a resumable training run (``training.loop.TrainingLoop``) to ``steps`` with a progress
+    bar; SIGTERM stops it after the current step and Ctrl-C at once, both with a checkpoint.
+    ``postfix(stats)``: what the bar shows of a step's statistics. Returns why it stopped."""
+    import signal
+
+    from tqdm import tqdm
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    old = signal.signal(signal.SIGTERM, on_signal)
+    bar = None if quiet else tqdm(total=steps, initial=trainer.step, desc="training", unit="step",
+                                  file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
+
+    def on_step(step, stats):
+        if bar is not None:
+            bar.update(1)
+            if postfix is not None:
+                bar.set_postfix(**postfix(stats))
+
+    try:
+        reason = trainer.train(steps, minutes, on_step=on_step, should_stop=lambda: stop["flag"])
+    except KeyboardInterrupt:
+        trainer.save()
+        reason = "interrupt"
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        if bar is not None:
+            bar.close()
+    return reason
 
 
 def _recon_psnr(result) -> list[float | None]:

@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import HELP, Parser, out_parent, run_parent
+from .common import HELP, Parser, out_parent, run_parent, train_with_progress
 
 
 def train_cmd(argv: list[str]) -> int:
-    import signal
-
     import torch
 
     from tqdm import tqdm
@@ -108,29 +106,8 @@ def train_cmd(argv: list[str]) -> int:
     if trainer.step >= a.steps:
         print(f"run is at step {trainer.step} >= --steps {a.steps}; nothing to do")
         return 0
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-
-    old = signal.signal(signal.SIGTERM, on_signal)
-    bar = None if a.quiet else tqdm(total=a.steps, initial=trainer.step, desc="training", unit="step",
-                                     file=sys.stderr, mininterval=1.0, dynamic_ncols=True)
-
-    def on_step(step, stats):
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(D=f"{stats['loss_d']:.3f}", G=f"{stats['loss_g']:.3f}")
-
-    try:
-        reason = trainer.train(a.steps, a.minutes, on_step=on_step, should_stop=lambda: stop["flag"])
-    except KeyboardInterrupt:
-        trainer.save()
-        reason = "interrupt"
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        if bar is not None:
-            bar.close()
+    reason = train_with_progress(trainer, a.steps, a.minutes, quiet=a.quiet,
+                                 postfix=lambda stats: {"D": f"{stats['loss_d']:.3f}", "G": f"{stats['loss_g']:.3f}"})
     print(f"stopped ({reason}) at step {trainer.step}; checkpoint {out / 'checkpoint.pt'}, "
           f"prior {out / 'prior.safetensors'}")
     return 0

@@ -10,9 +10,11 @@ from ..errors import GanpriorError
 from ..losses import PixelLoss, frozen_eval
 from ..physics.operator import as_operator
 from ..presets import defaults_for
+from ..encoders import resolve_encoder
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
 from .candidates import DEFAULT_NUM_CANDIDATES, best_codes, render_codes
+from .encoder_start import encoder_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .methods import METHOD_NAMES, METHODS, SOLVERS, check_options, method_options
 from .multi_code import MultiCode
@@ -36,7 +38,9 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
         method: ``single``, ``multi``, ``subspace`` (``METHODS``) or ``dgp`` (``SOLVERS``).
         steps, lr: optimisation length and step size (defaults per method and task, see presets).
             For ``dgp``: ``steps`` rescales the schedule's stages to that total, ``lr`` is the first
-            stage's generator learning rate (every rate of the schedule scaled alike).
+            stage's generator learning rate (every rate of the schedule scaled alike). ``steps=0``
+            runs none: the result is the start's image (with ``latent_init="encoder"``, the
+            encoder's), post-processed like any other.
         optimizer: ``adam`` (default) or ``sgd`` (the reference code's plain gradient descent);
             ``dgp`` uses Adam only.
         loss: per-image loss ``(pred, target) -> (B,)``; default pixel MSE. For ``dgp``: a loss name
@@ -48,9 +52,13 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
             ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
         options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
             ``importance_init``, ``normalize``; ``latent_init="best"`` starts each image from the
-            ``num_candidates`` (default 256) prior samples closest to it, see ``candidates``; for
-            ``dgp``: ``schedule``, ``progressive``, ``num_candidates``, ``candidate_std``,
-            ``latent_weight``, ``candidate_chunk``). ``methods.method_options(method)`` lists them.
+            ``num_candidates`` (default 256) prior samples closest to it, see ``candidates``;
+            ``latent_init="encoder"`` from the codes an image encoder gives the observation mapped
+            back to an image, ``encoder`` (an ``encoders.ImageEncoder`` or a file; default: the one
+            shipped for the prior), see ``encoder_start``; for ``dgp``: ``schedule``,
+            ``progressive``, ``num_candidates``, ``candidate_std``, ``latent_weight``,
+            ``candidate_chunk``, and ``latent_init`` ``best`` (its candidates, the default) or
+            ``encoder``). ``methods.method_options(method)`` lists them.
             An option the method does not take raises a ``GanpriorError``, except another method's
             option passed as None (callers pass every option, None when not given).
     """
@@ -92,10 +100,16 @@ def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer
     settings.pop("lr", None)
     y = y.to(prior.device)
     num_candidates = settings.pop("num_candidates", None)
+    encoder = settings.pop("encoder", None)
     best = settings.get("latent_init") == "best"
+    from_encoder = settings.get("latent_init") == "encoder"
     if num_candidates is not None and not best:
         raise GanpriorError("num_candidates applies with latent_init='best' (or method dgp)")
-    if best:
+    if encoder is not None and not from_encoder:
+        raise GanpriorError("an encoder applies with latent_init='encoder'")
+    if from_encoder:  # found (or refused) before any work
+        encoder = resolve_encoder(encoder, prior)
+    if best or from_encoder:
         settings["latent_init"] = "normal"  # the constructor's start, replaced below
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -112,6 +126,9 @@ def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer
         nearest = best_codes(prior, y, degradation, count, seed=seed, num_candidates=max(pool_size, count))
     if best:
         param.start_from(nearest[:, :param.codes_per_image].clone())
+    if from_encoder:
+        param.start_from(encoder_codes(encoder, y, degradation, prior, param.codes_per_image,
+                                       groups=param.code_groups, seed=seed))
     loss_fn = loss if loss is not None else PixelLoss()
     stop = EarlyStop(stop_mse, y, degradation.A)
     t0 = time.perf_counter()

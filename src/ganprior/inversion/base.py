@@ -47,6 +47,13 @@ class Parameterization(nn.Module):
     def codes_per_image(self) -> int:
         return self.codes[0].numel() // math.prod(self.prior.latent_shape)
 
+    @property
+    def code_groups(self) -> int:
+        """How many groups of consecutive codes (in ``start_from``'s order) are composed separately:
+        1 when all of an image's codes are averaged together (multi-code), R for subspace, whose
+        channels each take the features of one subspace's K codes only."""
+        return 1
+
     def state(self) -> dict[str, torch.Tensor]:
         """The final parameters, detached (codes, importances, ...)."""
         return {k: v.detach().clone() for k, v in self.named_parameters()}
@@ -166,14 +173,15 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
              stop: EarlyStop | None = None, precision: str = "fp32",
              compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the loop. Returns (final images in [0, 1], per-step per-image loss history).
+    ``steps=0`` runs none: the images are the start's, the history is empty ``(0, B)``.
 
     With ``stop``, the loop ends once every image met its stopping rule; the history then has
     one row per step run, and stopped images are those rendered at their stop.
     ``precision``: ``fp32`` or ``bf16`` (the generator's forward autocast; see ``ganprior.precision``).
     ``compile``: render through ``torch.compile`` (pays off over many steps on a GPU)."""
     check_precision(precision)
-    if steps < 1:
-        raise GanpriorError(f"steps must be >= 1, got {steps}")
+    if steps < 0:
+        raise GanpriorError(f"steps must be >= 0, got {steps}")
     if not lr > 0:
         raise GanpriorError(f"learning rate must be > 0, got {lr}")
     opt = make_optimizer(optimizer, param.param_groups(lr))

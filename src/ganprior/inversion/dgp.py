@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from ..encoders import resolve_encoder
 from ..errors import GanpriorError
 from ..losses import DiscriminatorFeatureLoss, frozen_eval
 from ..tasks import Degradation
@@ -42,6 +43,7 @@ from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DG
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
 from .candidates import fence_samples, score_candidates
+from .encoder_start import encoder_codes
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -140,9 +142,9 @@ class DGPSchedule:
 
     def scaled_to(self, steps: int) -> "DGPSchedule":
         """The same stages with iterations rescaled to ``steps`` in total (cumulative rounding, so
-        the total is exact; stages left with 0 iterations are dropped)."""
-        if steps < 1:
-            raise GanpriorError(f"steps must be >= 1, got {steps}")
+        the total is exact; stages left with 0 iterations are dropped: ``steps=0`` leaves none)."""
+        if steps < 0:
+            raise GanpriorError(f"steps must be >= 0, got {steps}")
         total = self.total_steps
         stages, done, cum = [], 0, 0
         for s in self.stages:
@@ -477,7 +479,7 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
                num_candidates: int = DGP_NUM_CANDIDATES, candidate_std: float | None = None,
                latent_weight: float = DGP_LATENT_WEIGHT, steps: int | None = None, lr: float | None = None,
                seed: int = 0, candidate_chunk: int = 50, callback: ProgressCallback | None = None,
-               stop_mse: float | None = None) -> Result:
+               stop_mse: float | None = None, latent_init: str | None = None, encoder=None) -> Result:
     """Invert observations ``y`` with DGP: optimise z and the generator weights, per image.
 
     Args:
@@ -500,6 +502,13 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         callback: ``callback(step, total, per_image_loss (B,), images in [0, 1])`` after every step.
         stop_mse: stop each image once the MSE between ``A(x)`` and ``y`` ([0, 1] scale) falls below
             it: DGP's adversarial defense, 5e-3 (``Result.stopped_at``; the run ends when all stopped).
+        latent_init: ``best`` (None: DGP's own start, the best of ``num_candidates`` random latents)
+            or ``encoder``: z starts at the code an image encoder gives the observation mapped back
+            to an image (``encoder_start``), and no candidate is scored, which is the point of it:
+            the 500 candidates cost as much as many optimisation steps.
+        encoder: with ``latent_init="encoder"``, an ``encoders.ImageEncoder`` or a file (default:
+            the one shipped for the prior).
+        steps: 0 runs no step: the result is the start's image.
 
     Returns: a ``Result``; ``params`` holds ``codes`` and the per-image weight deltas
     (``generator_delta.<name>``), ``parameterization`` the ``DGPGenerator`` (``render``, ``jitter``, ``morph``).
@@ -516,7 +525,7 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         plan = plan.non_progressive()
     if steps is not None:
         plan = plan.scaled_to(int(steps))
-    if lr is not None:
+    if lr is not None and plan.stages:
         first = plan.stages[0].generator_lr or plan.stages[0].latent_lr
         if not lr > 0 or not first > 0:
             raise GanpriorError(f"learning rate must be > 0, got {lr}")
@@ -532,11 +541,18 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
     if probe.shape[1:] != y.shape[1:]:
         raise GanpriorError(f"observations are {tuple(y.shape[1:])}, the degradation expects {tuple(probe.shape[1:])}")
     objective = DGPObjective(prior, loss, latent_weight)
-
-    codes, _ = select_initial_codes(prior, y, degradation, objective, num_candidates=num_candidates,
-                                    candidate_std=plan.candidate_std, seed=seed, chunk_size=candidate_chunk)
+    if latent_init not in (None, "best", "encoder"):
+        raise GanpriorError(f"method dgp starts from the best of its candidates (latent_init best, its default) "
+                            f"or from an encoder (encoder), not {latent_init!r}")
+    if encoder is not None and latent_init != "encoder":
+        raise GanpriorError("an encoder applies with latent_init='encoder'")
+    if latent_init == "encoder":
+        codes = encoder_codes(resolve_encoder(encoder, prior), y, degradation, prior, 1, seed=seed)[:, 0]
+    else:
+        codes, _ = select_initial_codes(prior, y, degradation, objective, num_candidates=num_candidates,
+                                        candidate_std=plan.candidate_std, seed=seed, chunk_size=candidate_chunk)
     num_blocks = len(prior.blocks)
-    tuned = max(min(s.unfrozen_blocks, num_blocks) for s in stages)
+    tuned = max((min(s.unfrozen_blocks, num_blocks) for s in stages), default=0)
     param = DGPGenerator(prior, codes, tuned)
     # one group for z, one per block: a stage sets their rates (0 for blocks it keeps frozen)
     group_blocks = [k for k in range(tuned) if param.block_parameters(k)]  # blocks with weights

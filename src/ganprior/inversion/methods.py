@@ -24,8 +24,9 @@ METHOD_NAMES = (*METHODS, *SOLVERS)
 
 # arguments ``invert`` passes to every method itself: not method options
 _SOLVER_ARGUMENTS = {"y", "degradation", "prior", "steps", "lr", "loss", "seed", "callback", "stop_mse"}
-# ``invert`` picks the starting codes of a parameterisation (latent_init="best") from this many samples
-_START_OPTIONS = ("num_candidates",)
+# ``invert`` picks the starting codes of a parameterisation itself: with latent_init="best" from this
+# many samples, with latent_init="encoder" from this encoder
+_START_OPTIONS = ("num_candidates", "encoder")
 
 
 def method_options(method: str) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ def initial_codes(prior: Prior, batch_size: int, num_codes: int, init: str, seed
     elif init == "normal":
         z = prior.sample_latent(num_codes, torch.Generator().manual_seed(seed)).cpu()
     else:
-        raise GanpriorError(f"unknown latent init {init!r}; choose normal or zero")
+        raise GanpriorError(f"unknown latent init {init!r}; choose normal or zero (best and encoder start "
+                            "each image from its own codes: ganprior.invert picks them)")
     return z[None].repeat(batch_size, *([1] * z.ndim)).to(prior.device)
 
 

@@ -52,6 +52,10 @@ class SubspaceCode(Parameterization):
         self.weights = nn.Parameter(torch.full((batch_size, num_codes, channels), float(weight_init),
                                                device=prior.device))
 
+    @property
+    def code_groups(self) -> int:
+        return self.num_subspaces
+
     def compose(self):
         b, r, k = self.codes.shape[:3]
         feats = self.prior.head(self.codes.flatten(0, 2), self.layer)

@@ -13,8 +13,8 @@ class DGP(GANReconstructor):
             ``perceptual`` or a callable. Default: ``discriminator`` when the prior has one, else
             ``mse``, so a generator without its critic still works.
         schedule: progressive stages (None: the reconstruct preset, rescaled to ``steps``).
-        progressive, num_candidates, candidate_std, latent_weight, candidate_chunk: as
-            ``ganprior.inversion.dgp.invert_dgp``.
+        progressive, num_candidates, candidate_std, latent_weight, candidate_chunk, latent_init,
+            encoder: as ``ganprior.inversion.dgp.invert_dgp``.
         common settings: see ``GANReconstructor`` (``lr`` scales every rate of the schedule; Adam, fp32).
     """
 
@@ -22,10 +22,12 @@ class DGP(GANReconstructor):
 
     def __init__(self, prior=None, *, schedule=None, progressive: bool | None = None,
                  num_candidates: int | None = None, candidate_std: float | None = None,
-                 latent_weight: float | None = None, candidate_chunk: int | None = None, **settings):
+                 latent_weight: float | None = None, candidate_chunk: int | None = None,
+                 latent_init: str | None = None, encoder=None, **settings):
         super().__init__(prior, options={"schedule": schedule, "progressive": progressive,
                                          "num_candidates": num_candidates, "candidate_std": candidate_std,
-                                         "latent_weight": latent_weight, "candidate_chunk": candidate_chunk},
+                                         "latent_weight": latent_weight, "candidate_chunk": candidate_chunk,
+                                         "latent_init": latent_init, "encoder": encoder},
                          **settings)
 
     def _loss(self):

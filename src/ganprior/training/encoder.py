@@ -16,36 +16,15 @@ The encoder minimises the same error plus two terms that keep its codes usable:
 
 The generator gets no reconstruction gradient during the encoder's first ``recon_warmup`` steps,
 so a freshly initialised encoder does not drag a pretrained generator towards arbitrary codes.
-The encoder is training machinery: it is checkpointed with the run but not exported.
+This encoder is training machinery: it is checkpointed with the run but not exported. An encoder
+meant to ship (``ganprior train-encoder``, ``training.encoder_trainer``) uses the same architecture.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
 
-
-class LatentEncoder(nn.Module):
-    """Strided 4x4 convs (BatchNorm + LeakyReLU) from ``resolution`` down to 4x4, then a 4x4 conv to the code."""
-
-    def __init__(self, latent_dim: int = 100, width: int = 64, resolution: int = 64, channels: int = 3):
-        super().__init__()
-        layers, cin = [], channels
-        for i in range(int(math.log2(resolution)) - 2):
-            cout = width * 2 ** i
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=i == 0)]
-            if i:
-                layers.append(nn.BatchNorm2d(cout))
-            layers.append(nn.LeakyReLU(0.2))
-            cin = cout
-        layers.append(nn.Conv2d(cin, latent_dim, 4, 1, 0))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(B, latent_dim, 1, 1)`` for images in ``[-1, 1]``."""
-        return self.net(x)
+from ..encoders import LatentEncoder  # noqa: F401  (the architecture; re-exported for the trainer)
 
 
 def moment_penalty(z: torch.Tensor) -> torch.Tensor:

@@ -33,14 +33,11 @@ continues exactly as an uninterrupted one would (tested).
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +50,7 @@ from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
 from .encoder import LatentEncoder, moment_penalty
+from .loop import TrainingLoop
 
 LOSSES = ("hinge", "nonsat")
 LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
@@ -115,8 +113,9 @@ def _loss_g(fake: torch.Tensor, kind: str) -> torch.Tensor:
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
 
 
-class Trainer:
-    """One GAN training run living in ``run_dir``. Build with ``start`` or ``resume``."""
+class Trainer(TrainingLoop):
+    """One GAN training run living in ``run_dir``. Build with ``start`` or ``resume``; ``train``
+    (``TrainingLoop``) runs it."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, data: ImageSet, device: str = "cpu"):
         self.run_dir = Path(run_dir)
@@ -150,6 +149,8 @@ class Trainer:
         self.perm = torch.randperm(len(data), generator=self.rng)
         self.cursor = 0
         self.seconds = 0.0  # training time accumulated over all sessions
+        # a plain run has no reconstruction column
+        self.log_fields = LOG_FIELDS if self.E is not None else LOG_FIELDS[:-1]
 
     # -- data ----------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -226,46 +227,6 @@ class Trainer:
             pe.lerp_(p, 1 - decay)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(b)
-
-    # -- loop --------------------------------------------------------------------
-    def train(self, steps: int, minutes: float | None = None,
-              on_step: Callable[[int, dict], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> str:
-        """Train until ``steps`` total steps, ``minutes`` of wall time, or ``should_stop()``.
-
-        Checkpoints every ``checkpoint_every`` steps and at the end. Returns why it stopped.
-        """
-        c = self.config
-        deadline = None if minutes is None else time.monotonic() + minutes * 60
-        window_t, window_n, acc = time.monotonic(), 0, {}
-        reason = "steps"
-        while self.step < steps:
-            if should_stop is not None and should_stop():
-                reason = "signal"
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                reason = "time"
-                break
-            t0 = time.monotonic()
-            stats = self.train_step()
-            self.seconds += time.monotonic() - t0
-            window_n += 1
-            for k, v in stats.items():
-                acc[k] = acc.get(k, 0.0) + v
-            if on_step is not None:
-                on_step(self.step, stats)
-            if self.step % c.log_every == 0:
-                dt = time.monotonic() - window_t
-                row = {"step": self.step, "seconds": round(self.seconds, 1),
-                       "images_per_s": round(window_n * c.batch / max(dt, 1e-9), 2)}
-                row.update({k: round(v / window_n, 5) for k, v in acc.items()})
-                self._append_log(row)
-                window_t, window_n, acc = time.monotonic(), 0, {}
-            if self.step % c.checkpoint_every == 0:
-                self.save()
-        if self.step % c.checkpoint_every != 0 or self.step == 0:
-            self.save()
-        return reason
 
     # -- persistence -------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -348,30 +309,6 @@ class Trainer:
         return export_prior(G, D, path, classes=self.config.classes,
                             extra={"step": str(self.step), "train_seconds": f"{self.seconds:.0f}"})
 
-    def _append_log(self, row: dict) -> None:
-        path = self.run_dir / "log.csv"
-        new = not path.exists()
-        # a plain run has no reconstruction column; a run logged before a column existed keeps its header
-        fields = (LOG_FIELDS if self.E is not None else LOG_FIELDS[:-1]) if new else _log_header(path)
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-
-    def _truncate_log(self) -> None:
-        """Drop log rows after the checkpointed step (they will be trained again)."""
-        path = self.run_dir / "log.csv"
-        if not path.exists():
-            return
-        fields = _log_header(path)
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
-
     # -- construction --------------------------------------------------------------
     @classmethod
     def start(cls, run_dir: str | os.PathLike, config: TrainConfig, data: ImageSet,
@@ -403,11 +340,6 @@ class Trainer:
         trainer.load_state_dict(state)
         trainer._truncate_log()
         return trainer
-
-
-def _log_header(path: Path) -> list[str]:
-    with open(path, newline="") as f:
-        return next(csv.reader(f), None) or LOG_FIELDS
 
 
 def read_run_config(run_dir: str | os.PathLike) -> TrainConfig:

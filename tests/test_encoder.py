@@ -1,0 +1,364 @@
+"""Image encoders and the encoder start (issue #29): the file format and its prior check, the shipped
+lookup, latent_init="encoder" for every method, steps=0, and ``ganprior train-encoder``."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import deepinv as dinv
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganprior.config import RunConfig
+from ganprior.encoders import (ImageEncoder, encoder_for, load_encoder, prior_digest, read_encoder_metadata,
+                               save_encoder)
+from ganprior.errors import GanpriorError
+from ganprior.inversion import invert
+from ganprior.inversion.encoder_start import ENCODER_SPREAD, encoder_codes
+from ganprior.priors import DCGANPrior, PriorEntry
+from ganprior.tasks import build_degradation
+from ganprior.tasks.classical import classical_restore
+from ganprior.training import EncoderTrainConfig, EncoderTrainer, build_image_set, list_images
+
+from .conftest import assert_one_line_error, run_cli
+
+
+def _encoder(prior, seed: int = 3) -> ImageEncoder:
+    """A random encoder for ``prior`` whose BatchNorm statistics are not the defaults (so a file that
+    dropped them would show)."""
+    torch.manual_seed(seed)
+    enc = ImageEncoder.for_prior(prior, width=4, recipe={"steps": 3, "data": "faces"})
+    with torch.no_grad():
+        enc.train()(torch.rand(8, 3, prior.resolution, prior.resolution, generator=torch.Generator().manual_seed(seed)))
+    return enc.eval()
+
+
+def _render(prior, codes):
+    with torch.no_grad():
+        return prior.to_unit(prior.generate(codes)).float()
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+
+
+# -- the file ------------------------------------------------------------------------------------
+
+
+def test_save_and_load_keep_outputs_and_metadata(tmp_path, tiny_prior, images):
+    enc = _encoder(tiny_prior)
+    path = save_encoder(enc, tmp_path / "enc.safetensors", extra={"step": 7, "holdout_psnr": 21.5})
+    back = load_encoder(path, tiny_prior)
+    assert not back.training
+    assert torch.equal(back.encode(images), enc.encode(images))
+    assert back.encode(images).shape == (2, *tiny_prior.latent_shape)
+    assert (back.latent_shape, back.resolution, back.width) == (tuple(tiny_prior.latent_shape), 16, 4)
+    assert back.prior_name == tiny_prior.name and back.prior_sha256 == prior_digest(tiny_prior)
+    assert back.recipe == {"steps": 3, "data": "faces"} and back.info == {"step": "7", "holdout_psnr": "21.5"}
+    meta = read_encoder_metadata(path)
+    assert meta["format"] == "ganprior-encoder" and json.loads(meta["latent_shape"]) == [8, 1, 1]
+    # saving again keeps the extra entries, which cannot override the ones that describe the encoder
+    again = read_encoder_metadata(save_encoder(back, tmp_path / "again.safetensors", extra={"format": "x"}))
+    assert again["step"] == "7" and again["format"] == "ganprior-encoder"
+
+
+def test_an_encoder_for_another_prior_is_refused_in_one_line(tmp_path, tiny_prior):
+    path = save_encoder(_encoder(tiny_prior), tmp_path / "enc.safetensors")
+    wider = DCGANPrior.random(latent_dim=6, width=4, resolution=16, seed=0, name="six")
+    with pytest.raises(GanpriorError, match=r"trained for prior 'dcgan-random' \(latent \(8, 1, 1\), 3x16x16\), "
+                                            r"not 'six' \(latent \(6, 1, 1\)") as e:
+        load_encoder(path, wider)
+    assert "\n" not in str(e.value)
+    retrained = DCGANPrior.random(latent_dim=8, width=4, resolution=16, seed=1)  # same shape, other weights
+    with pytest.raises(GanpriorError, match="other generator weights"):
+        load_encoder(path, retrained)
+    with pytest.raises(GanpriorError, match="other generator weights"):
+        invert(torch.rand(1, 3, 16, 16), build_degradation("reconstruct", 16), retrained, method="single",
+               steps=0, latent_init="encoder", encoder=path)
+    (tmp_path / "prior.safetensors").write_bytes((tmp_path / "enc.safetensors").read_bytes().replace(
+        b"ganprior-encoder", b"ganprior-dcgan__"))
+    with pytest.raises(GanpriorError, match="not a ganprior encoder file"):
+        load_encoder(tmp_path / "prior.safetensors")
+
+
+def test_encoder_for_finds_a_named_priors_shipped_encoder(tmp_path, monkeypatch, tiny_prior, images):
+    from ganprior.priors import zoo
+    assert encoder_for(tiny_prior) is None  # not a registry name
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setitem(zoo.PRIORS, tiny_prior.name, PriorEntry(tiny_prior.name, "tiny", "MIT", lambda: tiny_prior))
+    assert encoder_for(tiny_prior) is None  # named, but nothing shipped
+    enc = _encoder(tiny_prior)
+    save_encoder(enc, tmp_path / f"{tiny_prior.name}_encoder.safetensors")
+    found = encoder_for(tiny_prior)
+    assert torch.equal(found.encode(images), enc.encode(images))
+    # a checkpoint that only shares the name gets no encoder
+    assert encoder_for(DCGANPrior.random(latent_dim=8, width=4, resolution=16, seed=1)) is None
+    # and latent_init="encoder" uses the shipped one by default
+    deg = build_degradation("reconstruct", 16)
+    r = invert(images, deg, tiny_prior, method="single", steps=0, latent_init="encoder")
+    assert torch.equal(r.raw, _render(tiny_prior, enc.encode(images)).clamp(0, 1))
+
+
+def test_no_encoder_is_a_one_line_error_naming_the_prior_and_the_way_out(tiny_prior, images):
+    deg = build_degradation("reconstruct", 16)
+    for method in ("single", "multi", "dgp"):
+        with pytest.raises(GanpriorError, match="prior 'dcgan-random' has no encoder for --latent-init encoder; "
+                                                "train one with 'ganprior train-encoder") as e:
+            invert(images, deg, tiny_prior, method=method, steps=0, latent_init="encoder", loss="mse" if method == "dgp" else None)
+        assert "\n" not in str(e.value)
+    with pytest.raises(GanpriorError, match="has no encoder"):
+        from ganprior.pipeline import Pipeline
+        Pipeline(RunConfig.from_options("reconstruct", latent_init="encoder"), prior=tiny_prior)
+
+
+# -- the start of each method --------------------------------------------------------------------
+
+
+def test_single_code_starts_at_the_encoders_code_of_the_classical_restoration(tiny_prior, images, monkeypatch):
+    enc = _encoder(tiny_prior)
+    deg = build_degradation("super-resolve", 16, factor=2)
+    y = deg.A(images)
+    x0 = classical_restore(y, deg)  # bicubic up to 16 px
+    seen = []
+    real = enc.encode
+    monkeypatch.setattr(enc, "encode", lambda x: seen.append(x) or real(x))
+    r = invert(y, deg, tiny_prior, method="single", steps=0, latent_init="encoder", encoder=enc)
+    assert torch.equal(seen[0], x0)
+    assert torch.equal(r.params["codes"], real(x0))
+    assert torch.equal(r.raw, _render(tiny_prior, real(x0)).clamp(0, 1))
+    assert r.steps == 0 and r.history.shape == (0, 2)
+    # a few steps move on from that start
+    moved = invert(y, deg, tiny_prior, method="single", steps=3, latent_init="encoder", encoder=enc)
+    assert moved.steps == 3 and not torch.equal(moved.params["codes"], real(x0))
+
+
+def test_multi_code_starts_every_code_at_the_encoders_code_with_a_centred_spread(tiny_prior, images):
+    enc = _encoder(tiny_prior)
+    deg = build_degradation("reconstruct", 16)
+    code = enc.encode(images)  # reconstruction: x0 is the image itself
+    r = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc,
+               num_codes=6, layer=1)
+    codes = r.params["codes"]
+    assert codes.shape == (2, 6, 8, 1, 1)
+    assert torch.allclose(codes.mean(1), code, atol=1e-6)  # the mean is the encoder's code exactly
+    spread = (codes - code[:, None]).std().item()
+    assert 0.5 * ENCODER_SPREAD < spread < 1.5 * ENCODER_SPREAD
+    assert torch.allclose(codes[0] - code[0], codes[1] - code[1], atol=1e-6)  # the same draw for every image
+    assert torch.equal(r.params["importance"], torch.full((2, 6, 8), 1 / 6))
+    # composed at importances 1/N, the start renders nearly the encoder's image: far nearer than a seeded start
+    target = _render(tiny_prior, code)
+    seeded = invert(images, deg, tiny_prior, method="multi", steps=0, num_codes=6, layer=1)
+    assert (r.raw - target).pow(2).mean() < 0.1 * (seeded.raw - target).pow(2).mean()
+    # one code: no spread, exactly the encoder's image
+    one = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc, num_codes=1)
+    assert torch.allclose(one.raw, _render(tiny_prior, code).clamp(0, 1), atol=1e-6)
+
+
+def test_subspace_centres_the_spread_within_each_subspace(tiny_prior, images):
+    enc = _encoder(tiny_prior)
+    deg = build_degradation("reconstruct", 16)
+    code = enc.encode(images)
+    r = invert(images, deg, tiny_prior, method="subspace", steps=0, latent_init="encoder", encoder=enc,
+               num_subspaces=2, num_codes=3)
+    codes = r.params["codes"]  # (B, R, K, ...)
+    assert codes.shape == (2, 2, 3, 8, 1, 1)
+    assert torch.allclose(codes.mean(2), code[:, None].expand(-1, 2, -1, -1, -1), atol=1e-6)
+    assert not torch.equal(codes[:, :, 0], codes[:, :, 1])
+    one = invert(images, deg, tiny_prior, method="subspace", steps=0, latent_init="encoder", encoder=enc,
+                 num_subspaces=2, num_codes=1)
+    assert torch.allclose(one.raw, _render(tiny_prior, code).clamp(0, 1), atol=1e-6)
+
+
+def test_dgp_starts_at_the_encoders_code_without_scoring_candidates(tiny_prior, images, monkeypatch):
+    import ganprior.inversion.dgp as dgp
+    enc = _encoder(tiny_prior)
+    deg = build_degradation("reconstruct", 16)
+
+    def refuse(*a, **k):
+        raise AssertionError("the encoder start scores no candidate")
+
+    monkeypatch.setattr(dgp, "select_initial_codes", refuse)
+    r = invert(images, deg, tiny_prior, method="dgp", steps=0, latent_init="encoder", encoder=enc, loss="mse")
+    assert torch.equal(r.params["codes"], enc.encode(images))
+    assert torch.allclose(r.raw, _render(tiny_prior, enc.encode(images)).clamp(0, 1), atol=1e-6)
+    assert r.steps == 0
+    with pytest.raises(GanpriorError, match="dgp starts from the best of its candidates"):
+        invert(images, deg, tiny_prior, method="dgp", steps=0, latent_init="normal", loss="mse")
+
+
+def test_a_user_physics_shows_the_encoder_its_pseudo_inverse(tiny_prior, images):
+    enc = _encoder(tiny_prior)
+    physics = dinv.physics.Denoising(noise_model=dinv.physics.ZeroNoise())  # A_dagger is the identity
+    r = invert(images, physics, tiny_prior, method="single", steps=0, latent_init="encoder", encoder=enc)
+    assert torch.equal(r.params["codes"], enc.encode(images))
+    with pytest.raises(GanpriorError, match="has no pseudo-inverse"):
+        invert(images, lambda x: x * 0.5, tiny_prior, method="single", steps=0, latent_init="encoder", encoder=enc)
+
+
+def test_encoder_codes_refuse_uneven_groups(tiny_prior, images):
+    deg = build_degradation("reconstruct", 16)
+    with pytest.raises(GanpriorError, match="cannot split 5 codes into 2 equal groups"):
+        encoder_codes(_encoder(tiny_prior), images, deg, tiny_prior, 5, groups=2)
+
+
+# -- steps 0 and the run settings ------------------------------------------------------------------
+
+
+def test_zero_steps_return_the_seeded_start_for_every_init(tiny_prior, images):
+    deg = build_degradation("reconstruct", 16)
+    r = invert(images, deg, tiny_prior, method="single", steps=0)
+    start = tiny_prior.sample_latent(1, torch.Generator().manual_seed(0))
+    assert torch.equal(r.raw, _render(tiny_prior, start.expand(2, -1, -1, -1)).clamp(0, 1))
+    assert r.steps == 0 and r.history.shape == (0, 2) and r.seconds >= 0
+
+
+def test_run_config_takes_steps_zero_and_checks_the_encoder_options():
+    c = RunConfig.from_options("reconstruct", steps=0, latent_init="encoder", encoder="e.safetensors").resolved(4)
+    assert c.steps == 0 and c.invert_options()["encoder"] == "e.safetensors"
+    d = RunConfig.from_options("reconstruct", method="dgp", latent_init="encoder").resolved(4)
+    assert d.invert_options()["latent_init"] == "encoder"
+    for options, pattern in [({"encoder": "e.safetensors"}, "--encoder applies with --latent-init encoder"),
+                             ({"method": "dgp", "latent_init": "normal"}, "dgp starts from the best"),
+                             ({"method": "dgp", "latent_init": "encoder", "num_candidates": 9}, "the encoder does"),
+                             ({"encoder": 3}, "encoder must be a file path")]:
+        with pytest.raises(GanpriorError, match=pattern):
+            RunConfig.from_options("reconstruct", **options).resolved(4)
+
+
+def test_restore_takes_an_encoder_object_or_file(tmp_path, tiny_prior, images):
+    import ganprior
+    enc = _encoder(tiny_prior)
+    expected = _render(tiny_prior, enc.encode(images)).clamp(0, 1)
+    common = dict(prior=tiny_prior, method="single", perceptual=0, steps=0, latent_init="encoder")
+    r = ganprior.restore(images, "reconstruct", encoder=enc, **common)
+    assert torch.equal(r.raw, expected) and r.steps == 0
+    path = save_encoder(enc, tmp_path / "enc.safetensors")
+    assert torch.equal(ganprior.restore(images, "reconstruct", encoder=path, **common).raw, expected)
+    with pytest.raises(GanpriorError, match="applies with latent_init='encoder'"):
+        ganprior.restore(images, "reconstruct", encoder=enc, **{**common, "latent_init": "normal"})
+
+
+@pytest.mark.integration
+def test_cli_steps_zero_writes_the_encoders_image(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    from ganprior.pipeline import Pipeline
+    from ganprior.priors import load_prior
+    prior = load_prior(str(tiny_checkpoint))
+    enc_path = save_encoder(_encoder(prior), tmp_path / "enc.safetensors")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--prior", tiny_checkpoint, "--method", "single",
+                            "--latent-init", "encoder", "--encoder", enc_path, "--steps", 0, "--perceptual", 0,
+                            "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    config = RunConfig.from_options("reconstruct", prior=str(tiny_checkpoint), method="single", perceptual=0,
+                                    latent_init="encoder", encoder=str(enc_path), steps=0)
+    y = Pipeline(config).load([face_pngs[0]]).observed
+    expected = _render(prior, load_encoder(enc_path, prior).encode(y)).clamp(0, 1)[0]
+    written = torch.from_numpy(np.asarray(Image.open(out / "img0.png"), dtype=np.float32) / 255).permute(2, 0, 1)
+    assert (written - expected).abs().max() <= 0.5 / 255 + 1e-6
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["steps"] == 0 and manifest["settings"]["encoder"] == str(enc_path.resolve())
+    assert json.loads((out / "metrics.json").read_text())[0]["steps"] == 0
+    code, _, err = run_cli(["reconstruct", face_pngs[0], "--prior", tiny_checkpoint, "--latent-init", "encoder",
+                            "--steps", 0, "--out", tmp_path / "none"], capsys)
+    assert_one_line_error(code, err, "has no encoder for --latent-init encoder")
+
+
+# -- training ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray((rng.random((20, 20, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+TINY_RECIPE = dict(width=4, batch=4, perceptual_weight=0.0, checkpoint_every=2, log_every=1, holdout=2)
+
+
+def test_encoder_training_resumes_exactly_and_exports_its_numbers(tmp_path, tiny_prior, image_folder):
+    data = build_image_set(list_images(image_folder), 16)
+    held = data.images[:2]
+    straight = EncoderTrainer.start(tmp_path / "a", EncoderTrainConfig(prior="tiny", **TINY_RECIPE), tiny_prior,
+                                    data, held)
+    straight.train(4)
+    first = EncoderTrainer.start(tmp_path / "b", EncoderTrainConfig(prior="tiny", **TINY_RECIPE), tiny_prior, data, held)
+    first.train(2)
+    resumed = EncoderTrainer.resume(tmp_path / "b", tiny_prior, data, held)
+    assert resumed.step == 2
+    resumed.train(4)
+    for k, v in straight.E.state_dict().items():
+        assert torch.equal(v, resumed.E.state_dict()[k]), k
+    with open(tmp_path / "b" / "log.csv", newline="") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+    exported = load_encoder(tmp_path / "b" / "encoder.safetensors", tiny_prior)
+    assert exported.info["step"] == "4" and float(exported.info["holdout_psnr"]) > 0
+    assert exported.recipe["code_weight"] == 1.0 and exported.recipe["prior"] == "tiny"
+    assert "4 held-out" not in (tmp_path / "b" / "MODEL_CARD.md").read_text()  # it held out 2
+    assert "PSNR of G(E(x)) on 2 held-out images" in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+
+
+def test_encoder_training_refuses_other_weights_on_resume(tmp_path, tiny_prior, image_folder):
+    data = build_image_set(list_images(image_folder), 16)
+    EncoderTrainer.start(tmp_path / "r", EncoderTrainConfig(prior="tiny", **TINY_RECIPE), tiny_prior, data).train(1)
+    other = DCGANPrior.random(latent_dim=8, width=4, resolution=16, seed=1)
+    with pytest.raises(GanpriorError, match="other weights"):
+        EncoderTrainer.resume(tmp_path / "r", other, data)
+
+
+@pytest.mark.integration
+def test_cli_train_encoder_continues_on_rerun(tmp_path, capsys, tiny_checkpoint, image_folder):
+    run = tmp_path / "run"
+    args = ["train-encoder", image_folder, "--prior", tiny_checkpoint, "--out", run, "--batch-size", 4, "--width", 4,
+            "--perceptual", 0, "--holdout", 2, "--checkpoint-every", 2, "--log-every", 1, "--quiet",
+            "--license", "test images, CC0"]
+    code, out, err = run_cli([*args, "--steps", 3], capsys)
+    assert code == 0, err
+    assert "stopped (steps) at step 3" in out and "held-out PSNR of G(E(x))" in out
+    code, out, err = run_cli([*args, "--steps", 5], capsys)
+    assert code == 0, err
+    assert "at step 5" in out
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5
+    with open(run / "log.csv", newline="") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4, 5]
+    meta = read_encoder_metadata(run / "encoder.safetensors")
+    assert meta["step"] == "5" and meta["train_images"] == "8" and json.loads(meta["recipe"])["batch"] == 4
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "test images, CC0" in card and "8 images" in card and "Steps: 5" in card
+    assert (run / "holdout.txt").read_text().count("\n") == 2
+    code, _, err = run_cli([*args[:-2], "--lr", 0.5, "--steps", 6], capsys)
+    assert_one_line_error(code, err, "holds a run with another recipe: --lr 0.5")
+    code, out, err = run_cli([*args, "--steps", 5], capsys)
+    assert code == 0 and "nothing to do" in out
+
+
+# -- the shipped encoder -----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_shipped_utkface64_encoder_loads_and_keeps_its_outputs():
+    from ganprior.encoders import shipped_encoder_file
+    from ganprior.metrics import psnr
+    from ganprior.priors import load_prior
+    from ganprior.registry_files import sha256_file
+    prior = load_prior("utkface64")
+    path = shipped_encoder_file("utkface64")
+    assert path is not None and sha256_file(path) == \
+        "fbb6fa1dfa3bda884b672af527529bc57e118928f9cd718a75ee0bd07d861469"  # as its model card says
+    enc = encoder_for(prior)
+    assert enc is not None and enc.info["step"] == "503" and enc.recipe["perceptual_net"] == "lpips"
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    z = enc.encode(torch.stack([yy, xx, (yy + xx) / 2])[None]).flatten()
+    assert torch.allclose(z[:6], torch.tensor([0.0760, 0.3887, 0.2170, 0.4455, 1.6063, 1.2064]), atol=1e-3)
+    assert abs(float(z.norm()) - 9.3932) < 1e-3
+    # it inverts the prior's own samples (code regression): G(E(G(z))) is close to G(z)
+    x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 23.0
