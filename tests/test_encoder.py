@@ -17,7 +17,7 @@ from ganprior.encoders import (ImageEncoder, encoder_for, load_encoder, prior_di
                                save_encoder)
 from ganprior.errors import GanpriorError
 from ganprior.inversion import invert
-from ganprior.inversion.encoder_start import ENCODER_SPREAD, encoder_codes
+from ganprior.inversion.encoder_start import encoder_codes
 from ganprior.priors import DCGANPrior, PriorEntry
 from ganprior.tasks import build_degradation
 from ganprior.tasks.classical import classical_restore
@@ -136,24 +136,28 @@ def test_single_code_starts_at_the_encoders_code_of_the_classical_restoration(ti
     assert moved.steps == 3 and not torch.equal(moved.params["codes"], real(x0))
 
 
-def test_multi_code_starts_every_code_at_the_encoders_code_with_a_centred_spread(tiny_prior, images):
+def test_multi_code_starts_at_the_encoders_image_with_the_nearest_samples_ready_to_join(tiny_prior, images):
+    from ganprior.inversion.candidates import best_codes
     enc = _encoder(tiny_prior)
     deg = build_degradation("reconstruct", 16)
     code = enc.encode(images)  # reconstruction: x0 is the image itself
     r = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc,
                num_codes=6, layer=1)
-    codes = r.params["codes"]
+    codes, importance = r.params["codes"], r.params["importance"]
     assert codes.shape == (2, 6, 8, 1, 1)
-    assert torch.allclose(codes.mean(1), code, atol=1e-6)  # the mean is the encoder's code exactly
-    spread = (codes - code[:, None]).std().item()
-    assert 0.5 * ENCODER_SPREAD < spread < 1.5 * ENCODER_SPREAD
-    assert torch.allclose(codes[0] - code[0], codes[1] - code[1], atol=1e-6)  # the same draw for every image
-    assert torch.equal(r.params["importance"], torch.full((2, 6, 8), 1 / 6))
-    # composed at importances 1/N, the start renders nearly the encoder's image: far nearer than a seeded start
-    target = _render(tiny_prior, code)
-    seeded = invert(images, deg, tiny_prior, method="multi", steps=0, num_codes=6, layer=1)
-    assert (r.raw - target).pow(2).mean() < 0.1 * (seeded.raw - target).pow(2).mean()
-    # one code: no spread, exactly the encoder's image
+    assert torch.equal(codes[:, 0], code)  # the encoder's code first, at importance 1
+    assert torch.equal(codes[:, 1:], best_codes(tiny_prior, images, deg, 5, seed=0))  # the nearest samples
+    assert torch.equal(importance[:, 0], torch.ones(2, 8)) and torch.equal(importance[:, 1:], torch.zeros(2, 5, 8))
+    # the composed start renders exactly the encoder's image
+    assert torch.allclose(r.raw, _render(tiny_prior, code).clamp(0, 1), atol=1e-6)
+    # and the other codes join: after a few steps their importances are no longer 0
+    moved = invert(images, deg, tiny_prior, method="multi", steps=3, latent_init="encoder", encoder=enc,
+                   num_codes=6, layer=1)
+    assert moved.params["importance"][:, 1:].abs().max() > 0
+    # reference normalisation (the sum divided by N): the encoder's code gets importance N
+    norm = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc,
+                  num_codes=6, layer=1, normalize=True)
+    assert torch.allclose(norm.raw, r.raw, atol=1e-6) and float(norm.params["importance"][0, 0, 0]) == 6.0
     one = invert(images, deg, tiny_prior, method="multi", steps=0, latent_init="encoder", encoder=enc, num_codes=1)
     assert torch.allclose(one.raw, _render(tiny_prior, code).clamp(0, 1), atol=1e-6)
 

@@ -14,7 +14,7 @@ from ..encoders import resolve_encoder
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
 from .candidates import DEFAULT_NUM_CANDIDATES, best_codes, render_codes
-from .encoder_start import encoder_codes
+from .encoder_start import encoder_code, encoder_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
 from .methods import METHOD_NAMES, METHODS, SOLVERS, check_options, method_options
 from .multi_code import MultiCode
@@ -118,15 +118,20 @@ def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer
     # are the closest of one seeded pool: it is rendered and scored once for both
     fence = getattr(degradation, "fence_samples", 0)
     nearest = None
-    if best or fence:
-        count = max(param.codes_per_image if best else 0, fence)
+    # multi-code's encoder start takes its other codes from the pool (MultiCode.start_at)
+    joiners = param.codes_per_image - 1 if from_encoder and hasattr(param, "start_at") else 0
+    if best or fence or joiners:
+        count = max(param.codes_per_image if best else joiners, fence)
         pool_size = int(num_candidates or DEFAULT_NUM_CANDIDATES)
         if best and pool_size < param.codes_per_image:
             raise GanpriorError(f"need at least as many candidates ({pool_size}) as codes ({param.codes_per_image})")
         nearest = best_codes(prior, y, degradation, count, seed=seed, num_candidates=max(pool_size, count))
     if best:
         param.start_from(nearest[:, :param.codes_per_image].clone())
-    if from_encoder:
+    if from_encoder and hasattr(param, "start_at"):
+        param.start_at(encoder_code(encoder, y, degradation, prior),
+                       nearest[:, :joiners] if joiners else None)
+    elif from_encoder:
         param.start_from(encoder_codes(encoder, y, degradation, prior, param.codes_per_image,
                                        groups=param.code_groups, seed=seed))
     loss_fn = loss if loss is not None else PixelLoss()

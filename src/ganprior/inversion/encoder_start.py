@@ -11,20 +11,23 @@ the prior's resolution:
 * for a user's physics, its pseudo-inverse ``A_dagger`` when deepinv offers one (a linear
   operator's least squares), else a one-line error: there is nothing to show the encoder.
 
-Several codes per image (multi-code, subspace) all start at ``E(x0)`` plus a small seeded
-perturbation (``ENCODER_SPREAD``), centred over the codes that are composed together (all N codes
-of multi-code; each subspace's K codes) so that their mean is exactly ``E(x0)``. With the
-composition weights at their usual start (importances 1/N, equal subspace weights) each composed
-channel is the mean of those codes' features, which to first order in the perturbation is the
-feature of ``E(x0)``: the start renders the encoder's image, up to second-order terms. (With
-``importance_init="one"`` the composed features are N times larger, as from any other start.)
+Multi-code starts with the encoder's code as its first code, at importance 1, and the best
+N - 1 of the seeded pool of prior samples (``candidates.best_codes``) at importance 0
+(``MultiCode.start_at``): the composed features are exactly those of ``E(x0)``, so the start renders
+the encoder's image, and the other codes are diverse and near the face, ready to join as their
+importances grow. On the first 12 held-out UTKFace faces (``utkface64``, its shipped encoder,
+reconstruction, 20 codes at layer 2, lr 0.03) this leads the best-20-of-256 start at every step:
+PSNR 25.00 / 29.96 / 33.48 dB at 25 / 100 / 300 steps against 24.44 / 29.33 / 32.92, LPIPS 0.076 /
+0.032 / 0.010 against 0.112 / 0.037 / 0.013. Starting all 20 codes near ``E(x0)`` instead (a spread
+of 0.3 around it, importances 1/N) trailed the best-of-K start after 100 steps (27.87 against 29.51
+dB on 20 faces): the codes start nearly alike.
 
-The perturbation is there because N equal codes with equal importances get equal gradients and would stay equal for ever. Its size,
-measured on the first 20 held-out UTKFace faces (``utkface64``, its shipped encoder, multi-code
-reconstruction with 20 codes at layer 2, ``benchmarks/encoder_start.py``): std 0.1 per dimension gives
-19.36 dB at the start and 27.07 after 100 steps, 0.3 gives 19.20 and 27.87, 1.0 gives 16.38 and
-26.85. The best 20 of 256 prior samples start lower (16.04) but reach 29.51 after 100 steps: for
-multi-code, diverse codes matter more than a close start, and how to have both is open (issue #29).
+Subspace inversion starts every code at ``E(x0)`` plus a small seeded perturbation
+(``ENCODER_SPREAD``), centred over each subspace's K codes so that their mean is exactly ``E(x0)``;
+with equal subspace weights each composed channel is, to first order, the feature of ``E(x0)``. The
+perturbation is there because K equal codes get equal gradients and would stay equal for ever; its
+size (0.3) was measured on multi-code, where 0.1 / 0.3 / 1.0 gave 27.07 / 27.87 / 26.85 dB after 100
+steps. Whether subspace gains from the multi-code start above is not measured yet.
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ def encoder_input(y: torch.Tensor, degradation, prior: Prior) -> torch.Tensor:
     return x0.float().clamp(0, 1)
 
 
+def encoder_code(encoder: ImageEncoder, y: torch.Tensor, degradation, prior: Prior) -> torch.Tensor:
+    """``(B, *latent_shape)``: the encoder's code of each observation mapped back to an image."""
+    return encoder.encode(encoder_input(y, degradation, prior)).to(prior.device)
+
+
 def encoder_codes(encoder: ImageEncoder, y: torch.Tensor, degradation, prior: Prior, num_codes: int, *,
                   groups: int = 1, seed: int = 0, spread: float = ENCODER_SPREAD) -> torch.Tensor:
     """``(B, num_codes, *latent_shape)`` starting codes: ``E(x0)`` for every code, plus a seeded
@@ -76,7 +84,7 @@ def encoder_codes(encoder: ImageEncoder, y: torch.Tensor, degradation, prior: Pr
     image, so an image's start does not depend on its batch; a group of one code is not perturbed."""
     if num_codes < 1 or groups < 1 or num_codes % groups:
         raise GanpriorError(f"cannot split {num_codes} codes into {groups} equal groups")
-    codes = encoder.encode(encoder_input(y, degradation, prior)).to(prior.device)  # (B, *latent_shape)
+    codes = encoder_code(encoder, y, degradation, prior)
     out = codes[:, None].repeat(1, num_codes, *([1] * (codes.ndim - 1)))
     if num_codes > groups and spread > 0:
         noise = torch.randn((groups, num_codes // groups, *codes.shape[1:]),
@@ -86,4 +94,4 @@ def encoder_codes(encoder: ImageEncoder, y: torch.Tensor, degradation, prior: Pr
     return out
 
 
-__all__ = ["ENCODER_SPREAD", "encoder_codes", "encoder_input"]
+__all__ = ["ENCODER_SPREAD", "encoder_code", "encoder_codes", "encoder_input"]

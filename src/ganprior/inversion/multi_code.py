@@ -41,6 +41,18 @@ class MultiCode(Parameterization):
             raise GanpriorError(f"unknown importance init {importance_init!r}; choose inverse or one")
         self.importance = nn.Parameter(torch.full((batch_size, num_codes, channels), value, device=prior.device))
 
+    def start_at(self, code: torch.Tensor, others: torch.Tensor) -> None:
+        """Start at the image ``G(code)`` exactly (``code`` ``(B, *latent_shape)``, an encoder's):
+        ``code`` is the first code with importance 1 (N with ``normalize``), the ``N - 1`` codes of
+        ``others`` ``(B, N - 1, *latent_shape)`` (diverse prior samples near the face) start at
+        importance 0 and join as their importances grow (``encoder_start``'s docstring)."""
+        with torch.no_grad():
+            self.codes[:, 0].copy_(code)
+            if self.num_codes > 1:
+                self.codes[:, 1:].copy_(others.reshape(self.codes[:, 1:].shape))
+            self.importance.zero_()
+            self.importance[:, 0] = float(self.num_codes) if self.normalize else 1.0
+
     def compose(self) -> torch.Tensor:
         b, n = self.codes.shape[:2]
         feats = self.prior.head(self.codes.flatten(0, 1), self.layer)
