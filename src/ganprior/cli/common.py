@@ -141,6 +141,26 @@ class _Progress:
             self.bar = None
 
 
+def decode_training_images(files, resolution: int, out, *, quiet: bool, labels=None, classes=None):
+    """``training.build_image_set`` of ``files`` at ``resolution`` (cached in the run folder ``out``)
+    with a progress bar on stderr, and a note for the images that could not be read."""
+    from tqdm import tqdm
+    from ..training import build_image_set
+    bar = None if quiet else tqdm(total=len(files), desc="decoding images", unit="img", file=sys.stderr,
+                                  mininterval=0.5)
+
+    def decoded(i, n):
+        if bar is not None:
+            bar.update(1)
+
+    data = build_image_set(files, resolution, labels, classes, cache=out, progress=decoded)
+    if bar is not None:
+        bar.close()
+    if data.skipped:
+        print(f"note: skipped {len(data.skipped)} unreadable images (e.g. {data.skipped[0]})", file=sys.stderr)
+    return data
+
+
 def train_with_progress(trainer, steps: int, minutes: float | None, *, quiet: bool,
                         postfix: Callable[[dict], dict] | None = None) -> str:
     """Run a resumable training run (``training.loop.TrainingLoop``) to ``steps`` with a progress

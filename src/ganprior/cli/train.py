@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import HELP, Parser, out_parent, run_parent, train_with_progress
+from .common import HELP, Parser, decode_training_images, out_parent, run_parent, train_with_progress
 
 
 def train_cmd(argv: list[str]) -> int:
     import torch
 
-    from tqdm import tqdm
 
-    from ..training import TrainConfig, Trainer, build_image_set, list_images, parse_labels, split_holdout
+    from ..training import TrainConfig, Trainer, list_images, parse_labels, split_holdout
     from ..training.trainer import read_run_config
     d = TrainConfig()
     p = Parser(prog="ganprior train", formatter_class=HELP,
@@ -87,18 +85,7 @@ def train_cmd(argv: list[str]) -> int:
         config.num_classes, config.classes = len(classes), classes
     out.mkdir(parents=True, exist_ok=True)
     (out / "holdout.txt").write_text("".join(f"{f.name}\n" for f in held))
-    bar = None if a.quiet else tqdm(total=len(train_files), desc="decoding images", unit="img", file=sys.stderr,
-                                     mininterval=0.5)
-
-    def decoded(i, n):
-        if bar is not None:
-            bar.update(1)
-
-    data = build_image_set(train_files, config.resolution, labels, classes, cache=out, progress=decoded)
-    if bar is not None:
-        bar.close()
-    if data.skipped:
-        print(f"note: skipped {len(data.skipped)} unreadable images (e.g. {data.skipped[0]})", file=sys.stderr)
+    data = decode_training_images(train_files, config.resolution, out, quiet=a.quiet, labels=labels, classes=classes)
     if a.resume:
         trainer = Trainer.resume(out, data, a.device)
     else:

@@ -7,11 +7,10 @@ with; ``--steps`` is the total to reach, counting the steps already run.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ..errors import GanpriorError
-from .common import HELP, Parser, out_parent, prior_parent, run_parent, train_with_progress
+from .common import HELP, Parser, decode_training_images, out_parent, prior_parent, run_parent, train_with_progress
 
 # flag -> (EncoderTrainConfig field, type, help); left out (None), the field's default applies, and
 # on a rerun a flag that is given must agree with the recorded recipe
@@ -34,7 +33,6 @@ _RECIPE_FLAGS = {
 
 def train_encoder_cmd(argv: list[str]) -> int:
     import torch
-    from tqdm import tqdm
 
     from ..priors import load_prior
     from ..priors.zoo import default_prior
@@ -87,18 +85,7 @@ def train_encoder_cmd(argv: list[str]) -> int:
     train_files, held = split_holdout(files, config.holdout) if config.holdout else (files, [])
     out.mkdir(parents=True, exist_ok=True)
     (out / "holdout.txt").write_text("".join(f"{f.name}\n" for f in held))
-    bar = None if a.quiet else tqdm(total=len(train_files), desc="decoding images", unit="img", file=sys.stderr,
-                                     mininterval=0.5)
-
-    def decoded(i, n):
-        if bar is not None:
-            bar.update(1)
-
-    data = build_image_set(train_files, prior.resolution, cache=out, progress=decoded)
-    if bar is not None:
-        bar.close()
-    if data.skipped:
-        print(f"note: skipped {len(data.skipped)} unreadable images (e.g. {data.skipped[0]})", file=sys.stderr)
+    data = decode_training_images(train_files, prior.resolution, out, quiet=a.quiet)
     eval_images = build_image_set(held[:a.eval_images], prior.resolution).images if held and a.eval_images else None
     if resuming:
         trainer = EncoderTrainer.resume(out, prior, data, eval_images)

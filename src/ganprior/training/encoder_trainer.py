@@ -48,7 +48,7 @@ from ..io import atomic_write, write_json
 from ..losses import frozen_eval
 from .data import ImageSet
 from .encoder import moment_penalty
-from .loop import TrainingLoop
+from .loop import TrainingLoop, read_checkpoint
 
 PERCEPTUAL_NETS = ("lpips", "vgg16")
 CHECKPOINT_FORMAT = "ganprior-encoder-train-v1"
@@ -245,15 +245,7 @@ class EncoderTrainer(TrainingLoop):
     def resume(cls, run_dir: str | os.PathLike, prior, data: ImageSet,
                eval_images: torch.Tensor | None = None) -> "EncoderTrainer":
         run_dir = Path(run_dir)
-        path = run_dir / "checkpoint.pt"
-        if not path.is_file():
-            raise GanpriorError(f"nothing to resume: {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - a damaged file is a user-facing error
-            raise GanpriorError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise GanpriorError(f"{path} is not a ganprior encoder-training checkpoint")
+        state = read_checkpoint(run_dir / "checkpoint.pt", CHECKPOINT_FORMAT, "encoder-training")
         trainer = cls(run_dir, EncoderTrainConfig.from_dict(json.loads(state["config"])), prior, data, eval_images)
         trainer.load_state_dict(state)
         trainer._truncate_log()

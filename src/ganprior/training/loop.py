@@ -99,6 +99,22 @@ class TrainingLoop:
             w.writerows(rows)
 
 
+def read_checkpoint(path: Path, fmt: str, what: str) -> dict:
+    """The state dict of a run's checkpoint file, checked to be of format ``fmt``; a missing,
+    damaged or foreign file is a one-line error (``what``: the kind of run, for the message)."""
+    import torch
+    from ..errors import GanpriorError
+    if not path.is_file():
+        raise GanpriorError(f"nothing to resume: {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a damaged file is a user-facing error
+        raise GanpriorError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise GanpriorError(f"{path} is not a ganprior {what} checkpoint")
+    return state
+
+
 def log_header(path: Path, default: list[str]) -> list[str]:
     """The columns of an existing log (``default`` for an empty file)."""
     with open(path, newline="") as f:

@@ -50,7 +50,7 @@ from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
 from .encoder import LatentEncoder, moment_penalty
-from .loop import TrainingLoop
+from .loop import TrainingLoop, read_checkpoint
 
 LOSSES = ("hinge", "nonsat")
 LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
@@ -327,15 +327,7 @@ class Trainer(TrainingLoop):
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, data: ImageSet, device: str = "cpu") -> "Trainer":
         run_dir = Path(run_dir)
-        path = run_dir / "checkpoint.pt"
-        if not path.is_file():
-            raise GanpriorError(f"nothing to resume: {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - a damaged file is a user-facing error
-            raise GanpriorError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
-        if not isinstance(state, dict) or state.get("format") != "ganprior-train-v1":
-            raise GanpriorError(f"{path} is not a ganprior training checkpoint")
+        state = read_checkpoint(run_dir / "checkpoint.pt", "ganprior-train-v1", "training")
         trainer = cls(run_dir, TrainConfig.from_dict(json.loads(state["config"])), data, device)
         trainer.load_state_dict(state)
         trainer._truncate_log()
