@@ -225,12 +225,27 @@ def test_run_config_takes_steps_zero_and_checks_the_encoder_options():
     assert c.steps == 0 and c.invert_options()["encoder"] == "e.safetensors"
     d = RunConfig.from_options("reconstruct", method="dgp", latent_init="encoder").resolved(4)
     assert d.invert_options()["latent_init"] == "encoder"
-    for options, pattern in [({"encoder": "e.safetensors"}, "--encoder applies with --latent-init encoder"),
+    for options, pattern in [({"encoder": "e.safetensors", "latent_init": "normal"},
+                              "--encoder applies with --latent-init encoder"),
                              ({"method": "dgp", "latent_init": "normal"}, "dgp starts from the best"),
                              ({"method": "dgp", "latent_init": "encoder", "num_candidates": 9}, "the encoder does"),
                              ({"encoder": 3}, "encoder must be a file path")]:
         with pytest.raises(GanpriorError, match=pattern):
             RunConfig.from_options("reconstruct", **options).resolved(4)
+
+
+def test_the_faithful_presets_start_from_the_encoder_only_where_there_is_one():
+    def start(task, has_encoder, **options):
+        return RunConfig.from_options(task, **options).resolved(4, has_encoder=has_encoder).latent_init
+    # reconstruction and super-resolution: the encoder where the prior has one, else the seeded start
+    assert start("reconstruct", True) == "encoder" and start("reconstruct", False) == "normal"
+    assert start("super-resolve", True, factor=4) == "encoder" and start("super-resolve", False, factor=4) == "normal"
+    assert start("reconstruct", False, encoder="e.safetensors") == "encoder"  # the user's own encoder
+    # measured no better elsewhere (benchmarks/encoder_presets.py): inpainting keeps its start
+    assert start("inpaint", True) == "normal"
+    # a start the user names is never replaced
+    assert start("reconstruct", True, latent_init="best") == "best"
+    assert start("reconstruct", True, preset="perceptual") == "normal"
 
 
 def test_restore_takes_an_encoder_object_or_file(tmp_path, tiny_prior, images):

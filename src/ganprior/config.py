@@ -132,7 +132,8 @@ class RunConfig:
                                        "prior samples closest to the input (best, of --candidates), or the codes an "
                                        "image encoder gives the input mapped back to an image by the task's classical "
                                        "restoration (encoder: the prior's shipped encoder, or --encoder) [default: "
-                                       "normal; the colorization presets use best; dgp: best of its candidates]")
+                                       "encoder for reconstruction and super-resolution where the prior has one, "
+                                       "else normal; the colorization presets use best; dgp: best of its candidates]")
     encoder: str | None = opt(None, metavar="PATH", check=_text("encoder", "a file path"),
                               help="--latent-init encoder: an encoder file made by 'ganprior train-encoder' for "
                                    "this prior [the prior's shipped encoder]")
@@ -297,9 +298,11 @@ class RunConfig:
         if self.simulate:
             raise GanpriorError("--mask-paint reads the damage painted on the inputs; --simulate takes clean inputs")
 
-    def resolved(self, num_layers: int | None = None) -> RunConfig:
+    def resolved(self, num_layers: int | None = None, *, has_encoder: bool = False) -> RunConfig:
         """The concrete recipe: the task's preset for every option left None, then the method's
-        defaults (``presets.defaults_for``; ``layer`` clipped to the prior's ``num_layers``)."""
+        defaults (``presets.defaults_for``; ``layer`` clipped to the prior's ``num_layers``).
+        ``has_encoder``: whether the prior has an encoder; a preset's encoder start falls back to
+        the method's default start without one (a start the user asked for is never replaced)."""
         from .presets import apply_preset, defaults_for
         self.validate()
         tasks = self.tasks
@@ -310,6 +313,8 @@ class RunConfig:
         if unknown:  # a recipe key the config cannot hold would silently not run
             raise GanpriorError(f"preset {self.preset} sets {', '.join(unknown)}, which a run cannot take")
         out = dataclasses.replace(self, **{k: chosen.get(k) for k in keys})
+        if self.latent_init is None and out.latent_init == "encoder" and not (has_encoder or self.encoder):
+            out.latent_init = None
         out.method = out.method or "multi"
         self._check_method_options(out.method)
         if out.perceptual is None:

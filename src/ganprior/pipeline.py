@@ -97,7 +97,9 @@ class Pipeline:
         self.prior = configure_prior(prior, latent_space=config.latent_space, class_index=config.class_index,
                                      truncation=config.truncation)
         layers = getattr(self.prior, "composition_layers", None)
-        self.config = config.resolved(max(layers) if layers else None)
+        from .encoders import encoder_for
+        self.config = config.resolved(max(layers) if layers else None,
+                                      has_encoder=encoder is not None or encoder_for(self.prior) is not None)
         self.physics = physics
         c = self.config
         self.loss, note = method_loss(c.method, c.perceptual, dgp_loss=c.dgp_loss, l1_weight=c.l1,

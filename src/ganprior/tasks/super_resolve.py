@@ -71,8 +71,12 @@ class SuperResolve(Task):
     # the library's layer 2: at layer 2 the 20 codes fit the low-resolution input with stripes the
     # downsampling cannot see (first 8 held-out faces, x4, blended: layer 1 24.46 dB / LPIPS 0.136
     # at 2.8 s per image, layer 2 24.11 / 0.142 at 11.4 s, and visibly cleaner).
+    # The faithful preset starts from the prior's encoder where it has one (issue #29): held-out
+    # faces, 300 steps, against the seeded start: x2 32.87 / 0.034 vs 32.70 / 0.038 (8 faces), x4
+    # 26.48 / 0.112 vs 26.44 / 0.120 (12), x8 22.17 / 0.218 vs 22.23 / 0.222 (8)
+    # (benchmarks/encoder_presets.py).
     recipes = {
-        "faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1},
+        "faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1, "latent_init": "encoder"},
         "perceptual": {"method": "multi", "perceptual": "auto", "blend": 0.7, "layer": 1},
     }
     method_defaults = {"layer": 2}
