@@ -97,9 +97,11 @@ class Pipeline:
         self.prior = configure_prior(prior, latent_space=config.latent_space, class_index=config.class_index,
                                      truncation=config.truncation)
         layers = getattr(self.prior, "composition_layers", None)
-        from .encoders import encoder_for
+        from .encoders import encoder_for, resolve_encoder
+        # the prior's shipped encoder, looked up once: the faithful presets of some tasks start from it
+        shipped = encoder_for(self.prior) if encoder is None and config.encoder is None else None
         self.config = config.resolved(max(layers) if layers else None,
-                                      has_encoder=encoder is not None or encoder_for(self.prior) is not None)
+                                      has_encoder=encoder is not None or shipped is not None)
         self.physics = physics
         c = self.config
         self.loss, note = method_loss(c.method, c.perceptual, dgp_loss=c.dgp_loss, l1_weight=c.l1,
@@ -109,8 +111,9 @@ class Pipeline:
         if encoder is not None and c.latent_init != "encoder":
             raise GanpriorError("an encoder applies with latent_init='encoder'")
         if c.latent_init == "encoder":  # loaded (or refused) once, before any input is read
-            from .encoders import resolve_encoder
-            self.extra_options["encoder"] = resolve_encoder(encoder if encoder is not None else c.encoder, self.prior)
+            given = encoder if encoder is not None else c.encoder
+            self.extra_options["encoder"] = shipped if given is None and shipped is not None else \
+                resolve_encoder(given, self.prior)
 
     @property
     def tasks(self) -> list[str]:
