@@ -146,6 +146,17 @@ def check_torch_zip(path: str | os.PathLike, what: str = "checkpoint") -> tuple[
     return total, sizes
 
 
+def read_safetensors(path: str | os.PathLike, what: str = "safetensors file") -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file (check its header with ``check_safetensors`` first); an
+    unreadable file is a one-line error naming ``what`` it should have been."""
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise GanpriorError(f"cannot read {what} {path}: {str(e).splitlines()[0][:200]}") from None
+
+
 def check_safetensors(path: str | os.PathLike, what: str = "safetensors file") -> tuple[dict, dict[str, str]]:
     """Read and check a safetensors header without reading any tensor data.
 

@@ -190,17 +190,11 @@ def _info(meta: dict[str, str]) -> dict[str, str]:
 def load_encoder(path: str | os.PathLike, prior=None, device: str | torch.device | None = None) -> ImageEncoder:
     """The encoder in ``path`` (eval mode; on ``prior``'s device, else ``device`` or the CPU),
     checked against ``prior`` when one is given (``ImageEncoder.check_prior``)."""
-    from safetensors import SafetensorError, safe_open
-
-    from .checkpoint_limits import allocation_budget
+    from .checkpoint_limits import allocation_budget, read_safetensors
     path = Path(path)
     meta = read_encoder_metadata(path)
     arch = _architecture(meta, path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise GanpriorError(f"cannot read encoder file {path}: {str(e).splitlines()[0][:200]}") from None
+    tensors = read_safetensors(path, "encoder file")
     try:
         with allocation_budget(path, what="encoder file"):
             encoder = ImageEncoder(arch["latent_shape"], arch["resolution"], arch["channels"], arch["width"],

@@ -43,7 +43,7 @@ from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DG
 from ..priors.base import Prior
 from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
 from .candidates import fence_samples, score_candidates
-from .encoder_start import encoder_codes
+from .encoder_start import encoder_code
 
 DELTA_PREFIX = "generator_delta."
 # DGP ranks its candidate latents by the last three discriminator outputs
@@ -547,7 +547,7 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
     if encoder is not None and latent_init != "encoder":
         raise GanpriorError("an encoder applies with latent_init='encoder'")
     if latent_init == "encoder":
-        codes = encoder_codes(resolve_encoder(encoder, prior), y, degradation, prior, 1, seed=seed)[:, 0]
+        codes = encoder_code(resolve_encoder(encoder, prior), y, degradation, prior)
     else:
         codes, _ = select_initial_codes(prior, y, degradation, objective, num_candidates=num_candidates,
                                         candidate_std=plan.candidate_std, seed=seed, chunk_size=candidate_chunk)

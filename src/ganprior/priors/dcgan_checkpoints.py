@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint_limits import allocation_budget, check_safetensors
+from ..checkpoint_limits import allocation_budget, check_safetensors, read_safetensors
 from ..errors import GanpriorError
 from .dcgan import DCGANDiscriminator, DCGANPrior
 from .families import Check, CheckpointFamily, register_family, unwrap_state_dict
@@ -66,15 +66,9 @@ def read_prior_metadata(path: str | os.PathLike) -> tuple[dict, dict, dict | Non
 
 def load_safetensors_prior(path: str | os.PathLike, name: str | None = None) -> DCGANPrior:
     """A prior exported by ``ganprior train`` (``generator.*`` + optional ``discriminator.*``)."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     meta, g_config, d_config, classes = read_prior_metadata(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise GanpriorError(f"cannot read safetensors file {path}: {str(e).splitlines()[0][:200]}") from None
+    tensors = read_safetensors(path)
     try:
         with allocation_budget(path, what="prior file"):
             prior = DCGANPrior(g_config["latent_dim"], g_config["width"], g_config["resolution"],

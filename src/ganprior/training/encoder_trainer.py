@@ -48,7 +48,7 @@ from ..io import atomic_write, write_json
 from ..losses import frozen_eval
 from .data import ImageSet
 from .encoder import moment_penalty
-from .loop import TrainingLoop, read_checkpoint
+from .loop import TrainingLoop, read_checkpoint, read_run_json
 
 PERCEPTUAL_NETS = ("lpips", "vgg16")
 CHECKPOINT_FORMAT = "ganprior-encoder-train-v1"
@@ -254,13 +254,12 @@ class EncoderTrainer(TrainingLoop):
 
 def read_encoder_run_config(run_dir: str | os.PathLike) -> EncoderTrainConfig:
     """The recipe recorded in an encoder run's ``config.json``."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise GanpriorError(f"{run_dir} is not an encoder run (no config.json)")
+    recorded = read_run_json(run_dir, "an encoder run")
     try:
-        return EncoderTrainConfig.from_dict(json.loads(path.read_text()))
+        return EncoderTrainConfig.from_dict(recorded)
     except (ValueError, TypeError) as e:
-        raise GanpriorError(f"{path} is not an encoder run's configuration ({type(e).__name__})") from None
+        raise GanpriorError(f"{Path(run_dir) / 'config.json'} is not an encoder run's configuration "
+                            f"({type(e).__name__})") from None
 
 
 def _perceptual(config: EncoderTrainConfig) -> torch.nn.Module:

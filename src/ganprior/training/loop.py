@@ -99,6 +99,20 @@ class TrainingLoop:
             w.writerows(rows)
 
 
+def read_run_json(run_dir, what: str) -> dict:
+    """The ``config.json`` of a run folder as a dict; a missing or malformed one is a one-line
+    error (``what``: the kind of run, for the message)."""
+    import json
+    from ..errors import GanpriorError
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GanpriorError(f"{run_dir} is not {what} (no config.json)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise GanpriorError(f"{path} is not {what}'s configuration ({type(e).__name__})") from None
+
+
 def read_checkpoint(path: Path, fmt: str, what: str) -> dict:
     """The state dict of a run's checkpoint file, checked to be of format ``fmt``; a missing,
     damaged or foreign file is a one-line error (``what``: the kind of run, for the message)."""

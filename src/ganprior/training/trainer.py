@@ -50,7 +50,7 @@ from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
 from .encoder import LatentEncoder, moment_penalty
-from .loop import TrainingLoop, read_checkpoint
+from .loop import TrainingLoop, read_checkpoint, read_run_json
 
 LOSSES = ("hinge", "nonsat")
 LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
@@ -335,10 +335,7 @@ class Trainer(TrainingLoop):
 
 
 def read_run_config(run_dir: str | os.PathLike) -> TrainConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise GanpriorError(f"{run_dir} is not a training run (no config.json)")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+    return TrainConfig.from_dict(read_run_json(run_dir, "a training run"))
 
 
 def _dcgan_init(G: DCGANPrior, seed: int) -> None:
