@@ -48,7 +48,7 @@ from ..io import atomic_write, write_json
 from ..losses import frozen_eval
 from .data import ImageSet
 from .encoder import moment_penalty
-from .loop import TrainingLoop, read_checkpoint, read_run_json
+from .loop import TrainingLoop, next_indices, read_checkpoint, read_run_json
 
 PERCEPTUAL_NETS = ("lpips", "vgg16")
 CHECKPOINT_FORMAT = "ganprior-encoder-train-v1"
@@ -144,11 +144,7 @@ class EncoderTrainer(TrainingLoop):
     # -- data ----------------------------------------------------------------------
     def _next_batch(self) -> torch.Tensor:
         b = self.config.batch
-        if self.cursor + b > len(self.perm):
-            self.perm = torch.randperm(len(self.data), generator=self.rng)
-            self.cursor = 0
-        idx = self.perm[self.cursor:self.cursor + b]
-        self.cursor += b
+        self.perm, self.cursor, idx = next_indices(self.perm, self.cursor, b, self.rng)
         x = self.data.images[idx].float().div_(255)
         if self.config.xflip:
             flip = torch.rand(x.shape[0], generator=self.rng) < 0.5

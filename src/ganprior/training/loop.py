@@ -99,6 +99,15 @@ class TrainingLoop:
             w.writerows(rows)
 
 
+def next_indices(perm, cursor: int, batch: int, rng):
+    """The next ``batch`` indices of a shuffled pass over ``len(perm)`` images: ``(perm, cursor,
+    indices)``, reshuffled with ``rng`` when the pass has fewer than ``batch`` left."""
+    import torch
+    if cursor + batch > len(perm):
+        perm, cursor = torch.randperm(len(perm), generator=rng), 0
+    return perm, cursor + batch, perm[cursor:cursor + batch]
+
+
 def read_run_json(run_dir, what: str) -> dict:
     """The ``config.json`` of a run folder as a dict; a missing or malformed one is a one-line
     error (``what``: the kind of run, for the message)."""

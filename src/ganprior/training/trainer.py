@@ -50,7 +50,7 @@ from ..priors.dcgan import DCGANDiscriminator, DCGANPrior
 from .augment import diff_augment, parse_policy
 from .data import ImageSet
 from .encoder import LatentEncoder, moment_penalty
-from .loop import TrainingLoop, read_checkpoint, read_run_json
+from .loop import TrainingLoop, next_indices, read_checkpoint, read_run_json
 
 LOSSES = ("hinge", "nonsat")
 LOG_FIELDS = ["step", "seconds", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake", "loss_rec"]
@@ -155,11 +155,7 @@ class Trainer(TrainingLoop):
     # -- data ----------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         b = self.config.batch
-        if self.cursor + b > len(self.perm):
-            self.perm = torch.randperm(len(self.data), generator=self.rng)
-            self.cursor = 0
-        idx = self.perm[self.cursor:self.cursor + b]
-        self.cursor += b
+        self.perm, self.cursor, idx = next_indices(self.perm, self.cursor, b, self.rng)
         x = self.data.images[idx].float().div_(127.5).sub_(1)
         if self.config.xflip:
             flip = torch.rand(x.shape[0], generator=self.rng) < 0.5
