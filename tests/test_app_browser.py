@@ -28,8 +28,8 @@ from PIL import Image
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "src" / "ganprior" / "demo" / "faces" / "astronaut.png"
-SECOND = ROOT / "src" / "ganprior" / "demo" / "faces" / "prior_sample1.png"
+EXAMPLE = ROOT / "src" / "ganprior" / "demo" / "real" / "astronaut.png"
+SECOND = ROOT / "src" / "ganprior" / "demo" / "faces" / "grace_hopper.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 STEPS = int(os.environ.get("GANPRIOR_APP_STEPS", 40))  # the README screenshot is taken with 300
 

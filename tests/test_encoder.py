@@ -234,18 +234,35 @@ def test_run_config_takes_steps_zero_and_checks_the_encoder_options():
             RunConfig.from_options("reconstruct", **options).resolved(4)
 
 
-def test_the_faithful_presets_start_from_the_encoder_only_where_there_is_one():
-    def start(task, has_encoder, **options):
-        return RunConfig.from_options(task, **options).resolved(4, has_encoder=has_encoder).latent_init
-    # reconstruction and super-resolution: the encoder where the prior has one, else the seeded start
-    assert start("reconstruct", True) == "encoder" and start("reconstruct", False) == "normal"
-    assert start("super-resolve", True, factor=4) == "encoder" and start("super-resolve", False, factor=4) == "normal"
-    assert start("reconstruct", False, encoder="e.safetensors") == "encoder"  # the user's own encoder
-    # measured no better elsewhere (benchmarks/encoder_presets.py): inpainting keeps its start
-    assert start("inpaint", True) == "normal"
-    # a start the user names is never replaced
-    assert start("reconstruct", True, latent_init="best") == "best"
-    assert start("reconstruct", True, preset="perceptual") == "normal"
+def test_the_faithful_presets_take_their_encoder_recipes_only_where_the_encoder_start_runs():
+    def run(task, has_encoder, **options):
+        return RunConfig.from_options(task, **options).resolved(4, has_encoder=has_encoder)
+    # reconstruction: the encoder and fixed codes where the prior has an encoder, else the seeded joint fit
+    fast, slow = run("reconstruct", True), run("reconstruct", False)
+    assert (fast.latent_init, fast.code_steps, fast.steps) == ("encoder", 0, 300)
+    assert (slow.latent_init, slow.code_steps, slow.steps) == ("normal", None, 300)
+    mine = run("reconstruct", False, encoder="e.safetensors")  # the user's own encoder
+    assert (mine.latent_init, mine.code_steps) == ("encoder", 0)
+    # a start the user names is never replaced, and takes the recipe without the encoder
+    named = run("reconstruct", True, latent_init="best")
+    assert (named.latent_init, named.code_steps) == ("best", None)
+    assert run("reconstruct", True, preset="perceptual").latent_init == "normal"
+    # super-resolution: per factor; x2 fixes 20 codes at layer 2, larger factors move 5 at layer 1
+    x4, x2, x8 = (run("super-resolve", True, factor=f) for f in (4, 2, 8))
+    assert (x4.layer, x4.num_codes, x4.code_steps, x4.steps, x4.lr) == (1, 5, None, 150, 0.04) == \
+        (x8.layer, x8.num_codes, x8.code_steps, x8.steps, x8.lr)
+    assert (x2.layer, x2.num_codes, x2.code_steps, x2.steps) == (2, 20, 0, 150)
+    old = run("super-resolve", False, factor=4)
+    assert (old.latent_init, old.layer, old.num_codes, old.steps) == ("normal", 1, 20, 300)
+    # the user's own settings win over the recipe's
+    assert run("super-resolve", True, factor=2, steps=40, code_steps=10).steps == 40
+    # denoising: the encoder recipe; inpainting and colorization: fast recipes from the best start
+    dn = run("denoise", True, noise_sigma=0.1)
+    assert (dn.latent_init, dn.code_steps, dn.guide) == ("encoder", 0, 0.2)
+    inpaint = run("inpaint", True)
+    assert (inpaint.latent_init, inpaint.code_steps, inpaint.steps, inpaint.blend) == ("best", 0, 100, 0.6)
+    colorize = run("colorize", False)
+    assert (colorize.method, colorize.latent_init, colorize.steps, colorize.lr) == ("single", "best", 50, 0.08)
 
 
 def test_restore_takes_an_encoder_object_or_file(tmp_path, tiny_prior, images):

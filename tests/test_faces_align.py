@@ -163,7 +163,7 @@ def test_round_trip_reproduces_the_photo(face_px, size, scale):
 
 
 def test_round_trip_of_the_demo_face():
-    face = torch.from_numpy(np.array(Image.open(demo_dir() / "faces" / "astronaut.png").convert("RGB")))
+    face = torch.from_numpy(np.array(Image.open(demo_dir() / "real" / "astronaut.png").convert("RGB")))
     canvas = smooth_photo(300, 400, seed=1)
     canvas[:, 50:242, 100:292] = upscale(face.permute(2, 0, 1).float() / 255, 3)
     lm = place(UTKFACE, 150, -8, (196, 146))

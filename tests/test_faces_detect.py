@@ -18,7 +18,7 @@ from ganprior.faces import DETECTORS, Face, FaceDetector, RetinaFace, get_detect
 pytest.importorskip("onnxruntime", reason="face detection needs onnxruntime")
 
 DEMO_FACES = Path(rf.__file__).resolve().parents[1] / "demo" / "faces"
-PASTES = {"astronaut": (40, 50), "prior_sample2": (250, 150)}  # top-left corners in the 400 x 300 photo
+PASTES = {"eileen_collins": (40, 50), "grace_hopper": (250, 150)}  # top-left corners in the 400 x 300 photo
 FACE = 96  # pasted size
 
 
@@ -117,7 +117,7 @@ def test_a_big_photo_is_looked_at_in_bounded_tiles(monkeypatch):
     at most max_pixels (plus tile overlaps), no full-size float copy is made, and the face is found."""
     det = RetinaFace(max_pixels=4e6, threads=1)
     img = np.full((4000, 6000, 3), 140, np.uint8)
-    img[1500:1900, 2500:2900] = demo_face("astronaut", 400)
+    img[1500:1900, 2500:2900] = demo_face("eileen_collins", 400)
     seen = []
     original = RetinaFace.run_tile
 
@@ -138,7 +138,7 @@ def test_a_big_photo_is_looked_at_in_bounded_tiles(monkeypatch):
     assert sum(s[2] * s[3] for s in seen) <= 2 * 4e6, seen
     assert peak < 80e6, peak  # float32 of the whole photo alone would be 288 MB
     assert len(faces) == 1
-    assert_one_face_per_paste(faces, pastes={"astronaut": (2500, 1500)}, size=400)
+    assert_one_face_per_paste(faces, pastes={"eileen_collins": (2500, 1500)}, size=400)
 
 
 def test_the_default_plan_bounds_any_photo():

@@ -211,3 +211,106 @@ def test_best_start_beats_a_seeded_start_and_fills_every_method(tiny_prior):
 def test_best_start_bad_options(tiny_prior, kw, msg):
     with pytest.raises(GanpriorError, match=msg):
         invert(targets(tiny_prior), build_degradation("reconstruct", 16), tiny_prior, method="multi", steps=1, **kw)
+
+
+# -- code_steps: the codes move for the first steps, then only the composition's weights (#29) ---------
+
+@pytest.mark.parametrize("method", ["multi", "subspace"])
+def test_code_steps_freeze_the_codes_after_that_many_steps(tiny_prior, method):
+    from ganprior.inversion import invert
+    from ganprior.tasks import build_degradation
+    y = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    deg = build_degradation("reconstruct", 16)
+    extra = {"num_subspaces": 2, "num_codes": 2} if method == "subspace" else {"num_codes": 4}
+    start = invert(y, deg, tiny_prior, method=method, steps=0, layer=1, **extra).params["codes"]
+    moved = invert(y, deg, tiny_prior, method=method, steps=5, layer=1, code_steps=2, **extra)
+    frozen = invert(y, deg, tiny_prior, method=method, steps=5, layer=1, code_steps=0, **extra)
+    two = invert(y, deg, tiny_prior, method=method, steps=2, layer=1, **extra)
+    # code_steps=0: the codes never move, the weights do
+    assert torch.equal(frozen.params["codes"], start)
+    weights = "importance" if method == "multi" else "weights"
+    assert not torch.equal(frozen.params[weights], moved.params[weights])
+    # code_steps=2: the codes after five steps are those after two
+    assert not torch.equal(two.params["codes"], start)
+    assert torch.equal(moved.params["codes"], two.params["codes"])
+    # and the loss still falls with frozen codes
+    assert frozen.history[-1].sum() < frozen.history[0].sum()
+
+
+def test_frozen_codes_render_their_features_once_until_they_change(tiny_prior):
+    from ganprior.inversion import MultiCode
+    param = MultiCode(tiny_prior, 2, num_codes=3, layer=1, code_steps=0)
+    live = param.head_features(2)
+    param.on_step(0)
+    assert not param.codes.requires_grad
+    cached = param.head_features(2)
+    assert torch.allclose(cached, live.detach()) and param.head_features(2) is cached
+    with torch.no_grad():
+        param.codes.add_(1.0)  # an edit of the codes in place: rendered again
+    again = param.head_features(2)
+    assert again is not cached and not torch.allclose(again, cached)
+    param.codes.requires_grad_(True)  # moving codes are never served from the cache
+    assert param.head_features(2).requires_grad
+
+
+def test_code_steps_are_checked_in_one_line(tiny_prior):
+    from ganprior.config import RunConfig
+    from ganprior.inversion import MultiCode
+    with pytest.raises(GanpriorError, match="code steps must be a whole number >= 0, got -1"):
+        MultiCode(tiny_prior, 1, num_codes=2, layer=1, code_steps=-1)
+    with pytest.raises(GanpriorError, match="--code-steps"):
+        RunConfig.from_options("reconstruct", method="single", code_steps=3).resolved(4)
+
+
+def test_the_seeded_pool_is_rendered_once_per_generator_weights(tiny_prior, monkeypatch):
+    from ganprior.inversion import candidates
+    from ganprior.inversion.candidates import best_codes
+    from ganprior.tasks import build_degradation
+    monkeypatch.setattr(candidates, "_POOL_RENDERS", type(candidates._POOL_RENDERS)())
+    y = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    deg = build_degradation("reconstruct", 16)
+    calls = []
+    real = tiny_prior.generate
+    monkeypatch.setattr(tiny_prior, "generate", lambda z: calls.append(len(z)) or real(z))
+    first = best_codes(tiny_prior, y, deg, 3, num_candidates=20)
+    assert sum(calls) == 20
+    again = best_codes(tiny_prior, y[:1], deg, 3, num_candidates=20)  # another batch: no render
+    assert sum(calls) == 20 and torch.equal(again[0], first[0])
+    with torch.no_grad():  # the weights change in place (as DGP's fine-tuning does): rendered again
+        next(tiny_prior.parameters()).mul_(1.5)
+    best_codes(tiny_prior, y, deg, 3, num_candidates=20)
+    assert sum(calls) == 40
+    monkeypatch.setattr(candidates, "POOL_CACHE_BYTES", 0)  # too large to keep: rendered every time
+    best_codes(tiny_prior, y, deg, 3, num_candidates=20)
+    best_codes(tiny_prior, y, deg, 3, num_candidates=20)
+    assert sum(calls) == 80
+
+
+def test_the_callback_sees_the_start_before_the_first_step(tiny_prior):
+    from ganprior.inversion import invert
+    from ganprior.tasks import build_degradation
+    y = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    deg = build_degradation("reconstruct", 16)
+    calls = []
+    invert(y, deg, tiny_prior, method="multi", steps=3, layer=1, num_codes=2,
+           callback=lambda step, total, loss, x: calls.append((step, total, loss.clone(), x.clone())))
+    start = invert(y, deg, tiny_prior, method="multi", steps=0, layer=1, num_codes=2)
+    assert [c[0] for c in calls] == [0, 1, 2, 3] and {c[1] for c in calls} == {3}
+    assert torch.allclose(calls[0][3], start.raw, atol=1e-6)  # step 0: the start's images
+    assert torch.allclose(calls[0][2], ((start.raw - y) ** 2).flatten(1).mean(1), atol=1e-6)
+
+
+def test_the_encoder_sees_a_noisy_image_smoothed_not_bm3d(tiny_prior):
+    from torchvision.transforms.functional import gaussian_blur
+    from ganprior.inversion.encoder_start import encoder_input
+    from ganprior.tasks import build_degradation
+    from ganprior.tasks.classical import classical_restore
+    y = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    deg = build_degradation("denoise", 16, noise_sigma=0.1)
+    x0 = encoder_input(y, deg, tiny_prior)
+    assert torch.allclose(x0, gaussian_blur(y, [7, 7], [1.0, 1.0]).clamp(0, 1), atol=1e-6)
+    assert x0.std() < 0.6 * y.std()  # noise smoothed away
+    # a chain's other steps keep their classical undo: the quick path of super-resolution is bicubic
+    sr = build_degradation("super-resolve", 16, factor=2)
+    small = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(classical_restore(small, sr, quick=True), classical_restore(small, sr))

@@ -58,7 +58,7 @@ def test_run_config_resolves_the_task_preset_and_method_defaults():
     assert (sr.method, sr.layer, sr.num_codes, sr.blend, sr.perceptual, sr.steps, sr.lr) == \
         ("multi", 1, 20, 0.5, 0.0, 300, 0.03)
     color = RunConfig.from_options("colorize").resolved(num_layers=4)
-    assert (color.method, color.latent_init, color.lr, color.num_candidates) == ("single", "best", 0.01, 256)
+    assert (color.method, color.latent_init, color.lr, color.steps, color.num_candidates) == ("single", "best", 0.08, 50, 256)
     # a user's own method drops the preset's recipe, keeping only that method's defaults
     single = RunConfig.from_options("super-resolve", factor=4, method="single").resolved(num_layers=4)
     assert (single.method, single.blend, single.lr, single.perceptual) == ("single", 0.0, 0.1, "auto")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_reconstruct_real_face_multi_beats_single(real_prior):
-    face = demo_dir() / "faces" / "astronaut.png"
+    face = demo_dir() / "real" / "astronaut.png"
     single = ganprior.restore(face, "reconstruct", real_prior, method="single", simulate=True, steps=40, perceptual=0)
     multi = ganprior.restore(face, "reconstruct", real_prior, method="multi", simulate=True, steps=40, perceptual=0)
     assert multi.metrics[0]["psnr"] > single.metrics[0]["psnr"] + 3.0
@@ -42,9 +42,14 @@ def test_demo_command(tmp_path, capsys):
     code = cli.main(["demo", "--out", str(tmp_path), "--steps", "2", "--quiet"])
     assert code == 0
     records = json.loads((tmp_path / "metrics.json").read_text())
-    assert len(records) == 5 * 4 + 3
+    # two real faces through five simulated tasks, then three real inputs (two of them a whole photo)
+    assert len(records) == 5 * 2 + 3
     assert {r["task"] for r in records} == {"reconstruct", "colorize", "super-resolve", "inpaint", "denoise"}
-    assert (tmp_path / "summary.png").exists()
+    photos = [r for r in records if r.get("faces")]
+    assert len(photos) == 2 and all(len(r["faces"]) == 5 for r in photos)  # the five 1927 delegates
+    grid = read_image(tmp_path / "summary.png")[0]
+    # one compact grid: a title, the originals and eight runs, one row each
+    assert grid.shape[1] == 34 + 9 * (112 + 6) + 6 and grid.shape[2] < 1200
     assert torch.tensor([r["psnr"] for r in records if r["psnr"] is not None]).isfinite().all()
 
 

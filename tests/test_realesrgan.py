@@ -55,7 +55,7 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 
 LR16 = demo_dir() / "real" / "astronaut_16px.png"   # the 64x64 demo crop, downsampled 4x
-HR64 = demo_dir() / "faces" / "astronaut.png"
+HR64 = demo_dir() / "real" / "astronaut.png"
 
 
 @pytest.fixture(scope="module")

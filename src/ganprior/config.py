@@ -144,6 +144,10 @@ class RunConfig:
     importance_init: str = opt("inverse", choices=("inverse", "one"),
                                help="multi: channel importance starts at 1/N (inverse) or 1")
     normalize: bool = opt(False, help="multi: divide the composed feature by N (reference)")
+    code_steps: int | None = opt(None, type=int, check=_finite("code steps", 0, 1_000_000, integer=True),
+                                 help="multi and subspace: the codes move for this many steps, then only the "
+                                      "channel weights, with the codes' features rendered once (a step then "
+                                      "costs a tenth at layer 2) [default: the preset's; none: every step]")
     perceptual: str | float | None = opt(None, check=_perceptual_check,
                                          help="weight of the VGG16 conv4_3 perceptual term; 'auto' = 1e-3 when "
                                               "its weights can be had, 0 = pixel loss only [default: the preset's]")
@@ -301,20 +305,20 @@ class RunConfig:
     def resolved(self, num_layers: int | None = None, *, has_encoder: bool = False) -> RunConfig:
         """The concrete recipe: the task's preset for every option left None, then the method's
         defaults (``presets.defaults_for``; ``layer`` clipped to the prior's ``num_layers``).
-        ``has_encoder``: whether the prior has an encoder; a preset's encoder start falls back to
-        the method's default start without one (a start the user asked for is never replaced)."""
+        ``has_encoder``: whether the prior has an encoder. The tasks' encoder recipes
+        (``Task.encoder_recipes``) apply where it has one (or ``--encoder`` names one) and no other
+        start was asked for; otherwise their recipes without the encoder."""
         from .presets import apply_preset, defaults_for
         self.validate()
         tasks = self.tasks
         keys = ("method", "perceptual", "blend", "guide", "num_codes", "layer", "steps", "lr", "num_subspaces",
-                "latent_init", "chroma_fence")
-        chosen = apply_preset(tasks, self.preset, {k: getattr(self, k) for k in keys})
+                "latent_init", "chroma_fence", "code_steps")
+        encoder = self.latent_init in (None, "encoder") and bool(has_encoder or self.encoder)
+        chosen = apply_preset(tasks, self.preset, {k: getattr(self, k) for k in keys}, self.task_options, encoder)
         unknown = sorted(set(chosen) - set(keys))
         if unknown:  # a recipe key the config cannot hold would silently not run
             raise GanpriorError(f"preset {self.preset} sets {', '.join(unknown)}, which a run cannot take")
         out = dataclasses.replace(self, **{k: chosen.get(k) for k in keys})
-        if self.latent_init is None and out.latent_init == "encoder" and not (has_encoder or self.encoder):
-            out.latent_init = None
         out.method = out.method or "multi"
         self._check_method_options(out.method)
         if out.perceptual is None:
@@ -348,7 +352,7 @@ class RunConfig:
 
     # fields that are options of some methods only (unset = the field's default)
     _METHOD_FIELDS = ("num_codes", "layer", "num_subspaces", "latent_init", "num_candidates", "importance_init",
-                      "normalize")
+                      "normalize", "code_steps")
 
     def _check_method_options(self, method: str) -> None:
         """An option the user gave that the running method does not take is an error (it used to be
@@ -377,9 +381,10 @@ class RunConfig:
             out["encoder"] = self.encoder
         if self.method == "multi":
             out.update(num_codes=self.num_codes, layer=self.layer, importance_init=self.importance_init,
-                       normalize=self.normalize or None)
+                       normalize=self.normalize or None, code_steps=self.code_steps)
         elif self.method == "subspace":
-            out.update(num_codes=self.num_codes, layer=self.layer, num_subspaces=self.num_subspaces)
+            out.update(num_codes=self.num_codes, layer=self.layer, num_subspaces=self.num_subspaces,
+                       code_steps=self.code_steps)
         return out
 
 

@@ -744,10 +744,11 @@ def run_local(job: Job, todo: list[JobInput], batch: int, *, quiet: bool = False
         def progress(step, total, step_loss, bar=bar):
             if bar is None:
                 return
-            if step == 1 and bar.n:  # the batch is retried image by image
+            if step <= 1 and bar.n:  # the batch is retried image by image
                 bar.reset(total)
             bar.total = total
-            bar.update(1)
+            if step:  # step 0 is the start, before any step
+                bar.update(1)
             bar.set_postfix(loss=f"{float(step_loss.mean()):.4f}", refresh=False)
 
         try:

@@ -66,23 +66,28 @@ def default_style(tasks: list[str] | str) -> str:
     return DEFAULT_STYLES[_lead_task(tasks)]
 
 
-def task_preset(tasks: list[str] | str, style: str = "auto") -> dict:
-    """The recipe (``restore()`` options) of ``style`` for a task chain; ``{}`` for ``none``."""
+def task_preset(tasks: list[str] | str, style: str = "auto", options: dict | None = None,
+                encoder: bool = False) -> dict:
+    """The recipe (``restore()`` options) of ``style`` for a task chain run with the task ``options``,
+    starting from the prior's encoder or not (``Task.recipe``); ``{}`` for ``none``."""
     if style not in PRESET_CHOICES:
         raise GanpriorError(f"preset must be one of {', '.join(PRESET_CHOICES)}, got {style!r}")
     if style == "none":
         return {}
     if style == "auto":
         style = default_style(tasks)
-    return dict(RECIPES[style][_lead_task(tasks)])
+    return get_task(_lead_task(tasks)).recipe(style, dict(options or {}), encoder)
 
 
-def apply_preset(tasks: list[str] | str, style: str, given: dict) -> dict:
+def apply_preset(tasks: list[str] | str, style: str, given: dict, options: dict | None = None,
+                 encoder: bool = False) -> dict:
     """``given`` options (None = not given) filled in from the preset.
 
     A preset belongs to its method: when the user names another method, only that method's own
-    defaults apply. Returns a new dict; keys the preset has but ``given`` lacks are added."""
-    recipe = task_preset(tasks, style)
+    defaults apply. Returns a new dict; keys the preset has but ``given`` lacks are added.
+    ``options``: the task options (``factor``, ...) the recipe may depend on; ``encoder``: whether the
+    run can start from the prior's encoder (``Task.encoder_recipes``)."""
+    recipe = task_preset(tasks, style, options, encoder)
     out = dict(given)
     if not recipe or out.get("method") not in (None, recipe.get("method")):
         out["method"] = out.get("method") or "multi"

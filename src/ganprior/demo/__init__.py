@@ -1,16 +1,31 @@
-"""Bundled demo inputs.
+"""Bundled demo inputs: real faces in the public domain (sources in ``CREDITS.md`` beside them).
 
-* ``faces/astronaut.png``: a 64x64 crop of the astronaut photo (Eileen Collins, NASA, public domain),
-  as shipped by scikit-image's ``skimage.data.astronaut``.
-* ``faces/prior_sample{1,2,3}.png``: samples of the default prior itself (seeds 1-3), so they are
-  easy cases; the real-image numbers are in BENCHMARKS.md.
-* ``real/``: genuinely degraded inputs made from the astronaut crop: a gray image, a 16x16
-  low-resolution image, and an RGBA image whose transparent square is the hole to inpaint.
+* ``faces/``: aligned 64x64 crops (the ``utkface`` template, from the shipped RetinaFace's five points)
+  of two public-domain portraits: Eileen Collins (NASA, via scikit-image's ``astronaut``) and Grace
+  Hopper (US Navy, via matplotlib's sample data). The demo degrades them itself (``--simulate``), so
+  its metrics compare with the originals.
+* ``real/``: genuinely degraded inputs. ``solvay_1927.png``: a black-and-white group photo, five
+  delegates of the 1927 Solvay conference (public domain), colourised face by face; ``solvay_1927_small.png``:
+  the same photo at two thirds of its size, super-resolved x2; ``astronaut_hole.png``: an RGBA crop
+  whose transparent square is the hole to inpaint (``astronaut.png``, ``astronaut_gray.png`` and
+  ``astronaut_16px.png`` are the same crop whole, gray and at 16 px, used by the tests).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+# (job name, what a newcomer sees it do) in the order of the summary grid
+TITLES = {
+    "reconstruct": "reconstruction",
+    "super-resolve-x4": "super-resolution x4 (16 px in)",
+    "colorize": "colorization",
+    "inpaint-center": "inpainting (centre hole)",
+    "denoise": "denoising (noise 0.1)",
+    "real-inpaint-alpha": "real: inpaint a transparent hole",
+    "real-colorize-photo": "real: colourise a 1927 photo",
+    "real-super-resolve-photo": "real: a 1927 photo x2",
+}
 
 
 def demo_dir() -> Path:
@@ -22,11 +37,12 @@ def demo_jobs(root: Path) -> list[tuple[str, list[str]]]:
     faces, real = str(root / "faces"), root / "real"
     return [
         ("reconstruct", ["reconstruct", faces, "--simulate"]),
-        ("colorize", ["colorize", faces, "--simulate"]),
         ("super-resolve-x4", ["super-resolve", faces, "--factor", "4", "--simulate"]),
+        ("colorize", ["colorize", faces, "--simulate"]),
         ("inpaint-center", ["inpaint", faces, "--mask", "center", "--simulate"]),
         ("denoise", ["denoise", faces, "--simulate", "--noise-sigma", "0.1"]),
-        ("real-colorize", ["colorize", str(real / "astronaut_gray.png")]),
-        ("real-super-resolve-x4", ["super-resolve", str(real / "astronaut_16px.png"), "--factor", "4"]),
         ("real-inpaint-alpha", ["inpaint", str(real / "astronaut_hole.png")]),
+        ("real-colorize-photo", ["colorize", str(real / "solvay_1927.png"), "--faces", "detect"]),
+        ("real-super-resolve-photo", ["super-resolve", str(real / "solvay_1927_small.png"), "--factor", "2",
+                                      "--faces", "detect"]),
     ]

@@ -20,19 +20,60 @@ from torch import nn
 
 from ..errors import GanpriorError
 from ..precision import autocast, check_precision
-from ..priors.base import Prior
+from ..priors.base import Prior, map_features
 
-# callback(step, total_steps, per_image_loss (B,), current images in [0, 1] (B, C, H, W))
+# callback(step, total_steps, per_image_loss (B,), current images in [0, 1] (B, C, H, W)); ``optimize``
+# also calls it once with step 0 before the first step, with the start's images (an encoder start's
+# preview, shown at once while the steps refine it)
 ProgressCallback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+
+
+def check_code_steps(code_steps: int | None) -> int | None:
+    """``code_steps`` as given (None or an int >= 0), or a one-line error."""
+    if code_steps is None:
+        return None
+    if isinstance(code_steps, bool) or int(code_steps) != code_steps or code_steps < 0:
+        raise GanpriorError(f"code steps must be a whole number >= 0, got {code_steps!r}")
+    return int(code_steps)
 
 
 class Parameterization(nn.Module):
     """Base of the inversion methods. ``forward()`` -> ``(B, C, H, W)`` native-range images."""
 
+    # composed methods: the codes move for this many steps, then only the weights of the composition
+    # (``on_step``); None = every step
+    code_steps: int | None = None
+
     def __init__(self, prior: Prior, batch_size: int):
         super().__init__()
         object.__setattr__(self, "prior", prior)  # not a submodule: its weights are not ours
         self.batch_size = batch_size
+        self._head_cache: tuple | None = None
+
+    def on_step(self, step: int) -> None:
+        """Called by the loop before step ``step`` (0-based): from ``code_steps`` on, the codes stop
+        moving (``requires_grad`` off), so ``head_features`` renders them once and Adam skips them."""
+        if self.code_steps is not None and step >= self.code_steps and self.codes.requires_grad:
+            self.codes.requires_grad_(False)
+
+    def head_features(self, code_dims: int):
+        """``prior.head`` of every code, the first ``code_dims`` dimensions of ``codes`` flattened into
+        one batch and restored after. While the codes do not require grad (frozen by ``code_steps``, or
+        after a run) the features are computed once and reused until the codes change in place: a step
+        then costs the composition and the tail only (a tenth of a 20-code step at layer 2)."""
+        codes = self.codes
+        lead = codes.shape[:code_dims]
+        def render():
+            feats = self.prior.head(codes.flatten(0, code_dims - 1), self.layer)
+            return map_features(lambda t: t.unflatten(0, lead), feats)
+        if codes.requires_grad:
+            self._head_cache = None
+            return render()
+        key = (codes.data_ptr(), codes._version, torch.is_autocast_enabled(codes.device.type))
+        if self._head_cache is None or self._head_cache[0] != key:
+            with torch.no_grad():
+                self._head_cache = (key, render())
+        return self._head_cache[1]
 
     def param_groups(self, lr: float) -> list[dict]:
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
@@ -196,7 +237,12 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
         x = x.float()  # the loss and the physics run in fp32
         return x, loss_fn(forward_model(x), y)
 
+    if callback is not None and steps:
+        with torch.no_grad():
+            x = render_and_score()
+        callback(0, steps, x[1].detach().cpu(), x[0].clamp(0, 1))
     for step in range(steps):
+        param.on_step(step)
         x = take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input")
         if stop is not None and stop.update(step, x):
             history = history[:step + 1]

@@ -10,6 +10,7 @@ reconstruction after 300 steps gained 0.3 dB with ``utkface64`` and 1.0 dB with
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable
 
 import torch
@@ -24,6 +25,13 @@ from ..priors.base import Prior
 Distance = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
 
 DEFAULT_NUM_CANDIDATES = 256
+# a seeded pool's renders are kept for later batches and runs of the session (the web app loads the
+# prior again for every request) when they take at most this much memory (256 renders at 64 px:
+# 12.6 MB); rendering them is most of a one-face run's start (0.65 of 0.77 s for an encoder start at
+# 64 px on 2 cores). Keyed by the generator's weights (their SHA-256: DGP fine-tunes them in place).
+POOL_CACHE_BYTES = 64 * 2 ** 20
+POOL_CACHE_ENTRIES = 2
+_POOL_RENDERS: OrderedDict = OrderedDict()
 
 
 def pixel_distance(observed: torch.Tensor, y: torch.Tensor, paired: bool) -> torch.Tensor:
@@ -35,9 +43,10 @@ def pixel_distance(observed: torch.Tensor, y: torch.Tensor, paired: bool) -> tor
 
 
 def score_candidates(prior: Prior, pool: torch.Tensor, y: torch.Tensor, degradation: Degradation,
-                     distance: Distance, chunk_size: int = 50) -> torch.Tensor:
+                     distance: Distance, chunk_size: int = 50, renders: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, C)`` distance of each image's observation ``y`` to each candidate of ``pool`` seen
-    through that image's forward model, rendering ``chunk_size`` candidates at a time."""
+    through that image's forward model, rendering ``chunk_size`` candidates at a time (or taking
+    them from ``renders``, the pool's images in [0, 1] rendered before)."""
     b = y.shape[0]
     # per-image masks, or a user's physics that may hold per-image parameters: each candidate must
     # be seen through every image's own forward model
@@ -46,7 +55,8 @@ def score_candidates(prior: Prior, pool: torch.Tensor, y: torch.Tensor, degradat
     distances = []
     with torch.no_grad(), frozen_eval(prior):
         for start in range(0, pool.shape[0], chunk_size):
-            x = prior.to_unit(prior.generate(pool[start:start + chunk_size])).float()
+            x = renders[start:start + chunk_size] if renders is not None else \
+                prior.to_unit(prior.generate(pool[start:start + chunk_size])).float()
             if paired:
                 observed = torch.cat([degradation.A(xi[None].expand(b, *xi.shape)) for xi in x])
             else:
@@ -62,8 +72,31 @@ def _nearest(prior: Prior, y: torch.Tensor, degradation: Degradation, count: int
     pool = prior.sample_latent(num_candidates, torch.Generator().manual_seed(seed)).to(prior.device)
     # 50 renders at a time at 64 px, fewer for larger priors (a 1024 px StyleGAN2 renders one at a time)
     chunk = max(1, int(50 * (64 / prior.resolution) ** 2))
-    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance, chunk)
+    renders = pool_renders(prior, pool, seed, chunk)
+    dist = score_candidates(prior, pool, y.to(prior.device).float(), degradation, pixel_distance, chunk, renders)
     return pool, dist.topk(count, dim=1, largest=False).indices
+
+
+def pool_renders(prior: Prior, pool: torch.Tensor, seed: int, chunk: int) -> torch.Tensor | None:
+    """The renders in [0, 1] of the seeded ``pool``, kept for the session (``POOL_CACHE_BYTES``);
+    None when they would not fit, so the caller renders them chunk by chunk."""
+    size = pool.shape[0] * prior.channels * prior.resolution ** 2 * 4
+    if size > POOL_CACHE_BYTES:
+        return None
+    from ..encoders import prior_digest
+    # the weights, and the prior's plain settings outside them (a BigGAN's truncation, say)
+    settings = tuple(sorted((k, v) for k, v in vars(prior).items() if isinstance(v, (bool, int, float, str))))
+    key = (prior_digest(prior), type(prior).__name__, settings, seed, pool.shape[0], str(prior.device))
+    if key in _POOL_RENDERS:
+        _POOL_RENDERS.move_to_end(key)
+        return _POOL_RENDERS[key]
+    with torch.no_grad(), frozen_eval(prior):
+        renders = torch.cat([prior.to_unit(prior.generate(pool[i:i + chunk])).float()
+                             for i in range(0, pool.shape[0], chunk)])
+    _POOL_RENDERS[key] = renders
+    while len(_POOL_RENDERS) > POOL_CACHE_ENTRIES:
+        _POOL_RENDERS.popitem(last=False)
+    return renders
 
 
 def best_codes(prior: Prior, y: torch.Tensor, degradation: Degradation, num_codes: int, *,

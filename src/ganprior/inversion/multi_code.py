@@ -14,23 +14,27 @@ import torch
 from torch import nn
 
 from ..errors import GanpriorError
-from ..priors.base import Prior, map_features
-from .base import Parameterization
+from ..priors.base import Prior
+from .base import Parameterization, check_code_steps
 from .single_code import initial_codes
 
 
 class MultiCode(Parameterization):
-    """Parameters: ``codes`` ``(B, N, *latent_shape)`` and ``importance`` ``(B, N, C)``."""
+    """Parameters: ``codes`` ``(B, N, *latent_shape)`` and ``importance`` ``(B, N, C)``.
+
+    ``code_steps``: the codes move for this many steps, then only the importances, with the head's
+    features of the codes rendered once (``Parameterization.on_step``); None = every step."""
 
     def __init__(self, prior: Prior, batch_size: int, *, num_codes: int = 20, layer: int = 2,
                  latent_init: str = "normal", importance_init: str = "inverse", normalize: bool = False,
-                 seed: int = 0):
+                 code_steps: int | None = None, seed: int = 0):
         super().__init__(prior, batch_size)
         if num_codes < 1:
             raise GanpriorError(f"number of codes must be >= 1, got {num_codes}")
         self.layer = prior.check_layer(int(layer))
         self.num_codes = num_codes
         self.normalize = normalize
+        self.code_steps = check_code_steps(code_steps)
         channels = prior.composition_layers[self.layer]
         self.codes = nn.Parameter(initial_codes(prior, batch_size, num_codes, latent_init, seed))
         if importance_init == "inverse":
@@ -54,11 +58,9 @@ class MultiCode(Parameterization):
             self.importance[:, 0] = float(self.num_codes) if self.normalize else 1.0
 
     def compose(self) -> torch.Tensor:
-        b, n = self.codes.shape[:2]
-        feats = self.prior.head(self.codes.flatten(0, 1), self.layer)
-        feats = map_features(lambda t: t.unflatten(0, (b, n)), feats)
+        feats = self.head_features(2)
         # the reference's division of the sum by N, folded into the importance
-        importance = self.importance / n if self.normalize else self.importance
+        importance = self.importance / self.num_codes if self.normalize else self.importance
         return self.prior.compose_features(feats, importance)
 
     def forward(self) -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..errors import GanpriorError
-from ..priors.base import Prior, map_features, select_subspace_channels
-from .base import Parameterization
+from ..priors.base import Prior, select_subspace_channels
+from .base import Parameterization, check_code_steps
 from .single_code import initial_codes
 
 
@@ -29,11 +29,13 @@ class SubspaceCode(Parameterization):
         num_subspaces: R, used when ``subspaces`` is None.
         num_codes: K, codes per subspace.
         weight_init: initial w (tanh(1) = 0.76: every code starts with the same positive share).
+        code_steps: the codes move for this many steps, then only the weights (None: every step;
+            ``Parameterization.on_step``).
     """
 
     def __init__(self, prior: Prior, batch_size: int, *, layer: int = 2, num_subspaces: int = 6,
                  num_codes: int = 5, subspaces=None, latent_init: str = "normal", weight_init: float = 1.0,
-                 seed: int = 0):
+                 code_steps: int | None = None, seed: int = 0):
         super().__init__(prior, batch_size)
         if num_codes < 1:
             raise GanpriorError(f"number of codes per subspace must be >= 1, got {num_codes}")
@@ -45,6 +47,7 @@ class SubspaceCode(Parameterization):
             raise GanpriorError(f"subspaces were found for layer {subspaces.layer}, not layer {self.layer}")
         self.num_subspaces = subspaces.num_subspaces
         self.num_codes = num_codes
+        self.code_steps = check_code_steps(code_steps)
         self.register_buffer("channel_masks", subspaces.masks().to(prior.device))  # (R, C)
         codes = initial_codes(prior, batch_size, self.num_subspaces * num_codes, latent_init, seed)
         self.codes = nn.Parameter(codes.unflatten(1, (self.num_subspaces, num_codes)))
@@ -57,9 +60,7 @@ class SubspaceCode(Parameterization):
         return self.num_subspaces
 
     def compose(self):
-        b, r, k = self.codes.shape[:3]
-        feats = self.prior.head(self.codes.flatten(0, 2), self.layer)
-        feats = map_features(lambda t: t.unflatten(0, (b, r, k)), feats)  # (B, R, K, C, H, W)
+        feats = self.head_features(3)  # (B, R, K, C, H, W)
         # each channel takes the features of its own subspace's codes (re-order, Eq. 7)
         feats = select_subspace_channels(feats, self.channel_masks)  # (B, K, C, H, W)
         w = torch.tanh(self.weights)

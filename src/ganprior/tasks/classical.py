@@ -22,12 +22,13 @@ def default_methods(degradation) -> dict[str, str]:
 
 
 def classical_restore(y: torch.Tensor, degradation, *, guide: torch.Tensor | None = None,
-                      guide_weight: float = 0.0, **methods: str) -> torch.Tensor:
+                      guide_weight: float = 0.0, quick: bool = False, **methods: str) -> torch.Tensor:
     """Undo ``degradation`` (a task chain) with classical operators; returns (B, 3, R, R) in [0, 1].
 
     ``methods``: a method per task (``denoiser="nl-means"``, ``upsampler="lanczos"``, ...; each task's
     default otherwise). ``guide`` / ``guide_weight``: a clean estimate in the observation's space for
-    the step that can take one (BM3D's pilot when denoising)."""
+    the step that can take one (BM3D's pilot when denoising). ``quick``: each task's fast undo
+    (``Task.quick``: Gaussian smoothing instead of BM3D), for an encoder's start."""
     check_image(y)
     if not degradation.tasks:
         raise GanpriorError("classical baselines need a named task chain, not a custom physics")
@@ -38,7 +39,8 @@ def classical_restore(y: torch.Tensor, degradation, *, guide: torch.Tensor | Non
     chosen = {**default_methods(degradation), **{k: v for k, v in methods.items() if v is not None}}
     x = y
     for task in reversed(degradation.chain):
-        x = task.classical(x, degradation, chosen.get(task.classical_option), guide=guide, guide_weight=guide_weight)
+        x = task.quick(x, degradation) if quick else \
+            task.classical(x, degradation, chosen.get(task.classical_option), guide=guide, guide_weight=guide_weight)
     return x.clamp(0, 1)
 
 

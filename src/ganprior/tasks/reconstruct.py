@@ -14,13 +14,16 @@ class Reconstruct(Task):
     order = 0
     identity = True
 
-    # The faithful preset starts from the prior's encoder where it has one (issue #29; config falls
-    # back to a seeded start without): on the first 8 held-out faces, 300 steps, 32.96 dB / LPIPS
-    # 0.012 against 31.11 / 0.024 from the seeded start (benchmarks/encoder_presets.py).
     recipes = {
-        "faithful": {"method": "multi", "perceptual": 0.0, "latent_init": "encoder"},
+        "faithful": {"method": "multi", "perceptual": 0.0},
         "perceptual": {"method": "multi", "perceptual": "auto"},
     }
+    # From the prior's encoder (issue #29): its code first at importance 1, the best 19 of 256 samples
+    # at 0, and only the importances move (code_steps 0), so a step renders the tail only: a sixth of
+    # the time for more PSNR than the seeded start's 300 joint steps (BENCHMARKS.md, "Time to quality";
+    # benchmarks/time_to_quality.py). Moving the codes too (300 steps) reaches 32.96 dB / 0.012 on the
+    # first 8 held-out faces, at seven times the time.
+    encoder_recipes = {"faithful": {"method": "multi", "perceptual": 0.0, "latent_init": "encoder", "code_steps": 0}}
     method_defaults = {"layer": 2}
     preset_rank = 50
     # The DGP repository has no reconstruction script: the SR script's schedule (a clean

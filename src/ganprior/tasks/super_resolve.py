@@ -71,14 +71,25 @@ class SuperResolve(Task):
     # the library's layer 2: at layer 2 the 20 codes fit the low-resolution input with stripes the
     # downsampling cannot see (first 8 held-out faces, x4, blended: layer 1 24.46 dB / LPIPS 0.136
     # at 2.8 s per image, layer 2 24.11 / 0.142 at 11.4 s, and visibly cleaner).
-    # The faithful preset starts from the prior's encoder where it has one (issue #29): held-out
-    # faces, 300 steps, against the seeded start: x2 32.87 / 0.034 vs 32.70 / 0.038 (8 faces), x4
-    # 26.48 / 0.112 vs 26.44 / 0.120 (12), x8 22.17 / 0.218 vs 22.23 / 0.222 (8)
-    # (benchmarks/encoder_presets.py).
     recipes = {
-        "faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1, "latent_init": "encoder"},
+        "faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1},
         "perceptual": {"method": "multi", "perceptual": "auto", "blend": 0.7, "layer": 1},
     }
+    # From the prior's encoder (issue #29; benchmarks/time_to_quality.py, BENCHMARKS.md "Time to
+    # quality"), per factor. x2: the encoder's code and the best 19 of 256 samples stay fixed and only
+    # their importances move, at layer 2 (fixed codes cannot paint the stripes a moving layer-2 fit
+    # drew), 150 steps. Larger factors need their codes to move: 5 codes at layer 1, 150 steps, lr
+    # 0.04; on the first 16 held-out faces the fixed-code recipe lost 0.2-0.3 dB at x4 and 0.19 at x8.
+    encoder_recipes = {"faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 2,
+                                    "latent_init": "encoder", "code_steps": 0, "steps": 150}}
+    MOVING_CODES_RECIPE = {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1, "latent_init": "encoder",
+                           "num_codes": 5, "steps": 150, "lr": 0.04}
+
+    def recipe(self, style, options, encoder=False):
+        factor = options.get("factor")  # None: refused later ("super-resolve needs a factor")
+        if encoder and style == "faithful" and factor is not None and int(factor) > 2:
+            return dict(self.MOVING_CODES_RECIPE)
+        return super().recipe(style, options, encoder)
     method_defaults = {"layer": 2}
     preset_rank = 30
     dgp_schedule = {"source": "experiments/examples/run_SR.sh", **SR_SCRIPT, "candidate_std": 0.3}
