@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from .restore import _run_parser, run  # the demo is a series of restore jobs: its one use of another command
 from .common import Parser
 
@@ -45,8 +47,13 @@ def demo_cmd(argv: list[str]) -> int:
         for record in records[:SHOWN]:
             names = job_file_names(Path(record["input"]).stem)
             items.append((read_image(out / names["input_name"])[0], read_image(out / names["result_name"])[0]))
-        rows.append((TITLES.get(job_name, job_name), scores_line(records, seconds), items))
-    grid = summary_grid(rows, title="ganprior demo: each input, then its result (prior utkface64, 2 CPU cores)")
+        scores = scores_line(records, seconds)
+        if records and records[0].get("faces") is not None:  # a whole photo: what was found, and the sizes
+            (_, h, w), (_, h2, w2) = items[0][0].shape, items[0][1].shape
+            scores = f"{len(records[0]['faces'])} faces, {w}x{h} -> {w2}x{h2}, {scores}"
+        rows.append((TITLES.get(job_name, job_name), scores, items))
+    grid = summary_grid(rows, title=f"ganprior demo: each input, then its result (prior utkface64; seconds with "
+                                    f"{torch.get_num_threads()} CPU threads)")
     save_image(grid, Path(a.out) / "summary.png")
     write_json(all_records, Path(a.out) / "metrics.json")
     if not a.quiet:

@@ -78,17 +78,19 @@ class SuperResolve(Task):
     # From the prior's encoder (issue #29; benchmarks/time_to_quality.py, BENCHMARKS.md "Time to
     # quality"), per factor. x2: the encoder's code and the best 19 of 256 samples stay fixed and only
     # their importances move, at layer 2 (fixed codes cannot paint the stripes a moving layer-2 fit
-    # drew), 150 steps. Larger factors need their codes to move: 5 codes at layer 1, 150 steps, lr
-    # 0.04; on the first 16 held-out faces the fixed-code recipe lost 0.2-0.3 dB at x4 and 0.19 at x8.
+    # drew), 150 steps. Larger factors need their codes to move: 3 codes at layer 1, lr 0.05, 120 steps
+    # (100 from x8, where the 8 px input holds less to fit: the same PSNR, LPIPS 0.205 against 0.201)
+    # (first 16 held-out faces; fixed codes lost 0.2-0.3 dB at x4 and 0.19 at x8; 5 codes for 120-150
+    # steps were no better in PSNR and slower; 100 steps lost LPIPS at x4).
     encoder_recipes = {"faithful": {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 2,
                                     "latent_init": "encoder", "code_steps": 0, "steps": 150}}
     MOVING_CODES_RECIPE = {"method": "multi", "perceptual": 0.0, "blend": 0.5, "layer": 1, "latent_init": "encoder",
-                           "num_codes": 5, "steps": 150, "lr": 0.04}
+                           "num_codes": 3, "lr": 0.05}
 
     def recipe(self, style, options, encoder=False):
         factor = options.get("factor")  # None: refused later ("super-resolve needs a factor")
         if encoder and style == "faithful" and factor is not None and int(factor) > 2:
-            return dict(self.MOVING_CODES_RECIPE)
+            return {**self.MOVING_CODES_RECIPE, "steps": 120 if int(factor) < 8 else 100}
         return super().recipe(style, options, encoder)
     method_defaults = {"layer": 2}
     preset_rank = 30
