@@ -200,7 +200,7 @@ def report() -> None:
     # sections written by the other benchmark scripts (subspace.py, prior_quality.py)
     for section in ("pipeline.md", "restoration.md", "throughput.md", "subspace.md", "prior_quality.md", "dgp.md",
                     "defense.md", "editing.md", "reliability.md", "detect_faces.md", "photos.md",
-                    "real_photo.md", "encoder_start.md"):
+                    "real_photo.md", "encoder_start.md", "time_to_quality.md"):
         if (RESULTS / section).exists():
             lines += [(RESULTS / section).read_text().strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))

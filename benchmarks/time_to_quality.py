@@ -69,7 +69,8 @@ def report(rows: list[dict]) -> str:
     groups: dict[str, dict] = {}
     for r in rows:
         own = r.get("task_options", {k: v for k, v in r["options"].items() if k in ("factor", "noise_sigma")})
-        name = r["task"] + "".join(f" {k}={v}" for k, v in own.items())
+        name = r["task"] + "".join(f" {k}={v}" for k, v in own.items()) + \
+            (f" ({r['faces_from']})" if r.get("faces_from", "utkface-holdout") != "utkface-holdout" else "")
         config = {k: v for k, v in r["options"].items() if k not in own}
         groups.setdefault(name, {"default": None, "others": []})
         if config:
@@ -98,6 +99,8 @@ def main() -> None:
                    help="restore() options as JSON, repeatable ('{}' = the default preset)")
     p.add_argument("--faces", type=int, default=16)
     p.add_argument("--skip", type=int, default=0, help="start after this many held-out faces")
+    p.add_argument("--folder", type=Path, help="faces from this folder (sorted) instead of the held-out UTKFace ones, "
+                                               "e.g. ../shared/data/mganprior-examples/face")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="append each row to this JSON-lines file")
@@ -107,12 +110,15 @@ def main() -> None:
         print(report([json.loads(line) for line in a.report.read_text().splitlines() if line.strip()]), end="")
         return
     torch.set_num_threads(a.threads)
-    files = [str(f) for f in holdout_files(UTKFACE, 200)[a.skip:a.skip + a.faces]]
+    pool = sorted(p for p in a.folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if a.folder \
+        else holdout_files(UTKFACE, 200)
+    files = [str(f) for f in pool[a.skip:a.skip + a.faces]]
     clock = MetricClock()
     for text in a.config or ["{}"]:
         options = {**json.loads(a.options), **json.loads(text)}
         row = measure(files, a.task, options, a.batch, clock)
-        row.update(task=a.task, options=options, task_options=json.loads(a.options))
+        row.update(task=a.task, options=options, task_options=json.loads(a.options),
+                   faces_from=str(a.folder.name) if a.folder else "utkface-holdout")
         print(f"{a.task} {json.dumps(options):80s} PSNR {row['psnr']:.2f}  LPIPS {row['lpips']:.4f}  "
               f"{row['seconds']:.2f} s/img", flush=True)
         if a.json:
