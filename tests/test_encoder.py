@@ -399,3 +399,14 @@ def test_the_shipped_utkface64_encoder_loads_and_keeps_its_outputs():
     # it inverts the prior's own samples (code regression): G(E(G(z))) is close to G(z)
     x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
     assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 23.0
+
+
+def test_a_photo_face_at_another_factor_gets_that_factors_recipe(tiny_prior, monkeypatch):
+    from ganprior.pipeline import Pipeline
+    monkeypatch.setattr("ganprior.encoders.encoder_for", lambda prior: _encoder(prior))
+    pipe = Pipeline(RunConfig.from_options("super-resolve", factor=4, steps=7), prior=tiny_prior)
+    assert (pipe.config.code_steps, pipe.config.num_codes) == (None, 3)  # x4: 3 moving codes
+    x2 = pipe.for_options({"factor": 2}, blend=0.0)
+    assert x2.config.task_options["factor"] == 2 and x2.config.code_steps == 0  # x2's recipe: fixed codes
+    assert x2.config.steps == 7 and x2.config.blend == 0.0  # what the user gave, then the changes
+    assert x2.prior is pipe.prior and pipe.config.task_options["factor"] == 4  # the original is untouched

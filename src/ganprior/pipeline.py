@@ -13,6 +13,8 @@ so the same settings and seed give byte-identical outputs wherever they come fro
 
 from __future__ import annotations
 
+import copy
+
 from typing import Sequence
 
 import torch
@@ -100,8 +102,9 @@ class Pipeline:
         from .encoders import encoder_for, resolve_encoder
         # the prior's shipped encoder, looked up once: the faithful presets of some tasks start from it
         shipped = encoder_for(self.prior) if encoder is None and config.encoder is None else None
-        self.config = config.resolved(max(layers) if layers else None,
-                                      has_encoder=encoder is not None or shipped is not None)
+        self.given = config  # as the user gave it: a task's preset may depend on its options (for_options)
+        self._resolve_args = ((max(layers) if layers else None,), {"has_encoder": encoder is not None or shipped is not None})
+        self.config = config.resolved(*self._resolve_args[0], **self._resolve_args[1])
         self.physics = physics
         c = self.config
         self.loss, note = method_loss(c.method, c.perceptual, dgp_loss=c.dgp_loss, l1_weight=c.l1,
@@ -114,6 +117,15 @@ class Pipeline:
             given = encoder if encoder is not None else c.encoder
             self.extra_options["encoder"] = shipped if given is None and shipped is not None else \
                 resolve_encoder(given, self.prior)
+
+    def for_options(self, task_options: dict, **changes) -> Pipeline:
+        """This pipeline for other task options (a photo's face observed at a smaller factor): the
+        recipe is resolved again from the options the user gave (``Task.recipe`` may depend on
+        them), then ``changes`` (RunConfig fields) apply. Shares the prior and the encoder."""
+        run = copy.copy(self)
+        given = self.given.replace(task_options={**self.given.task_options, **task_options})
+        run.config = given.resolved(*self._resolve_args[0], **self._resolve_args[1]).replace(**changes)
+        return run
 
     @property
     def tasks(self) -> list[str]:

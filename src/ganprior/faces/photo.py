@@ -14,7 +14,6 @@ observes is left to the background (the prior's 64 px cannot add detail to it): 
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from dataclasses import dataclass, field
@@ -340,8 +339,8 @@ def restore_photo(pipe, photo: Photo, *, callback=None, batch_size: int | None =
         if detail or first.options:
             # with the detail paste only the prior's own output is used: the crop's blend (a classical
             # restoration of the crop, BM3D for denoising) is not computed
-            run = copy.copy(pipe)
-            run.config = pipe.config.replace(task_options=options, **({"blend": 0.0, "guide": 0.0} if detail else {}))
+            # (the recipe resolved again for the face's own options: super-resolution's depends on the factor)
+            run = pipe.for_options(options, **({"blend": 0.0, "guide": 0.0} if detail else {}))
         group = [todo[i] for i in members]
         masks = torch.stack([f.crop_mask for f in group]) if group[0].crop_mask is not None else None
         inputs = Inputs(names=[f"{photo.name}#face{i}" for i in members], sources=[photo.source] * len(group),
