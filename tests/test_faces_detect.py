@@ -17,8 +17,10 @@ from ganprior.faces import DETECTORS, Face, FaceDetector, RetinaFace, get_detect
 
 pytest.importorskip("onnxruntime", reason="face detection needs onnxruntime")
 
-DEMO_FACES = Path(rf.__file__).resolve().parents[1] / "demo" / "faces"
-PASTES = {"eileen_collins": (40, 50), "grace_hopper": (250, 150)}  # top-left corners in the 400 x 300 photo
+# two loosely cropped faces: the demo's astronaut crop, and a sample of utkface64 (tests/data)
+FACE_FILES = {"astronaut": Path(rf.__file__).resolve().parents[1] / "demo" / "real" / "astronaut.png",
+              "prior_sample2": Path(__file__).resolve().parent / "data" / "prior_sample2.png"}
+PASTES = {"astronaut": (40, 50), "prior_sample2": (250, 150)}  # top-left corners in the 400 x 300 photo
 FACE = 96  # pasted size
 
 
@@ -30,7 +32,7 @@ def gradient(height: int, width: int) -> np.ndarray:
 
 
 def demo_face(name: str, size: int = FACE) -> np.ndarray:
-    img = Image.open(DEMO_FACES / f"{name}.png").convert("RGB")
+    img = Image.open(FACE_FILES[name]).convert("RGB")
     return np.asarray(img.resize((size, size), Image.LANCZOS))
 
 
@@ -117,7 +119,7 @@ def test_a_big_photo_is_looked_at_in_bounded_tiles(monkeypatch):
     at most max_pixels (plus tile overlaps), no full-size float copy is made, and the face is found."""
     det = RetinaFace(max_pixels=4e6, threads=1)
     img = np.full((4000, 6000, 3), 140, np.uint8)
-    img[1500:1900, 2500:2900] = demo_face("eileen_collins", 400)
+    img[1500:1900, 2500:2900] = demo_face("astronaut", 400)
     seen = []
     original = RetinaFace.run_tile
 
@@ -138,7 +140,7 @@ def test_a_big_photo_is_looked_at_in_bounded_tiles(monkeypatch):
     assert sum(s[2] * s[3] for s in seen) <= 2 * 4e6, seen
     assert peak < 80e6, peak  # float32 of the whole photo alone would be 288 MB
     assert len(faces) == 1
-    assert_one_face_per_paste(faces, pastes={"eileen_collins": (2500, 1500)}, size=400)
+    assert_one_face_per_paste(faces, pastes={"astronaut": (2500, 1500)}, size=400)
 
 
 def test_the_default_plan_bounds_any_photo():

@@ -24,7 +24,9 @@ from .test_fuzz import call_main
 pytestmark = pytest.mark.integration
 
 FAST = ["--steps", "1", "--perceptual", "0", "--method", "single", "--quiet", "--faces", "detect"]
-DEMO_FACES = Path(__file__).resolve().parents[2] / "src" / "ganprior" / "demo" / "faces"
+# two loosely cropped faces (as tests/test_faces_detect.py): the demo's astronaut crop and a utkface64 sample
+GROUP_FACES = [Path(__file__).resolve().parents[2] / "src" / "ganprior" / "demo" / "real" / "astronaut.png",
+               Path(__file__).resolve().parents[1] / "data" / "prior_sample2.png"]
 
 
 def _scene(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -35,9 +37,9 @@ def _scene(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def _group(h: int = 240, w: int = 320) -> Image.Image:
-    """Two of the bundled demo faces at 96 px on a smooth scene: faces the detector finds."""
+    """Two faces at 96 px on a smooth scene: faces the detector finds."""
     canvas = Image.fromarray(_scene(h, w))
-    for i, f in enumerate(sorted(DEMO_FACES.glob("*.png"))[:2]):
+    for i, f in enumerate(GROUP_FACES):
         face = Image.open(f).convert("RGB").resize((96, 96), Image.BICUBIC)
         canvas.paste(face, (30 + i * 160, 60))
     return canvas
@@ -160,7 +162,7 @@ def test_photo_corpus(fuzz_checkpoint, fuzz_tally, capfd, tmp_path, monkeypatch)
 
 
 def test_the_group_photo_has_both_faces_found_and_restored(fuzz_checkpoint, capfd, tmp_path):
-    """The detector finds the two demo faces of the corpus's group photo (the cases above rely on it)."""
+    """The detector finds the two faces of the corpus's group photo (the cases above rely on it)."""
     _group().save(tmp_path / "g.png")
     code, escaped, _, _, stderr = call_main(["reconstruct", str(tmp_path / "g.png"), "--out", str(tmp_path / "o"),
                                              "--prior", str(fuzz_checkpoint), *FAST], capfd)
