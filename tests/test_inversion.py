@@ -314,3 +314,15 @@ def test_the_encoder_sees_a_noisy_image_smoothed_not_bm3d(tiny_prior):
     sr = build_degradation("super-resolve", 16, factor=2)
     small = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(5))
     assert torch.equal(classical_restore(small, sr, quick=True), classical_restore(small, sr))
+
+
+def test_the_deepinv_reconstructor_takes_code_steps(tiny_prior):
+    import deepinv as dinv
+    from ganprior.models import MultiCode as MultiCodeModel
+    y = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    physics = dinv.physics.Denoising(dinv.physics.GaussianNoise(sigma=0.0))
+    fixed = MultiCodeModel(tiny_prior, num_codes=2, layer=1, steps=3, code_steps=0)
+    fixed(y, physics)
+    moving = MultiCodeModel(tiny_prior, num_codes=2, layer=1, steps=0)
+    moving(y, physics)
+    assert torch.equal(fixed.last_result.params["codes"], moving.last_result.params["codes"])  # never moved

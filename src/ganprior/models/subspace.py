@@ -14,7 +14,7 @@ class Subspace(GANReconstructor):
             (``ganprior.subspaces``) unless ``subspaces`` gives them.
         num_codes: K codes per subspace.
         subspaces: a ``ganprior.subspaces.Subspaces`` for ``layer``.
-        latent_init, num_candidates, encoder: as ``MultiCode``; weight_init: initial w (tanh(w) weights).
+        latent_init, num_candidates, encoder, code_steps: as ``MultiCode``; weight_init: initial w (tanh(w) weights).
         common settings: see ``GANReconstructor``.
     """
 
@@ -22,8 +22,9 @@ class Subspace(GANReconstructor):
 
     def __init__(self, prior=None, *, layer: int | str | None = None, num_subspaces: int | None = None,
                  num_codes: int | None = None, subspaces=None, latent_init: str | None = None,
-                 weight_init: float | None = None, num_candidates: int | None = None, encoder=None, **settings):
+                 weight_init: float | None = None, num_candidates: int | None = None, encoder=None,
+                 code_steps: int | None = None, **settings):
         super().__init__(prior, options={"layer": layer, "num_subspaces": num_subspaces, "num_codes": num_codes,
                                          "subspaces": subspaces, "latent_init": latent_init,
                                          "weight_init": weight_init, "num_candidates": num_candidates,
-                                         "encoder": encoder}, **settings)
+                                         "encoder": encoder, "code_steps": code_steps}, **settings)
