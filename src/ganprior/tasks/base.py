@@ -179,8 +179,8 @@ class Task:
         return x
 
     def recipe(self, style: str, options: dict, encoder: bool = False) -> dict:
-        """The ``style`` preset for this task run with ``options`` (its task options as given; an
-        option left out is at its default), starting from the prior's encoder or not:
+        """The ``style`` preset for this task run with ``options`` (its task options as the user gave
+        them: one left out is absent), starting from the prior's encoder or not:
         ``encoder_recipes[style]`` with an encoder where the task has one, else ``recipes[style]``."""
         if encoder and style in self.encoder_recipes:
             return dict(self.encoder_recipes[style])
