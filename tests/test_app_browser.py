@@ -89,7 +89,9 @@ def _open(browser, url: str):
 def _load(page, image: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(image))
     page.wait_for_function("document.querySelector('#status').innerText.includes('Loaded')", timeout=30000)
-    page.wait_for_timeout(500)
+    # the editor takes the image and its empty layer after the status says so: a stroke drawn before
+    # that lands on the image itself (seen once in CI on busy cores)
+    page.wait_for_timeout(1500)
 
 
 def _status_done(page, timeout_ms: int = 120000) -> str:
