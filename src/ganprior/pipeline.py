@@ -103,8 +103,9 @@ class Pipeline:
         # the prior's shipped encoder, looked up once: the faithful presets of some tasks start from it
         shipped = encoder_for(self.prior) if encoder is None and config.encoder is None else None
         self.given = config  # as the user gave it: a task's preset may depend on its options (for_options)
-        self._resolve_args = ((max(layers) if layers else None,), {"has_encoder": encoder is not None or shipped is not None})
-        self.config = config.resolved(*self._resolve_args[0], **self._resolve_args[1])
+        self._num_layers = max(layers) if layers else None
+        self._has_encoder = encoder is not None or shipped is not None
+        self.config = self._resolve(config)
         self.physics = physics
         c = self.config
         self.loss, note = method_loss(c.method, c.perceptual, dgp_loss=c.dgp_loss, l1_weight=c.l1,
@@ -124,8 +125,11 @@ class Pipeline:
         them), then ``changes`` (RunConfig fields) apply. Shares the prior and the encoder."""
         run = copy.copy(self)
         given = self.given.replace(task_options={**self.given.task_options, **task_options})
-        run.config = given.resolved(*self._resolve_args[0], **self._resolve_args[1]).replace(**changes)
+        run.config = self._resolve(given).replace(**changes)
         return run
+
+    def _resolve(self, config: RunConfig) -> RunConfig:
+        return config.resolved(self._num_layers, has_encoder=self._has_encoder)
 
     @property
     def tasks(self) -> list[str]:

@@ -23,8 +23,8 @@ from ..precision import autocast, check_precision
 from ..priors.base import Prior, map_features
 
 # callback(step, total_steps, per_image_loss (B,), current images in [0, 1] (B, C, H, W)); ``optimize``
-# also calls it once with step 0 before the first step, with the start's images (an encoder start's
-# preview, shown at once while the steps refine it)
+# also calls it once with step 0 before the first update, with the start's images (an encoder start's
+# preview, shown at once while the steps refine it; ``take_step``'s ``preview``)
 ProgressCallback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 
 
@@ -187,19 +187,23 @@ def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
 
 def take_step(optimizer: torch.optim.Optimizer,
               render_and_score: Callable[[], tuple[torch.Tensor, torch.Tensor]], step: int,
-              history: torch.Tensor, callback: ProgressCallback | None, hint: str) -> torch.Tensor:
+              history: torch.Tensor, callback: ProgressCallback | None, hint: str,
+              preview: bool = False) -> torch.Tensor:
     """One optimisation step shared by every solver: render, score per image, refuse a non-finite
     loss (naming the step and image; ``hint`` says what to change), backpropagate, record, report.
 
     ``render_and_score() -> (images in [0, 1] (B, C, H, W), per-image loss (B,))``; the loss is
     written to ``history[step]`` and ``callback(step + 1, len(history), ...)`` is called.
-    Returns the rendered images (detached), those the loss was computed on.
+    Returns the rendered images (detached), those the loss was computed on. ``preview``: at step 0 the
+    callback also gets those images and losses as step 0, before the backward pass: the start.
     """
     optimizer.zero_grad(set_to_none=True)
     x, per_image = render_and_score()
     if not torch.isfinite(per_image).all():
         bad = int((~torch.isfinite(per_image)).nonzero()[0])
         raise GanpriorError(f"loss became NaN/inf at step {step + 1} for image {bad + 1} of the batch; {hint}")
+    if preview and step == 0 and callback is not None:
+        callback(0, history.shape[0], per_image.detach().cpu(), x.detach().clamp(0, 1))
     per_image.sum().backward()
     optimizer.step()
     history[step] = per_image.detach().cpu()
@@ -237,13 +241,10 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
         x = x.float()  # the loss and the physics run in fp32
         return x, loss_fn(forward_model(x), y)
 
-    if callback is not None and steps:
-        with torch.no_grad():
-            x = render_and_score()
-        callback(0, steps, x[1].detach().cpu(), x[0].clamp(0, 1))
     for step in range(steps):
         param.on_step(step)
-        x = take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input")
+        x = take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input",
+                      preview=True)
         if stop is not None and stop.update(step, x):
             history = history[:step + 1]
             break
