@@ -253,6 +253,31 @@ def test_frozen_codes_render_their_features_once_until_they_change(tiny_prior):
     assert param.head_features(2).requires_grad
 
 
+def test_the_feature_cache_follows_the_codes_tensor_not_its_address(tiny_prior):
+    # an edit renders through functional_call with freshly allocated codes; the allocator may give
+    # them the memory of codes rendered before. Modelled exactly: a second tensor over the same
+    # storage, at the same in-place version, holding other values, must not be served stale features
+    from torch.func import functional_call
+    from ganprior.inversion import MultiCode
+    param = MultiCode(tiny_prior, 1, num_codes=3, layer=1, code_steps=0)
+    param.on_step(0)
+    storage = param.codes.detach().clone().untyped_storage()
+    alias = lambda: torch.empty(0).set_(storage, 0, param.codes.shape, param.codes.stride())  # version 1
+    first = alias()
+    params = {k: v.detach() for k, v in param.named_parameters()}
+    before = functional_call(param, {**params, "codes": first}, ())
+    alias().add_(1.0)  # new values in the same memory
+    second = alias()
+    assert second.data_ptr() == first.data_ptr() and second._version == first._version
+    after = functional_call(param, {**params, "codes": second}, ())
+    with torch.no_grad():
+        param.codes.copy_(second)
+    param._head_cache = None
+    expected = param()
+    torch.testing.assert_close(after, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(after, before)
+
+
 def test_code_steps_are_checked_in_one_line(tiny_prior):
     from ganprior.config import RunConfig
     from ganprior.inversion import MultiCode

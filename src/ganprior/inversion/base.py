@@ -69,11 +69,15 @@ class Parameterization(nn.Module):
         if codes.requires_grad:
             self._head_cache = None
             return render()
-        key = (codes.data_ptr(), codes._version, torch.is_autocast_enabled(codes.device.type))
-        if self._head_cache is None or self._head_cache[0] != key:
+        # keyed by the tensor object itself (held, so its memory cannot be reused by another tensor
+        # while cached: an address key went stale when an edit's freshly allocated codes landed
+        # where the previous edit's had been), its in-place version and the autocast state
+        key = (codes._version, torch.is_autocast_enabled(codes.device.type))
+        cache = self._head_cache
+        if cache is None or cache[0] is not codes or cache[1] != key:
             with torch.no_grad():
-                self._head_cache = (key, render())
-        return self._head_cache[1]
+                self._head_cache = cache = (codes, key, render())
+        return cache[2]
 
     def param_groups(self, lr: float) -> list[dict]:
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
