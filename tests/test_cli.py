@@ -209,6 +209,23 @@ def test_stop_mse_records_the_stopping_step(tmp_path, capsys, tiny_checkpoint, f
     assert_one_line_error(code, err, "stop MSE must be > 0")
 
 
+def test_patience_stops_a_run_whose_loss_no_longer_improves(tmp_path, capsys, tiny_checkpoint, face_pngs):
+    """--patience/--min-improvement reach the solver: asking 90% of improvement every 2 steps stops
+    every image at step 3 (the earliest the rule can judge); records say so; bad values are one line."""
+    out = tmp_path / "out"
+    code, _, err = run_cli(["reconstruct", *face_pngs, "--out", out, "--prior", tiny_checkpoint, "--steps", "50",
+                            "--patience", "2", "--min-improvement", "0.9", "--perceptual", "0", "--quiet",
+                            "--batch", "3"], capsys)
+    assert code == 0, err
+    assert [r["steps"] for r in json.loads((out / "metrics.json").read_text())] == [3, 3, 3]
+    assert json.loads((out / "manifest.json").read_text())["settings"]["patience"] == 2
+    for flags, message in ((["--patience", "0"], "patience must be >= 1, got 0"),
+                           (["--patience", "4", "--min-improvement", "1"], "min improvement must be <= 0.999")):
+        code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "o2", "--prior", tiny_checkpoint,
+                                "--steps", "5", *flags, "--quiet"], capsys)
+        assert_one_line_error(code, err, message)
+
+
 def test_latent_init_best_from_the_command_line(tmp_path, capsys, tiny_checkpoint, face_pngs):
     code, _, err = run_cli(["reconstruct", face_pngs[0], "--out", tmp_path / "b", "--prior", tiny_checkpoint,
                             "--method", "single", "--latent-init", "best", "--candidates", "7", *FAST_SINGLE], capsys)

@@ -351,3 +351,42 @@ def test_the_deepinv_reconstructor_takes_code_steps(tiny_prior):
     moving = MultiCodeModel(tiny_prior, num_codes=2, layer=1, steps=0)
     moving(y, physics)
     assert torch.equal(fixed.last_result.params["codes"], moving.last_result.params["codes"])  # never moved
+
+
+def test_the_plateau_rule_on_known_losses():
+    from ganprior.inversion.base import EarlyStop
+    # image 0 keeps improving by 10% a step; image 1 stops improving after step 3 (0-based)
+    h = torch.tensor([[1.0, 1.0], [0.9, 0.5], [0.81, 0.4], [0.729, 0.3], [0.656, 0.2995], [0.59, 0.2994]])
+    rule = EarlyStop(None, torch.zeros(2, 1), lambda x: x, patience=2, min_improvement=0.01)
+    assert rule.plateaued(1, h).tolist() == [False, False]  # 2 rows seen: not yet `patience` steps back
+    assert rule.plateaued(3, h).tolist() == [False, False]  # 0.4 -> 0.3: still improving
+    assert rule.plateaued(5, h).tolist() == [False, True]  # 0.3 -> 0.2994: 0.2% < 1% over 2 steps
+    loose = EarlyStop(None, torch.zeros(2, 1), lambda x: x, patience=2, min_improvement=0.25)
+    assert loose.plateaued(3, h).tolist() == [True, False]  # 0.81 -> 0.729 is 19% (< 25%); 0.5 -> 0.3 is 40%
+    # a loss that rises is no improvement; an exact zero cannot improve
+    assert rule.plateaued(2, torch.tensor([[0.5], [0.6], [0.7]])).tolist() == [True]
+    assert rule.plateaued(2, torch.tensor([[0.0], [0.0], [0.0]])).tolist() == [True]
+    x = torch.arange(2.0).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    assert not rule.update(5, x, h) and rule.stopped_at.tolist() == [0, 6]
+    assert torch.equal(rule.finish(x + 5)[1], x[1]) and torch.equal(rule.finish(x + 5)[0], x[0] + 5)
+
+
+def test_patience_ends_the_run_once_every_image_stops_improving(tiny_prior):
+    from ganprior.tasks import build_degradation
+    y = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    deg = build_degradation("reconstruct", 16)
+    kw = dict(method="single", steps=400, lr=0.05, seed=0)
+    full = invert(y, deg, tiny_prior, **kw)
+    assert full.stopped_at is None and full.steps == 400
+    r = invert(y, deg, tiny_prior, patience=10, min_improvement=0.01, **kw)
+    assert (r.stopped_at > 0).all() and r.steps == int(r.stopped_at.max()) < 400
+    assert r.history.shape == (r.steps, 2)
+    torch.testing.assert_close(r.history, full.history[:r.steps])  # the same run, cut short
+    for i, at in enumerate(r.stopped_at.tolist()):  # stopped where its best gained < 1% over 10 steps
+        best = full.history[:at, i].cummin(0).values
+        assert best[-11] - best[-1] <= 0.01 * best[-11]
+        assert at == 11 or (best[:-1][-11] - best[:-1][-1]) > 0.01 * best[:-1][-11]
+    with pytest.raises(GanpriorError, match="patience must be a whole number of steps >= 1, got 0"):
+        invert(y, deg, tiny_prior, patience=0, **kw)
+    with pytest.raises(GanpriorError, match=r"min improvement must be in \[0, 1\)"):
+        invert(y, deg, tiny_prior, patience=5, min_improvement=1.5, **kw)

@@ -120,6 +120,14 @@ def test_noise_sigma_stops_the_fit_at_the_noise_level(tiny_prior):
     noiseless = ganprior.models.SingleCode(tiny_prior, steps=3)
     noiseless(y, PHYSICS["blur"]())
     assert noiseless.last_result.stopped_at is None
+    # the plateau rule also reaches a model: with the noise stop off, the fit still ends early
+    plateau = ganprior.models.MultiCode(tiny_prior, steps=200, num_codes=3, layer=1, lr=0.05, stop_mse=None,
+                                        patience=5, min_improvement=0.05)
+    plateau(y, physics)
+    assert (plateau.last_result.stopped_at > 0).all() and plateau.last_result.steps < 200
+    torch.testing.assert_close(plateau.last_result.history, off.last_result.history[:plateau.last_result.steps])
+    with pytest.raises(GanpriorError, match="patience must be a whole number"):
+        ganprior.models.SingleCode(tiny_prior, patience=2.5)
 
 
 def test_mistyped_model_option_fails_at_construction(tiny_prior):

@@ -160,6 +160,11 @@ class RunConfig:
     stop_mse: float | None = opt(None, type=float, check=_finite("stop MSE", 0, lo_open=True),
                                  help="stop each image once its observation MSE ([0, 1] scale) is below this; "
                                       "DGP's adversarial defense uses 5e-3")
+    patience: int | None = opt(None, type=int, check=_finite("patience", 1, 1_000_000, integer=True),
+                               help="stop each image once its loss improved by less than --min-improvement "
+                                    "over its last this many steps (--steps becomes a ceiling) [none: every step]")
+    min_improvement: float = opt(0.01, type=float, check=_finite("min improvement", 0, 0.999),
+                                 help="with --patience: the relative improvement that counts as still improving")
     niqe_params: str | None = opt(None, help="NIQE pristine-model .npz (default: $GANPRIOR_NIQE_PARAMS or "
                                              "fetched from the registry)")
     seed: int = opt(0, type=int, check=_finite("seed", 0, MAX_SEED, integer=True),
@@ -369,7 +374,7 @@ class RunConfig:
         """Keyword options of ``ganprior.inversion.invert`` for this (resolved) config: only those
         the method takes."""
         common = {"method": self.method, "steps": self.steps, "lr": self.lr, "seed": self.seed,
-                  "stop_mse": self.stop_mse}
+                  "stop_mse": self.stop_mse, "patience": self.patience, "min_improvement": self.min_improvement}
         if self.method == "dgp":
             return {**common, "num_candidates": self.num_candidates, "latent_init": self.latent_init,
                     "encoder": self.encoder}

@@ -12,7 +12,7 @@ from ..physics.operator import as_operator
 from ..presets import defaults_for
 from ..encoders import resolve_encoder
 from ..priors.base import Prior
-from .base import EarlyStop, Parameterization, ProgressCallback, Result, optimize
+from .base import PLATEAU_MIN_IMPROVEMENT, EarlyStop, check_patience, Parameterization, ProgressCallback, Result, optimize
 from .candidates import DEFAULT_NUM_CANDIDATES, best_codes, render_codes
 from .encoder_start import encoder_code, encoder_codes
 from .dgp import DGPGenerator, DGPSchedule, DGPStage, invert_dgp
@@ -25,6 +25,7 @@ from .subspace import SubspaceCode
 def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
            steps: int | None = None, lr: float | None = None, optimizer: str = "adam", loss=None,
            seed: int = 0, callback: ProgressCallback | None = None, stop_mse: float | None = None,
+           patience: int | None = None, min_improvement: float = PLATEAU_MIN_IMPROVEMENT,
            precision: str = "fp32", compile: bool = False, **options) -> Result:
     """Solve ``min loss(A(G(params)), y)`` for a batch of observations ``y``.
 
@@ -48,6 +49,10 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
             discriminator-feature term.
         stop_mse: stop each image once the MSE between its observation and ``A(x)`` ([0, 1] scale)
             falls below this (DGP's adversarial defense uses 5e-3); ``Result.stopped_at`` says when.
+        patience, min_improvement: stop each image once its loss has stopped improving: its best
+            improved by less than ``min_improvement`` (relative, default 1%) over its last
+            ``patience`` steps. The run ends when every image has stopped (either rule), so
+            ``steps`` becomes a ceiling. None (default): every step runs.
         precision: ``fp32`` (default) or ``bf16`` autocast of the generator (``ganprior.precision``);
             ``compile``: render through ``torch.compile``. Both for single, multi and subspace.
         options: passed to the method (``num_codes``, ``layer``, ``latent_init``,
@@ -63,18 +68,20 @@ def invert(y: torch.Tensor, degradation, prior: Prior, *, method: str = "multi",
             option passed as None (callers pass every option, None when not given).
     """
     options = check_options(method, options)
+    patience, min_improvement = check_patience(patience, min_improvement)  # refused before any work
+    stopping = {"stop_mse": stop_mse, "patience": patience, "min_improvement": min_improvement}
     degradation = as_operator(degradation, prior.resolution, channels=prior.channels, device=prior.device)
     with frozen_eval(prior):
         if method in SOLVERS:
             return _run_solver(y, degradation, prior, method, steps=steps, lr=lr, optimizer=optimizer, loss=loss,
-                               seed=seed, callback=callback, stop_mse=stop_mse, precision=precision,
+                               seed=seed, callback=callback, stopping=stopping, precision=precision,
                                compile=compile, options=options)
         return _run_parameterization(y, degradation, prior, method, steps=steps, lr=lr, optimizer=optimizer,
-                                     loss=loss, seed=seed, callback=callback, stop_mse=stop_mse,
+                                     loss=loss, seed=seed, callback=callback, stopping=stopping,
                                      precision=precision, compile=compile, options=options)
 
 
-def _run_solver(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stop_mse,
+def _run_solver(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stopping,
                 precision, compile, options) -> Result:
     if precision != "fp32" or compile:
         raise GanpriorError(f"method {method} runs in fp32 without torch.compile; drop --precision/--compile")
@@ -83,10 +90,10 @@ def _run_solver(y, degradation, prior, method, *, steps, lr, optimizer, loss, se
     if loss is None:
         loss = "discriminator"
     return SOLVERS[method](y, degradation, prior, steps=steps, lr=lr, loss=loss, seed=seed, callback=callback,
-                           stop_mse=stop_mse, **options)
+                           **stopping, **options)
 
 
-def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stop_mse,
+def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer, loss, seed, callback, stopping,
                           precision, compile, options) -> Result:
     layers = prior.composition_layers
     if not layers and method != "single":
@@ -135,7 +142,7 @@ def _run_parameterization(y, degradation, prior, method, *, steps, lr, optimizer
         param.start_from(encoder_codes(encoder, y, degradation, prior, param.codes_per_image,
                                        groups=param.code_groups, seed=seed))
     loss_fn = loss if loss is not None else PixelLoss()
-    stop = EarlyStop(stop_mse, y, degradation.A)
+    stop = EarlyStop(stopping["stop_mse"], y, degradation.A, stopping["patience"], stopping["min_improvement"])
     t0 = time.perf_counter()
     raw, history = optimize(param, y, degradation.A, loss_fn, steps=steps, lr=lr, optimizer=optimizer,
                             callback=callback, stop=stop, precision=precision, compile=compile)

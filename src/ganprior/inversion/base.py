@@ -121,9 +121,10 @@ class Result:
         notes: why a metric or loss term was unavailable.
         parameterization: the optimised method object (``compose()``, ``forward()``), for editing;
             None after results of several batches are concatenated.
-        stopped_at: with ``stop_mse``, the step (1-based) at which each image's observation MSE fell
-            below the threshold (0 = never; that image ran every step). Its image is the one rendered
-            at that step; ``params`` are the batch's final ones.
+        stopped_at: with ``stop_mse`` or ``patience``, the step (1-based) at which each image stopped:
+            its observation MSE fell below the threshold, or its loss stopped improving (0 = never;
+            that image ran every step). Its image is the one rendered at that step; ``params`` are
+            the batch's final ones.
     """
     images: torch.Tensor
     raw: torch.Tensor
@@ -139,28 +140,68 @@ class Result:
     stopped_at: torch.Tensor | None = None
 
 
-class EarlyStop:
-    """Per-image early stopping on the observation MSE (DGP's adversarial defense stops at 5e-3).
+PLATEAU_MIN_IMPROVEMENT = 0.01  # the default relative improvement a plateau stop asks of ``patience`` steps
 
-    After every step, ``update(step, x)`` scores ``mean((A(x) - y)**2)`` per image on the [0, 1]
-    scale; an image whose score falls below ``threshold`` keeps the ``x`` rendered at that step and
-    counts as stopped. ``update`` returns True when every image has stopped, so the loop can end.
-    ``threshold=None`` never stops.
+
+def check_patience(patience: int | None, min_improvement: float) -> tuple[int | None, float]:
+    """``patience`` (None or an int >= 1) and ``min_improvement`` (in [0, 1)) as given, or a one-line error."""
+    if patience is not None:
+        if isinstance(patience, bool) or int(patience) != patience or patience < 1:
+            raise GanpriorError(f"patience must be a whole number of steps >= 1, got {patience!r}")
+        patience = int(patience)
+    if not 0 <= float(min_improvement) < 1:
+        raise GanpriorError(f"min improvement must be in [0, 1), got {min_improvement!r}")
+    return patience, float(min_improvement)
+
+
+class EarlyStop:
+    """Per-image early stopping, on either of two rules (an image stops at the first that holds):
+
+    - ``threshold``: the observation MSE ``mean((A(x) - y)**2)`` on the [0, 1] scale falls below it
+      (DGP's adversarial defense stops at 5e-3; the discrepancy principle at sigma**2);
+    - ``patience``: the image's loss has stopped improving: its best over the run improved by less
+      than ``min_improvement`` (relative) over its last ``patience`` steps.
+
+    ``update(step, x, history)`` runs after every step; an image that stops keeps the ``x`` rendered
+    at that step. It returns True when every image has stopped, so the loop can end. Neither rule
+    given: never stops.
     """
 
-    def __init__(self, threshold: float | None, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(self, threshold: float | None, y: torch.Tensor, forward_model: Callable[[torch.Tensor], torch.Tensor],
+                 patience: int | None = None, min_improvement: float = PLATEAU_MIN_IMPROVEMENT):
         if threshold is not None and not threshold > 0:
             raise GanpriorError(f"stop MSE must be > 0, got {threshold}")
+        self.patience, self.min_improvement = check_patience(patience, min_improvement)
         self.threshold, self.y, self.forward_model = threshold, y, forward_model
         self.stopped_at = torch.zeros(y.shape[0], dtype=torch.long)
         self.snapshot: torch.Tensor | None = None
 
-    def update(self, step: int, x: torch.Tensor) -> bool:
-        if self.threshold is None:
+    @property
+    def active(self) -> bool:
+        return self.threshold is not None or self.patience is not None
+
+    def plateaued(self, step: int, history: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` bool: whose best loss in ``history[:step + 1]`` improved by less than
+        ``min_improvement`` of its best ``patience`` steps earlier."""
+        seen = step + 1
+        if self.patience is None or seen <= self.patience:
+            return torch.zeros(history.shape[1], dtype=torch.bool)
+        before = history[:seen - self.patience].amin(0)
+        now = history[seen - self.patience:seen].amin(0).minimum(before)
+        return (before - now) <= self.min_improvement * before.abs()
+
+    def update(self, step: int, x: torch.Tensor, history: torch.Tensor | None = None) -> bool:
+        """``history``: the ``(steps, B)`` per-image losses, rows up to ``step`` filled (the plateau rule)."""
+        if not self.active:
             return False
-        with torch.no_grad():
-            mse = (self.forward_model(x) - self.y).pow(2).flatten(1).mean(1).cpu()
-        new = (mse < self.threshold) & (self.stopped_at == 0)
+        new = torch.zeros(x.shape[0], dtype=torch.bool)
+        if self.threshold is not None:
+            with torch.no_grad():
+                mse = (self.forward_model(x) - self.y).pow(2).flatten(1).mean(1).cpu()
+            new |= mse < self.threshold
+        if self.patience is not None and history is not None:
+            new |= self.plateaued(step, history)
+        new &= self.stopped_at == 0
         if new.any():
             if self.snapshot is None:
                 self.snapshot = torch.zeros_like(x)
@@ -178,7 +219,7 @@ class EarlyStop:
 
     @property
     def result_field(self) -> torch.Tensor | None:
-        return None if self.threshold is None else self.stopped_at
+        return self.stopped_at if self.active else None
 
 
 def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
@@ -249,7 +290,7 @@ def optimize(param: Parameterization, y: torch.Tensor, forward_model: Callable[[
         param.on_step(step)
         x = take_step(opt, render_and_score, step, history, callback, hint="lower --lr or check the input",
                       preview=True)
-        if stop is not None and stop.update(step, x):
+        if stop is not None and stop.update(step, x, history):
             history = history[:step + 1]
             break
     with torch.no_grad():

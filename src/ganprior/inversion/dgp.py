@@ -41,7 +41,7 @@ from ..tasks import Degradation
 from ..presets import (DGP_ADAM_BETAS, DGP_LATENT_WEIGHT, DGP_NUM_CANDIDATES, DGP_SCHEDULES,
                        dgp_schedule_name)
 from ..priors.base import Prior
-from .base import EarlyStop, Parameterization, ProgressCallback, Result, take_step
+from .base import PLATEAU_MIN_IMPROVEMENT, EarlyStop, Parameterization, ProgressCallback, Result, take_step
 from .candidates import fence_samples, score_candidates
 from .encoder_start import encoder_code
 
@@ -479,7 +479,9 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
                num_candidates: int = DGP_NUM_CANDIDATES, candidate_std: float | None = None,
                latent_weight: float = DGP_LATENT_WEIGHT, steps: int | None = None, lr: float | None = None,
                seed: int = 0, candidate_chunk: int = 50, callback: ProgressCallback | None = None,
-               stop_mse: float | None = None, latent_init: str | None = None, encoder=None) -> Result:
+               stop_mse: float | None = None, patience: int | None = None,
+               min_improvement: float = PLATEAU_MIN_IMPROVEMENT, latent_init: str | None = None,
+               encoder=None) -> Result:
     """Invert observations ``y`` with DGP: optimise z and the generator weights, per image.
 
     Args:
@@ -502,6 +504,8 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
         callback: ``callback(step, total, per_image_loss (B,), images in [0, 1])`` after every step.
         stop_mse: stop each image once the MSE between ``A(x)`` and ``y`` ([0, 1] scale) falls below
             it: DGP's adversarial defense, 5e-3 (``Result.stopped_at``; the run ends when all stopped).
+        patience, min_improvement: stop each image once its loss improved by less than
+            ``min_improvement`` (relative) over its last ``patience`` steps (``invert``).
         latent_init: ``best`` (None: DGP's own start, the best of ``num_candidates`` random latents)
             or ``encoder``: z starts at the code an image encoder gives the observation mapped back
             to an image (``encoder_start``), and no candidate is scored, which is the point of it:
@@ -562,7 +566,7 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
 
     total = sum(s.iterations for s in stages)
     history = torch.empty(total, y.shape[0])
-    stop = EarlyStop(stop_mse, y, degradation.A)
+    stop = EarlyStop(stop_mse, y, degradation.A, patience, min_improvement)
     step, finished = 0, False
     for stage in stages:
         if finished:
@@ -581,7 +585,7 @@ def invert_dgp(y: torch.Tensor, degradation: Degradation, prior: Prior, *, sched
             x = take_step(optimizer, render_and_score, step, history, callback,
                           hint="lower the learning rates or check the input")
             step += 1
-            if stop.update(step - 1, x):
+            if stop.update(step - 1, x, history):
                 finished = True
                 break
     for p in param.parameters():

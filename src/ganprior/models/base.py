@@ -21,14 +21,15 @@ from deepinv.models import Reconstructor
 
 from ..errors import GanpriorError
 from ..inversion import Result, invert
+from ..inversion.base import PLATEAU_MIN_IMPROVEMENT, check_patience
 from ..inversion.methods import SOLVERS, check_options, method_options
 from ..physics.operator import as_operator
 from ..priors.base import Prior
 from ..priors.zoo import default_prior, load_prior
 
 # settings every model takes (``invert``'s own arguments)
-COMMON_SETTINGS = ("steps", "lr", "loss", "seed", "stop_mse", "optimizer", "callback", "precision", "compile",
-                   "device")
+COMMON_SETTINGS = ("steps", "lr", "loss", "seed", "stop_mse", "patience", "min_improvement", "optimizer",
+                   "callback", "precision", "compile", "device")
 
 
 class GANReconstructor(Reconstructor):
@@ -42,6 +43,8 @@ class GANReconstructor(Reconstructor):
         seed: seeds the starting codes; the same seed gives the same output.
         stop_mse: ``"auto"`` (sigma**2 of the physics' noise model, the discrepancy principle; no
             stop without noise), a threshold on the per-image observation MSE, or None (run every step).
+        patience, min_improvement: also stop an image once its loss improved by less than
+            ``min_improvement`` (relative) over its last ``patience`` steps (``ganprior.invert``).
         optimizer, precision, compile, callback: as ``ganprior.invert``.
         device: where the prior runs (None: where it already is; cpu for a name or path).
         options: the method's own options (subclasses list them); a mistyped one raises here.
@@ -51,7 +54,8 @@ class GANReconstructor(Reconstructor):
 
     def __init__(self, prior: Prior | str | os.PathLike | None = None, *, options: dict | None = None,
                  steps: int | None = None, lr: float | None = None, loss=None, seed: int = 0,
-                 stop_mse: float | str | None = "auto", optimizer: str = "adam", callback=None,
+                 stop_mse: float | str | None = "auto", patience: int | None = None,
+                 min_improvement: float = PLATEAU_MIN_IMPROVEMENT, optimizer: str = "adam", callback=None,
                  precision: str = "fp32", compile: bool = False, device: str | torch.device | None = None,
                  **unknown):
         super().__init__()
@@ -70,6 +74,7 @@ class GANReconstructor(Reconstructor):
         self.options = check_options(self.method, self._resolve_layer(dict(options or {})))
         self.steps, self.lr, self.loss, self.seed = steps, lr, loss, int(seed)
         self.stop_mse, self.optimizer, self.callback = stop_mse, optimizer, callback
+        self.patience, self.min_improvement = check_patience(patience, min_improvement)
         self.precision, self.compile = precision, compile
         self.last_result: Result | None = None
 
@@ -108,6 +113,7 @@ class GANReconstructor(Reconstructor):
                                 f"from {prior.resolution}x{prior.resolution} images")
         result = invert(y.to(prior.device), operator, prior, method=self.method, steps=self.steps, lr=self.lr,
                         loss=self._loss(), seed=self.seed, stop_mse=self.stop_threshold(operator),
+                        patience=self.patience, min_improvement=self.min_improvement,
                         optimizer=self.optimizer, callback=self.callback, precision=self.precision,
                         compile=self.compile, **self.options)
         self.last_result = result
