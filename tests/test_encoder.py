@@ -410,3 +410,31 @@ def test_a_photo_face_at_another_factor_gets_that_factors_recipe(tiny_prior, mon
     assert x2.config.task_options["factor"] == 2 and x2.config.code_steps == 0  # x2's recipe: fixed codes
     assert x2.config.steps == 7 and x2.config.blend == 0.0  # what the user gave, then the changes
     assert x2.prior is pipe.prior and pipe.config.task_options["factor"] == 4  # the original is untouched
+
+
+def test_a_shipped_encoder_starts_only_the_tasks_its_file_lists(tiny_prior, monkeypatch, tmp_path):
+    """``default_tasks`` in the file: the encoder recipes become the default for those tasks only
+    (super-resolution per factor); elsewhere the recipe without it stays, unless the user asks for
+    the encoder's start. A malformed entry is one line."""
+    from ganprior.pipeline import Pipeline
+    enc = _encoder(tiny_prior)
+    enc.info["default_tasks"] = json.dumps(["reconstruct", "super-resolve x4"])
+    save_encoder(enc, tmp_path / "e.safetensors")
+    enc = load_encoder(tmp_path / "e.safetensors")  # the entry survives the file
+    assert enc.serves("reconstruct") and enc.serves("super-resolve", {"factor": 4})
+    assert not enc.serves("super-resolve", {"factor": 2}) and not enc.serves("denoise", {"noise_sigma": 0.1})
+    assert _encoder(tiny_prior).serves("denoise")  # no entry: every task
+    monkeypatch.setattr("ganprior.encoders.encoder_for", lambda prior: enc)
+    start = lambda task, **o: Pipeline(RunConfig.from_options(task, **o), prior=tiny_prior).config  # noqa: E731
+    assert start("reconstruct").latent_init == "encoder"
+    assert (start("super-resolve", factor=4).latent_init, start("super-resolve", factor=4).num_codes) == ("encoder", 3)
+    x2 = start("super-resolve", factor=2)
+    assert (x2.latent_init, x2.code_steps, x2.layer) == ("normal", None, 1)  # the recipe without the encoder
+    asked = start("super-resolve", factor=2, latent_init="encoder")
+    assert asked.latent_init == "encoder" and asked.code_steps == 0  # asked for: the encoder recipe
+    # a photo's face at x2 inside an x4 run leaves the encoder for the recipe without it
+    assert Pipeline(RunConfig.from_options("super-resolve", factor=4), prior=tiny_prior) \
+        .for_options({"factor": 2}).config.latent_init == "normal"
+    enc.info["default_tasks"] = "reconstruct"
+    with pytest.raises(GanpriorError, match="default_tasks must be a JSON list of task names"):
+        enc.serves("reconstruct")

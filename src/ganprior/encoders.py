@@ -10,6 +10,10 @@ generator's frozen weights, and its codes mean nothing to another. The file says
                           prior_sha256 digest of the prior's generator weights (``prior_digest``)
                           latent_shape, resolution, channels, width   (JSON; the architecture)
                           recipe       JSON: how it was trained (data, steps, loss weights, ...)
+                          default_tasks (optional) JSON list of the tasks whose default recipe
+                                       starts from this encoder when it ships with its prior:
+                                       "TASK" or "TASK xF" (super-resolution at factor F);
+                                       absent: every task
                           + free-form entries (step, train_seconds, numbers)
 
 ``load_encoder(path, prior)`` refuses a file made for another prior (another latent shape,
@@ -132,6 +136,23 @@ class ImageEncoder(nn.Module):
         if self.prior_sha256 and self.prior_sha256 != prior_digest(prior):
             raise GanpriorError(f"{source} was trained for other generator weights ({self.prior_name!r}) than "
                                 f"prior {prior.name!r}'s; train one for it with 'ganprior train-encoder'")
+
+    def serves(self, task: str, options: dict | None = None) -> bool:
+        """Whether a run of ``task`` (a chain's leading task) with the task ``options`` takes this
+        encoder's start by default: its ``default_tasks`` entry (see the module docstring) names the
+        task, or the task at its ``factor``; no entry: every task. Where it measured worse than the
+        recipe without it, the file leaves that task out and its old recipe stays the default."""
+        listed = self.info.get("default_tasks")
+        if listed is None:
+            return True
+        try:
+            entries = json.loads(listed)
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise GanpriorError(f"encoder default_tasks must be a JSON list of task names, got {listed[:80]!r}")
+        factor = (options or {}).get("factor")
+        return task in entries or (factor is not None and f"{task} x{int(factor)}" in entries)
 
     def metadata(self, extra: dict | None = None) -> dict[str, str]:
         """The safetensors metadata of this encoder (all values strings): ``info`` and ``extra``,

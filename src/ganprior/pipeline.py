@@ -26,6 +26,7 @@ from .inversion import Result, invert
 from .losses import method_loss
 from .metrics import evaluate_images
 from .physics.operator import as_operator
+from .presets import lead_task
 from .tasks import build_degradation, parse_task
 from .priors import Prior, load_prior
 from .priors.zoo import configure_prior, default_prior
@@ -104,7 +105,8 @@ class Pipeline:
         shipped = encoder_for(self.prior) if encoder is None and config.encoder is None else None
         self.given = config  # as the user gave it: a task's preset may depend on its options (for_options)
         self._num_layers = max(layers) if layers else None
-        self._has_encoder = encoder is not None or shipped is not None
+        self._chosen_encoder = encoder is not None or config.encoder is not None
+        self._shipped = shipped
         self.config = self._resolve(config)
         self.physics = physics
         c = self.config
@@ -129,7 +131,12 @@ class Pipeline:
         return run
 
     def _resolve(self, config: RunConfig) -> RunConfig:
-        return config.resolved(self._num_layers, has_encoder=self._has_encoder)
+        # the encoder recipes apply with an encoder the user chose, or with the shipped one where the
+        # user asks for its start (--latent-init encoder) or its file says it serves the task by
+        # default (``ImageEncoder.serves``)
+        shipped = self._shipped is not None and (
+            config.latent_init == "encoder" or self._shipped.serves(lead_task(config.tasks), config.task_options))
+        return config.resolved(self._num_layers, has_encoder=self._chosen_encoder or shipped)
 
     @property
     def tasks(self) -> list[str]:

@@ -27,7 +27,7 @@ METHOD_DEFAULTS = {
 TASK_PRESETS = {name: dict(get_task(name).method_defaults) for name in task_names()}
 
 
-def _lead_task(tasks: list[str] | str) -> str:
+def lead_task(tasks: list[str] | str) -> str:
     """The task whose presets and defaults a chain takes (smallest ``Task.preset_rank``)."""
     return leading_task(tasks, "preset_rank").name
 
@@ -36,7 +36,7 @@ def defaults_for(method: str, tasks: list[str], num_layers: int | None = None) -
     """Settings for ``method`` on a task chain; ``layer`` is clipped to the prior's layers."""
     out = dict(METHOD_DEFAULTS[method])
     if method in ("multi", "subspace"):
-        preset = TASK_PRESETS[_lead_task(tasks)]
+        preset = TASK_PRESETS[lead_task(tasks)]
         # a subspace's K codes are not mGANprior's N: only the layer carries over
         out.update(preset if method == "multi" else {"layer": preset["layer"]})
         if num_layers is not None:
@@ -63,7 +63,7 @@ DEFAULT_STYLES = {name: get_task(name).default_style for name in task_names()}
 
 def default_style(tasks: list[str] | str) -> str:
     """The style ``--preset auto`` gives a task chain."""
-    return DEFAULT_STYLES[_lead_task(tasks)]
+    return DEFAULT_STYLES[lead_task(tasks)]
 
 
 def task_preset(tasks: list[str] | str, style: str = "auto", options: dict | None = None,
@@ -76,7 +76,7 @@ def task_preset(tasks: list[str] | str, style: str = "auto", options: dict | Non
         return {}
     if style == "auto":
         style = default_style(tasks)
-    return get_task(_lead_task(tasks)).recipe(style, dict(options or {}), encoder)
+    return get_task(lead_task(tasks)).recipe(style, dict(options or {}), encoder)
 
 
 def apply_preset(tasks: list[str] | str, style: str, given: dict, options: dict | None = None,
