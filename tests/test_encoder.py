@@ -255,13 +255,17 @@ def test_the_faithful_presets_take_their_encoder_recipes_only_where_the_encoder_
     assert (x2.layer, x2.num_codes, x2.code_steps, x2.steps) == (2, 20, 0, 150)
     old = run("super-resolve", False, factor=4)
     assert (old.latent_init, old.layer, old.num_codes, old.steps) == ("normal", 1, 20, 300)
+    x16 = run("super-resolve", True, factor=16)  # a 4 px input: the recipe without the encoder
+    assert (x16.latent_init, x16.layer, x16.num_codes, x16.steps) == ("normal", 1, 20, 300)
     # the user's own settings win over the recipe's
     assert run("super-resolve", True, factor=2, steps=40, code_steps=10).steps == 40
-    # denoising: the encoder recipe; inpainting and colorization: fast recipes from the best start
+    # denoising: the encoder recipe; inpainting (with an encoder) and colorization: fast recipes from the best start
     dn = run("denoise", True, noise_sigma=0.1)
     assert (dn.latent_init, dn.code_steps, dn.guide) == ("encoder", 0, 0.2)
     inpaint = run("inpaint", True)
     assert (inpaint.latent_init, inpaint.code_steps, inpaint.steps, inpaint.blend) == ("best", 0, 100, 0.6)
+    inpaint = run("inpaint", False)  # the fixed samples hold only for a prior whose encoder vouches for them
+    assert (inpaint.latent_init, inpaint.code_steps, inpaint.steps, inpaint.blend) == ("normal", None, 300, 0.5)
     colorize = run("colorize", False)
     assert (colorize.method, colorize.latent_init, colorize.steps, colorize.lr) == ("single", "best", 50, 0.08)
 
