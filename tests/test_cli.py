@@ -83,6 +83,11 @@ def test_progress_and_summary_printed(tmp_path, capsys, tiny_checkpoint, face_pn
 def test_priors_lists_default(capsys):
     code, out, _ = run_cli(["priors"], capsys)
     assert code == 0 and "dcgan-digiface64" in out and "MIT" in out
+    # each shipped encoder, the tasks it starts by default, and its licence
+    assert "encoder: dcgan-digiface64_encoder.safetensors (the presets' start where a task's recipe uses one; " \
+           "for reconstruct)\n    encoder licence: MIT" in out
+    assert "encoder: utkface64_encoder.safetensors (the presets' start where a task's recipe uses one; " \
+           "for all tasks)\n    encoder licence: UTKFace (non-commercial research only)" in out
 
 
 class TestBadInput:

@@ -405,6 +405,32 @@ def test_the_shipped_utkface64_encoder_loads_and_keeps_its_outputs():
     assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 23.0
 
 
+@pytest.mark.integration
+def test_the_shipped_digiface_encoder_is_the_default_start_of_reconstruction_only():
+    from ganprior.encoders import shipped_encoder_file
+    from ganprior.metrics import psnr
+    from ganprior.pipeline import Pipeline
+    from ganprior.priors import load_prior
+    from ganprior.registry_files import sha256_file
+    prior = load_prior("dcgan-digiface64")
+    path = shipped_encoder_file("dcgan-digiface64")
+    assert path is not None and sha256_file(path) == \
+        "20c3cd2696bafea3604cdeaf14775af2cb75c2f16243506ac9265d621b3f1fbe"  # as its model card says
+    enc = encoder_for(prior)
+    assert enc is not None and enc.info["step"] == "1707" and enc.recipe["license"].startswith("MIT")
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    z = enc.encode(torch.stack([yy, xx, (yy + xx) / 2])[None]).flatten()
+    assert torch.allclose(z[:6], torch.tensor([-1.8895, -0.2872, 1.0181, -0.1669, -0.1027, 0.3224]), atol=1e-3)
+    assert abs(float(z.norm()) - 7.4351) < 1e-3
+    x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
+    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 19.0
+    # the presets start from it where it measured no worse: reconstruction, not x2 or inpainting
+    recipe = lambda task, **o: Pipeline(RunConfig.from_options(task, prior="dcgan-digiface64", **o), prior=prior).config  # noqa: E731
+    assert (recipe("reconstruct").latent_init, recipe("reconstruct").code_steps) == ("encoder", 0)
+    assert recipe("super-resolve", factor=2).latent_init == "normal"
+    assert recipe("inpaint").latent_init == "normal" and recipe("inpaint").steps == 300
+
+
 def test_a_photo_face_at_another_factor_gets_that_factors_recipe(tiny_prior, monkeypatch):
     from ganprior.pipeline import Pipeline
     monkeypatch.setattr("ganprior.encoders.encoder_for", lambda prior: _encoder(prior))
