@@ -128,7 +128,9 @@ def test_cli_blend_flag_and_preset_record_the_weight(tmp_path, capsys, tiny_chec
                             "--mask", "center", "--steps", "2", "--codes", "2", "--layer", "1", "--quiet"], capsys)
     assert code == 0, err
     settings = json.loads((out / "manifest.json").read_text())["settings"]
-    assert settings["blend"] == ganprior.presets.task_preset(["inpaint"], "auto")["blend"] == 0.6
+    # a checkpoint without an encoder takes the recipe without one (blend 0.5); with one, 0.6
+    assert settings["blend"] == ganprior.presets.task_preset(["inpaint"], "auto")["blend"] == 0.5
+    assert ganprior.presets.task_preset(["inpaint"], "auto", encoder=True)["blend"] == 0.6
     code, _, err = run_cli(["inpaint", face_pngs[0], "--out", tmp_path / "bad", "--prior", tiny_checkpoint,
                             "--simulate", "--mask", "center", "--blend", "2", "--steps", "1", "--quiet"], capsys)
     assert code != 0 and "blend weight must be in [0, 1]" in err and "Traceback" not in err
