@@ -384,46 +384,43 @@ def test_cli_train_encoder_continues_on_rerun(tmp_path, capsys, tiny_checkpoint,
 # -- the shipped encoder -----------------------------------------------------------------------------------
 
 
+# name, file sha256 (as its model card says), step, first 6 code entries and norm of a fixed gradient
+# image's code, the least PSNR of G(E(G(z))) against G(z) on 8 samples (code regression)
+SHIPPED = {
+    "utkface64": ("469a705dfe3b792f1a26405a17484704f5cca3ed241819e3fa7260cde45148fe", "503",
+                  [0.0760, 0.3887, 0.2170, 0.4455, 1.6063, 1.2064], 9.3932, 23.0),
+    "dcgan-digiface64": ("20c3cd2696bafea3604cdeaf14775af2cb75c2f16243506ac9265d621b3f1fbe", "1707",
+                         [-1.8895, -0.2872, 1.0181, -0.1669, -0.1027, 0.3224], 7.4351, 19.0),
+}
+
+
 @pytest.mark.integration
-def test_the_shipped_utkface64_encoder_loads_and_keeps_its_outputs():
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_a_shipped_encoder_loads_and_keeps_its_outputs(name):
     from ganprior.encoders import shipped_encoder_file
     from ganprior.metrics import psnr
     from ganprior.priors import load_prior
     from ganprior.registry_files import sha256_file
-    prior = load_prior("utkface64")
-    path = shipped_encoder_file("utkface64")
-    assert path is not None and sha256_file(path) == \
-        "469a705dfe3b792f1a26405a17484704f5cca3ed241819e3fa7260cde45148fe"  # as its model card says
+    sha, step, head, norm, least = SHIPPED[name]
+    prior = load_prior(name)
+    path = shipped_encoder_file(name)
+    assert path is not None and sha256_file(path) == sha
     enc = encoder_for(prior)
-    assert enc is not None and enc.info["step"] == "503" and enc.recipe["perceptual_net"] == "lpips"
+    assert enc is not None and enc.info["step"] == step and enc.recipe["perceptual_net"] == "lpips"
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
     z = enc.encode(torch.stack([yy, xx, (yy + xx) / 2])[None]).flatten()
-    assert torch.allclose(z[:6], torch.tensor([0.0760, 0.3887, 0.2170, 0.4455, 1.6063, 1.2064]), atol=1e-3)
-    assert abs(float(z.norm()) - 9.3932) < 1e-3
-    # it inverts the prior's own samples (code regression): G(E(G(z))) is close to G(z)
+    assert torch.allclose(z[:6], torch.tensor(head), atol=1e-3)
+    assert abs(float(z.norm()) - norm) < 1e-3
     x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
-    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 23.0
+    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > least
 
 
 @pytest.mark.integration
-def test_the_shipped_digiface_encoder_is_the_default_start_of_reconstruction_only():
-    from ganprior.encoders import shipped_encoder_file
-    from ganprior.metrics import psnr
+def test_the_shipped_digiface_encoder_is_mit_and_the_default_start_of_reconstruction_only():
     from ganprior.pipeline import Pipeline
     from ganprior.priors import load_prior
-    from ganprior.registry_files import sha256_file
     prior = load_prior("dcgan-digiface64")
-    path = shipped_encoder_file("dcgan-digiface64")
-    assert path is not None and sha256_file(path) == \
-        "20c3cd2696bafea3604cdeaf14775af2cb75c2f16243506ac9265d621b3f1fbe"  # as its model card says
-    enc = encoder_for(prior)
-    assert enc is not None and enc.info["step"] == "1707" and enc.recipe["license"].startswith("MIT")
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
-    z = enc.encode(torch.stack([yy, xx, (yy + xx) / 2])[None]).flatten()
-    assert torch.allclose(z[:6], torch.tensor([-1.8895, -0.2872, 1.0181, -0.1669, -0.1027, 0.3224]), atol=1e-3)
-    assert abs(float(z.norm()) - 7.4351) < 1e-3
-    x = _render(prior, prior.sample_latent(8, torch.Generator().manual_seed(0))).clamp(0, 1)
-    assert float(psnr(_render(prior, enc.encode(x)).clamp(0, 1), x).mean()) > 19.0
+    assert encoder_for(prior).recipe["license"].startswith("MIT")
     # the presets start from it where it measured no worse: reconstruction, not x2 or inpainting
     recipe = lambda task, **o: Pipeline(RunConfig.from_options(task, prior="dcgan-digiface64", **o), prior=prior).config  # noqa: E731
     assert (recipe("reconstruct").latent_init, recipe("reconstruct").code_steps) == ("encoder", 0)
