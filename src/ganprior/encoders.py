@@ -142,15 +142,9 @@ class ImageEncoder(nn.Module):
         encoder's start by default: its ``default_tasks`` entry (see the module docstring) names the
         task, or the task at its ``factor``; no entry: every task. Where it measured worse than the
         recipe without it, the file leaves that task out and its old recipe stays the default."""
-        listed = self.info.get("default_tasks")
-        if listed is None:
+        entries = default_tasks(self.info)
+        if entries is None:
             return True
-        try:
-            entries = json.loads(listed)
-        except ValueError:
-            entries = None
-        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise GanpriorError(f"encoder default_tasks must be a JSON list of task names, got {listed[:80]!r}")
         factor = (options or {}).get("factor")
         return task in entries or (factor is not None and f"{task} x{int(factor)}" in entries)
 
@@ -162,6 +156,21 @@ class ImageEncoder(nn.Module):
                 "latent_shape": json.dumps(list(self.latent_shape)), "resolution": str(self.resolution),
                 "channels": str(self.channels), "width": str(self.width), "recipe": json.dumps(self.recipe)}
         return meta
+
+
+def default_tasks(meta: dict[str, str]) -> list[str] | None:
+    """The ``default_tasks`` entry of an encoder's metadata (see the module docstring), or None when
+    it has none (every task); a malformed entry is a one-line error."""
+    listed = meta.get("default_tasks")
+    if listed is None:
+        return None
+    try:
+        entries = json.loads(listed)
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise GanpriorError(f"encoder default_tasks must be a JSON list of task names, got {listed[:80]!r}")
+    return entries
 
 
 def save_encoder(encoder: ImageEncoder, path: str | os.PathLike, extra: dict | None = None) -> Path:
@@ -278,5 +287,5 @@ def resolve_encoder(encoder, prior) -> ImageEncoder:
     raise GanpriorError(f"encoder must be an ImageEncoder or a file path, got {type(encoder).__name__}")
 
 
-__all__ = ["ENCODER_FORMAT", "ImageEncoder", "LatentEncoder", "encoder_for", "load_encoder", "no_encoder_message",
+__all__ = ["ENCODER_FORMAT", "ImageEncoder", "LatentEncoder", "default_tasks", "encoder_for", "load_encoder", "no_encoder_message",
            "prior_digest", "read_encoder_metadata", "resolve_encoder", "save_encoder", "shipped_encoder_file"]

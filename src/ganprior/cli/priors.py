@@ -9,13 +9,13 @@ def encoder_line(name: str) -> str:
     """What ships to start inversions of prior ``name`` (read from the file's metadata only)."""
     import json
 
-    from ..encoders import read_encoder_metadata, shipped_encoder_file
+    from ..encoders import default_tasks, read_encoder_metadata, shipped_encoder_file
     path = shipped_encoder_file(name)
     if path is None:
         return "encoder: none shipped (ganprior train-encoder makes one)"
     meta = read_encoder_metadata(path)
-    listed = meta.get("default_tasks")
-    tasks = "all tasks" if listed is None else ", ".join(json.loads(listed))
+    listed = default_tasks(meta)
+    tasks = "all tasks" if listed is None else ", ".join(listed)
     licence = json.loads(meta.get("recipe") or "{}").get("license")
     return f"encoder: {path.name} (the presets' start where a task's recipe uses one; for {tasks})" + \
         (f"\n    encoder licence: {licence}" if licence else "")
